@@ -56,6 +56,9 @@ std::uint64_t run_demo(std::uint64_t seed, const DemoOptions& options, Trace& tr
     queue.schedule_after(0, tick);
     queue.run_for(options.duration_ns);
     trace.emit("demo.end", {{"requests", next_request}, {"replies", replies}});
+    // The queue dies with this frame: leave the trace a clock that does not
+    // point into it, pinned at the final time so later events stay ordered.
+    trace.set_clock([end_ns = queue.now_ns()] { return end_ns; });
     return replies;
 }
 

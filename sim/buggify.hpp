@@ -24,6 +24,11 @@ public:
 
     bool enabled() const { return enabled_; }
 
+    /// The stream the hooks draw from, as it stands now (so a test can
+    /// check how many draws decisions took, and that a disabled instance
+    /// took none).
+    const Prng& prng() const { return prng_; }
+
     /// Decides whether the named hook fires; `hook` must be a valid trace
     /// value (any text; it is escaped).
     bool fire(std::string_view hook, Rate rate);

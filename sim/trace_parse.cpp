@@ -2,6 +2,7 @@
 // the replay comparison and the tests.
 #include <charconv>
 #include <istream>
+#include <limits>
 
 #include "sim/trace.hpp"
 #include "sim/trace_json.hpp"
@@ -31,6 +32,18 @@ std::uint64_t parse_number(std::size_t line_no, std::string_view what, std::stri
     return value;
 }
 
+// A version too large for an int must not wrap around to a supported one.
+int version_number(std::uint64_t version) {
+    if (version > static_cast<std::uint64_t>(std::numeric_limits<int>::max())) {
+        throw TraceError(1, "unsupported trace version " + std::to_string(version));
+    }
+    return static_cast<int>(version);
+}
+
+// `event` and `at_ns` are the line's own fields; Trace::emit refuses them as
+// event keys, so a trace that has them is not one we wrote.
+bool reserved_key(std::string_view key) { return key == "event" || key == "at_ns"; }
+
 std::pair<std::string_view, std::string_view> split_pair(std::size_t line_no, std::string_view token) {
     const std::size_t eq = token.find('=');
     if (eq == std::string_view::npos) throw TraceError(line_no, "expected key=value, got '" + std::string(token) + "'");
@@ -55,7 +68,7 @@ TraceHeader parse_text_header(std::string_view line) {
     }
     TraceHeader header;
     header.format = TraceFormat::text;
-    header.version = static_cast<int>(parse_number(1, "version", tokens[2].substr(8)));
+    header.version = version_number(parse_number(1, "version", tokens[2].substr(8)));
     header.seed = parse_number(1, "seed", tokens[3].substr(5));
     for (std::size_t i = 4; i < tokens.size(); ++i) {
         auto [key, value] = split_pair(1, tokens[i]);
@@ -76,6 +89,7 @@ TraceEvent parse_text_event(std::size_t line_no, std::string_view line) {
     event.at_ns = parse_number(line_no, "at_ns", tokens[2].substr(6));
     for (std::size_t i = 3; i < tokens.size(); ++i) {
         auto [key, value] = split_pair(line_no, tokens[i]);
+        if (reserved_key(key)) throw TraceError(line_no, "reserved key '" + std::string(key) + "' used as a field");
         event.fields.emplace_back(std::string(key), unescape_at(line_no, key, value));
     }
     return event;
@@ -94,15 +108,17 @@ const std::uint64_t* json_u64(const detail::JsonMember& member) { return std::ge
 TraceHeader parse_json_header(std::string_view line) {
     const auto members = json_members(1, line);
     const auto* trace_tag = members.size() >= 1 ? std::get_if<std::string>(&members[0].value) : nullptr;
+    const auto* format = members.size() >= 2 ? std::get_if<std::string>(&members[1].value) : nullptr;
     if (members.size() != 5 || members[0].key != "trace" || trace_tag == nullptr || *trace_tag != "marionette" ||
-        members[1].key != "format" || members[2].key != "version" || !json_u64(members[2]) ||
-        members[3].key != "seed" || !json_u64(members[3]) || members[4].key != "options" || !members[4].is_object) {
+        members[1].key != "format" || format == nullptr || *format != "jsonl" || members[2].key != "version" ||
+        !json_u64(members[2]) || members[3].key != "seed" || !json_u64(members[3]) || members[4].key != "options" ||
+        !members[4].is_object) {
         throw TraceError(1, "JSON header must be {\"trace\":\"marionette\",\"format\":\"jsonl\",\"version\":<n>,"
                             "\"seed\":<n>,\"options\":{...}}");
     }
     TraceHeader header;
     header.format = TraceFormat::jsonl;
-    header.version = static_cast<int>(*json_u64(members[2]));
+    header.version = version_number(*json_u64(members[2]));
     header.seed = *json_u64(members[3]);
     header.options = members[4].nested;
     return header;
@@ -121,7 +137,7 @@ TraceEvent parse_json_event(std::size_t line_no, std::string_view line) {
     event.name = *name;
     event.at_ns = *json_u64(members[2]);
     for (std::size_t i = 3; i < members.size(); ++i) {
-        if (!valid_field_key(members[i].key) || members[i].is_object) {
+        if (!valid_field_key(members[i].key) || reserved_key(members[i].key) || members[i].is_object) {
             throw TraceError(line_no, "invalid field '" + members[i].key + "'");
         }
         event.fields.emplace_back(std::move(members[i].key), std::move(members[i].value));

@@ -1,1 +1,342 @@
+// Tests for sim/trace: value escaping, name/key rules, the two renderings and
+// the parser that reads them back (with its errors), the hash and the summary.
 #include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "sim/random.hpp"
+#include "sim/trace.hpp"
+
+using marionette::escape_value;
+using marionette::parse_trace;
+using marionette::ParsedTrace;
+using marionette::Prng;
+using marionette::render_event;
+using marionette::Trace;
+using marionette::TraceError;
+using marionette::TraceEvent;
+using marionette::TraceFormat;
+using marionette::TraceHeader;
+using marionette::unescape_value;
+
+namespace {
+
+std::string all_bytes() {
+    std::string s;
+    for (int b = 0; b < 256; ++b) s += static_cast<char>(b);
+    return s;
+}
+
+ParsedTrace parse_text(const std::string& text) {
+    std::istringstream in(text);
+    return parse_trace(in);
+}
+
+// The TraceError raised by parsing `text`, as {line, message}.
+std::pair<std::size_t, std::string> parse_error(const std::string& text) {
+    try {
+        (void)parse_text(text);
+    } catch (const TraceError& e) {
+        return {e.line(), e.what()};
+    }
+    return {0, "<no error>"};
+}
+
+// Emits a fixed set of events exercising every value type and awkward bytes.
+void emit_sample(Trace& trace, marionette::Ns& now) {
+    now = 0;
+    trace.emit("demo.start", {{"duration_ns", std::uint64_t{10'000'000'000}}, {"label", "a b=c%d\\e"}});
+    now = 5;
+    trace.emit("disk.write", {{"offset", 4096}, {"delta", -17}, {"torn", true}, {"path", "/tmp/x y"}});
+    trace.emit("disk.write", {{"offset", 0}, {"torn", false}, {"empty", ""}});
+    now = 1'000;
+    trace.emit("net.drop", {{"bytes", std::string("\x00\x01\xff\n\t\"", 6)}});
+    trace.emit("buggify.roll");
+}
+
+}  // namespace
+
+TEST_CASE("escape/unescape round-trips every byte value", "[trace]") {
+    const std::string bytes = all_bytes();
+    CHECK(unescape_value(escape_value(bytes)) == bytes);
+    for (int b = 0; b < 256; ++b) {
+        const std::string one(1, static_cast<char>(b));
+        INFO(b);
+        CHECK(unescape_value(escape_value(one)) == one);
+    }
+    // The exact rule: space, '=', '%', '\\', controls and bytes >= 0x7f.
+    CHECK(escape_value(" ") == "%20");
+    CHECK(escape_value("=") == "%3D");
+    CHECK(escape_value("%") == "%25");
+    CHECK(escape_value("\\") == "%5C");
+    CHECK(escape_value("\n") == "%0A");
+    CHECK(escape_value(std::string(1, '\0')) == "%00");
+    CHECK(escape_value("\x7f") == "%7F");
+    CHECK(escape_value("\xff") == "%FF");
+    CHECK(escape_value("demo.slow_send/1:2,3") == "demo.slow_send/1:2,3");
+    CHECK(escape_value("") == "");
+}
+
+TEST_CASE("escape/unescape round-trips random strings", "[trace]") {
+    Prng prng(314159);
+    for (int i = 0; i < 2000; ++i) {
+        std::string s(prng.uint_less_than(40), '\0');
+        for (char& c : s) c = static_cast<char>(prng.uint_less_than(256));
+        INFO(i);
+        REQUIRE(unescape_value(escape_value(s)) == s);
+    }
+}
+
+TEST_CASE("escaped output only contains allowed bytes", "[trace]") {
+    const std::string escaped = escape_value(all_bytes());
+    for (std::size_t i = 0; i < escaped.size(); ++i) {
+        const auto c = static_cast<unsigned char>(escaped[i]);
+        INFO("offset " << i << " byte " << static_cast<int>(c));
+        CHECK(c > 0x20);
+        CHECK(c < 0x7f);
+        CHECK(c != '=');
+        CHECK(c != '\\');
+        if (c == '%') {
+            // Every '%' starts an escape of two upper-case hex digits.
+            REQUIRE(i + 2 < escaped.size());
+            for (const char h : {escaped[i + 1], escaped[i + 2]}) {
+                CHECK(((h >= '0' && h <= '9') || (h >= 'A' && h <= 'F')));
+            }
+        }
+    }
+    // 256 bytes, of which 0x21..0x7e minus '=', '%', '\\' (91) stay as is.
+    CHECK(escaped.size() == 91 + 3 * (256 - 91));
+}
+
+TEST_CASE("bad escapes are errors", "[trace]") {
+    for (const std::string bad : {"%", "%4", "ab%", "ab%4", "%zz", "%4g", "%g4", "a b", "a=b", "\\", "\x01", "\xff"}) {
+        INFO(bad);
+        CHECK_THROWS_AS(unescape_value(bad), std::invalid_argument);
+    }
+    // Lower-case hex is read too (only writing is canonical).
+    CHECK(unescape_value("%3d%3D") == "==");
+}
+
+TEST_CASE("names and keys are checked at emit", "[trace]") {
+    Trace trace;
+    CHECK(marionette::valid_event_name("disk.write"));
+    CHECK(marionette::valid_event_name("net2.send_fin"));
+    CHECK_FALSE(marionette::valid_event_name(""));
+    CHECK_FALSE(marionette::valid_event_name("Disk.write"));
+    CHECK_FALSE(marionette::valid_event_name("disk write"));
+    CHECK_FALSE(marionette::valid_event_name("disk-write"));
+    CHECK(marionette::valid_field_key("latency_ns"));
+    CHECK_FALSE(marionette::valid_field_key("latency.ns"));
+    CHECK_FALSE(marionette::valid_field_key(""));
+    CHECK_FALSE(marionette::valid_field_key("A"));
+
+    for (const char* name : {"", "Disk.write", "disk write", "disk=write", "disk.write\n", "dísk"}) {
+        INFO(name);
+        CHECK_THROWS_AS(trace.emit(name), TraceError);
+    }
+    for (const char* key : {"", "Key", "a.b", "a b", "a=b", "at_ns", "event"}) {
+        INFO(key);
+        CHECK_THROWS_AS(trace.emit("disk.write", {{key, 1}}), TraceError);
+    }
+    // Rejected events are not counted and do not touch the hash.
+    CHECK(trace.size() == 0);
+    CHECK(trace.hash() == marionette::trace_hash_seed);
+    CHECK_THROWS_AS(Trace(TraceHeader{TraceFormat::text, 1, 0, {{"Bad", "x"}}}), TraceError);
+}
+
+TEST_CASE("text and JSON Lines carry the same events and the same hash", "[trace]") {
+    TraceHeader header;
+    header.seed = 99;
+    header.options = {{"mode", "test run"}, {"path", "a=b%"}};
+    std::ostringstream text_out;
+    std::ostringstream json_out;
+    marionette::Ns now = 0;
+    header.format = TraceFormat::text;
+    Trace text(header, &text_out, true);
+    header.format = TraceFormat::jsonl;
+    Trace json(header, &json_out, true);
+    text.set_clock([&now] { return now; });
+    json.set_clock([&now] { return now; });
+    emit_sample(text, now);
+    emit_sample(json, now);
+
+    CHECK(text.hash() == json.hash());
+    CHECK(text.size() == 5);
+
+    const ParsedTrace from_text = parse_text(text_out.str());
+    const ParsedTrace from_json = parse_text(json_out.str());
+    CHECK(from_text.header.format == TraceFormat::text);
+    CHECK(from_json.header.format == TraceFormat::jsonl);
+    for (const ParsedTrace* parsed : {&from_text, &from_json}) {
+        CHECK(parsed->header.seed == 99);
+        CHECK(parsed->header.version == marionette::trace_format_version);
+        CHECK(parsed->header.options == header.options);
+        REQUIRE(parsed->events.size() == 5);
+        for (std::size_t i = 0; i < 5; ++i) {
+            CHECK(render_event(parsed->events[i], TraceFormat::text) ==
+                  render_event(text.events()[i], TraceFormat::text));
+        }
+        CHECK(parsed->summary.hash == text.hash());
+        CHECK(parsed->summary.final_ns == 1'000);
+    }
+    // JSON keeps types; text carries strings.
+    CHECK(std::get<bool>(*from_json.events[1].find("torn")) == true);
+    CHECK(std::get<std::int64_t>(*from_json.events[1].find("delta")) == -17);
+    CHECK(std::get<std::string>(*from_text.events[1].find("torn")) == "true");
+    CHECK(std::get<std::string>(*from_json.events[3].find("bytes")) == std::string("\x00\x01\xff\n\t\"", 6));
+    CHECK(from_text.events[1].find("missing") == nullptr);
+
+    // The text lines are exactly what was written, after the header.
+    std::istringstream lines(text_out.str());
+    std::string line;
+    std::getline(lines, line);
+    CHECK(line == "marionette.trace format=text version=1 seed=99 mode=test%20run path=a%3Db%25");
+    std::getline(lines, line);
+    CHECK(line == "event=0 demo.start at_ns=0 duration_ns=10000000000 label=a%20b%3Dc%25d%5Ce");
+    std::getline(lines, line);
+    CHECK(line == "event=1 disk.write at_ns=5 offset=4096 delta=-17 torn=true path=/tmp/x%20y");
+    std::getline(lines, line);
+    CHECK(line == "event=2 disk.write at_ns=5 offset=0 torn=false empty=");
+    std::getline(lines, line);
+    CHECK(line == "event=3 net.drop at_ns=1000 bytes=%00%01%FF%0A%09\"");
+    std::getline(lines, line);
+    CHECK(line == "event=4 buggify.roll at_ns=1000");
+}
+
+TEST_CASE("the hash is FNV-1a 64 over the text event lines, each with a newline", "[trace]") {
+    std::ostringstream out;
+    Trace trace(TraceHeader{}, &out);
+    trace.emit("a.b", {{"k", 1}});
+    trace.emit("a.c");
+    // Recomputed by hand from the definition, independent of TraceSummary.
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    for (const char c : std::string("event=0 a.b at_ns=0 k=1\nevent=1 a.c at_ns=0\n")) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 0x100000001b3ULL;
+    }
+    CHECK(trace.hash() == h);
+    // The header (seed, options) is not part of the hash.
+    Trace other(TraceHeader{TraceFormat::jsonl, 1, 12345, {{"mode", "x"}}});
+    other.emit("a.b", {{"k", 1}});
+    other.emit("a.c");
+    CHECK(other.hash() == h);
+    // An empty trace hashes to the FNV offset basis, written or parsed.
+    CHECK(Trace().hash() == marionette::trace_hash_seed);
+    CHECK(parse_text("marionette.trace format=text version=1 seed=0\n").summary.hash == marionette::trace_hash_seed);
+}
+
+TEST_CASE("parse_trace errors carry line numbers", "[trace]") {
+    const std::string h = "marionette.trace format=text version=1 seed=1\n";
+    struct Case {
+        std::string text;
+        std::size_t line;
+        std::string needle;
+    };
+    const std::vector<Case> cases = {
+        {"", 1, "missing header"},
+        {"event=0 a.b at_ns=0\n", 1, "header must start"},
+        {"marionette.trace format=text version=2 seed=1\n", 1, "unsupported trace version 2"},
+        {"marionette.trace format=text version=4294967297 seed=1\n", 1, "unsupported trace version"},
+        {"marionette.trace format=text version=1\n", 1, "header must start"},
+        {"marionette.trace format=text version=1 seed=x\n", 1, "seed must be"},
+        {h + "event=1 a.b at_ns=0\n", 2, "out of sequence"},
+        {h + "event=0 a.b at_ns=0\nevent=2 a.b at_ns=0\n", 3, "event number 2 out of sequence (expected 1)"},
+        {h + "event=0 a.b at_ns=0\nevent=0 a.b at_ns=0\n", 3, "out of sequence"},
+        {h + "event=0 a.b at_ns=10\nevent=1 a.b at_ns=9\n", 3, "at_ns goes backwards"},
+        {h + "event=0 a.b at_ns=0 Bad=1\n", 2, "invalid key 'Bad'"},
+        {h + "event=0 a.b at_ns=0 novalue\n", 2, "expected key=value"},
+        {h + "event=0 a.b at_ns=0 at_ns=5\n", 2, "reserved key"},
+        {h + "event=0 a.b at_ns=0 k=ab%4\n", 2, "truncated escape"},
+        {h + "event=0 a.b at_ns=0 k=%zz\n", 2, "bad escape"},
+        {h + "event=0 a.b at_ns=0 k=a\tb\n", 2, "unescaped byte"},
+        {h + "event=0 A.b at_ns=0\n", 2, "invalid event name"},
+        {h + "event=0 a.b\n", 2, "event line must start"},
+        {h + "event=0 a.b at_ns=-1\n", 2, "at_ns must be"},
+        {h + "event=0 a.b at_ns=0\n\n", 3, "event line must start"},
+        {h + "event=0 a.b at_ns=0  k=1\n", 2, "expected key=value"},
+    };
+    for (const Case& c : cases) {
+        INFO(c.text);
+        const auto [line, message] = parse_error(c.text);
+        CHECK(line == c.line);
+        CHECK(message.find(c.needle) != std::string::npos);
+        CHECK(message.find("trace line " + std::to_string(c.line) + ":") == 0);
+    }
+}
+
+TEST_CASE("parse_trace errors for JSON Lines", "[trace]") {
+    const std::string h =
+        "{\"trace\":\"marionette\",\"format\":\"jsonl\",\"version\":1,\"seed\":1,\"options\":{}}\n";
+    const std::string ok = "{\"event\":0,\"name\":\"a.b\",\"at_ns\":0}\n";
+    CHECK(parse_text(h + ok).events.size() == 1);
+    struct Case {
+        std::string text;
+        std::size_t line;
+        std::string needle;
+    };
+    const std::vector<Case> cases = {
+        {"{\"trace\":\"marionette\"}\n", 1, "JSON header must be"},
+        {"{\"trace\":\"marionette\",\"format\":\"text\",\"version\":1,\"seed\":1,\"options\":{}}\n", 1,
+         "JSON header must be"},
+        {"{\"trace\":\"marionette\",\"format\":\"jsonl\",\"version\":7,\"seed\":1,\"options\":{}}\n", 1,
+         "unsupported trace version 7"},
+        {"{\"trace\":\"marionette\",\"format\":\"jsonl\",\"version\":1,\"seed\":1,\"options\":{\"a\":1}}\n", 1,
+         "option values must be strings"},
+        {h + "{\"event\":0,\"name\":\"a.b\",\"at_ns\":0\n", 2, "JSON column"},
+        {h + "{\"event\":0,\"name\":\"a.b\",\"at_ns\":0} x\n", 2, "trailing characters"},
+        {h + "{\"event\":0,\"name\":\"a.b\",\"at_ns\":0,\"k\":\"abc}\n", 2, "unterminated string"},
+        {h + "{\"event\":0,\"name\":\"a.b\",\"at_ns\":0,\"k\":1.5}\n", 2, "JSON column"},
+        {h + "{\"event\":0,\"name\":\"a.b\",\"at_ns\":0,\"k\":\"\\q\"}\n", 2, "bad escape"},
+        {h + "{\"event\":0,\"name\":\"a.b\",\"at_ns\":0,\"k\":\"\\u0100\"}\n", 2, "above 00ff"},
+        {h + "{\"event\":0,\"name\":\"a.b\",\"at_ns\":0,\"k\":null}\n", 2, "expected a string"},
+        {h + "{\"name\":\"a.b\",\"event\":0,\"at_ns\":0}\n", 2, "JSON event must start"},
+        {h + "{\"event\":0,\"name\":\"a.b\",\"at_ns\":0,\"Bad\":1}\n", 2, "invalid field 'Bad'"},
+        {h + "{\"event\":0,\"name\":\"a.b\",\"at_ns\":0,\"event\":1}\n", 2, "invalid field 'event'"},
+        {h + "{\"event\":0,\"name\":\"a b\",\"at_ns\":0}\n", 2, "invalid event name"},
+        {h + ok + "{\"event\":1,\"name\":\"a.b\",\"at_ns\":0}\n" + "{\"event\":3,\"name\":\"a.b\",\"at_ns\":0}\n", 4,
+         "out of sequence"},
+        {h + "{\"event\":0,\"name\":\"a.b\",\"at_ns\":5}\n{\"event\":1,\"name\":\"a.b\",\"at_ns\":4}\n", 3,
+         "at_ns goes backwards"},
+    };
+    for (const Case& c : cases) {
+        INFO(c.text);
+        const auto [line, message] = parse_error(c.text);
+        CHECK(line == c.line);
+        CHECK(message.find(c.needle) != std::string::npos);
+    }
+}
+
+TEST_CASE("summary counts by component and ranks the top events", "[trace]") {
+    Trace trace;
+    for (int i = 0; i < 3; ++i) trace.emit("disk.write");
+    for (int i = 0; i < 5; ++i) trace.emit("disk.read");
+    trace.emit("net.send");
+    trace.emit("net.drop");
+    trace.emit("solo");
+    const auto& summary = trace.summary();
+    CHECK(summary.events == 11);
+    CHECK(summary.by_component == std::map<std::string, std::uint64_t>{{"disk", 8}, {"net", 2}, {"solo", 1}});
+    CHECK(summary.by_name.at("disk.read") == 5);
+    const std::string text = summary.format(3);
+    CHECK(text.find("events=11") != std::string::npos);
+    CHECK(text.find("final_ns=0") != std::string::npos);
+    // Most frequent first; ties in name order; cut at `top`.
+    CHECK(text.find("  top events:\n    disk.read 5\n    disk.write 3\n    net.drop 1\n") != std::string::npos);
+    CHECK(text.find("net.send 1") == std::string::npos);
+    CHECK(text.find("  by component:\n    disk 8\n    net 2\n    solo 1\n") != std::string::npos);
+    // The hash is printed as 16 hex digits.
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(summary.hash));
+    CHECK(text.find(std::string("trace_hash=") + hex) != std::string::npos);
+}
+
+TEST_CASE("trace formats parse by name", "[trace]") {
+    CHECK(marionette::parse_trace_format("text") == TraceFormat::text);
+    CHECK(marionette::parse_trace_format("jsonl") == TraceFormat::jsonl);
+    CHECK_THROWS_AS(marionette::parse_trace_format("json"), std::invalid_argument);
+    CHECK(marionette::to_string(TraceFormat::jsonl) == "jsonl");
+}
