@@ -2,6 +2,7 @@
 // the parser that reads them back (with its errors), the hash and the summary.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -79,6 +80,18 @@ TEST_CASE("escape/unescape round-trips every byte value", "[trace]") {
     CHECK(escape_value("\xff") == "%FF");
     CHECK(escape_value("demo.slow_send/1:2,3") == "demo.slow_send/1:2,3");
     CHECK(escape_value("") == "");
+}
+
+TEST_CASE("every byte value survives both renderings", "[trace]") {
+    for (const TraceFormat format : {TraceFormat::text, TraceFormat::jsonl}) {
+        std::ostringstream out;
+        Trace trace(TraceHeader{format, 1, 0, {{"all", all_bytes()}}}, &out);
+        trace.emit("x.y", {{"all", all_bytes()}});
+        const ParsedTrace parsed = parse_text(out.str());
+        CHECK(parsed.header.options.at(0).second == all_bytes());
+        CHECK(std::get<std::string>(*parsed.events.at(0).find("all")) == all_bytes());
+        CHECK(parsed.summary.hash == trace.hash());
+    }
 }
 
 TEST_CASE("escape/unescape round-trips random strings", "[trace]") {
@@ -189,6 +202,11 @@ TEST_CASE("text and JSON Lines carry the same events and the same hash", "[trace
     CHECK(std::get<std::string>(*from_text.events[1].find("torn")) == "true");
     CHECK(std::get<std::string>(*from_json.events[3].find("bytes")) == std::string("\x00\x01\xff\n\t\"", 6));
     CHECK(from_text.events[1].find("missing") == nullptr);
+    // JSON Lines output is plain ASCII (bytes >= 0x7f are written as
+    // \u00XX), so any JSON tool can read it as UTF-8.
+    const std::string json_text = json_out.str();
+    CHECK(std::count_if(json_text.begin(), json_text.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x7f; }) ==
+          0);
 
     // The text lines are exactly what was written, after the header.
     std::istringstream lines(text_out.str());
@@ -317,17 +335,22 @@ TEST_CASE("summary counts by component and ranks the top events", "[trace]") {
     trace.emit("net.send");
     trace.emit("net.drop");
     trace.emit("solo");
+    trace.emit("alpha.ping");
+    for (int i = 0; i < 7; ++i) trace.emit("zeta.tick");
     const auto& summary = trace.summary();
-    CHECK(summary.events == 11);
-    CHECK(summary.by_component == std::map<std::string, std::uint64_t>{{"disk", 8}, {"net", 2}, {"solo", 1}});
+    CHECK(summary.events == 19);
+    CHECK(summary.by_component ==
+          std::map<std::string, std::uint64_t>{{"alpha", 1}, {"disk", 8}, {"net", 2}, {"solo", 1}, {"zeta", 7}});
     CHECK(summary.by_name.at("disk.read") == 5);
-    const std::string text = summary.format(3);
-    CHECK(text.find("events=11") != std::string::npos);
+    const std::string text = summary.format(4);
+    CHECK(text.find("events=19") != std::string::npos);
     CHECK(text.find("final_ns=0") != std::string::npos);
-    // Most frequent first; ties in name order; cut at `top`.
-    CHECK(text.find("  top events:\n    disk.read 5\n    disk.write 3\n    net.drop 1\n") != std::string::npos);
+    // Most frequent first (not name order); ties in name order; cut at `top`.
+    CHECK(text.find("  top events:\n    zeta.tick 7\n    disk.read 5\n    disk.write 3\n    alpha.ping 1\n") !=
+          std::string::npos);
     CHECK(text.find("net.send 1") == std::string::npos);
-    CHECK(text.find("  by component:\n    disk 8\n    net 2\n    solo 1\n") != std::string::npos);
+    CHECK(text.find("  by component:\n    alpha 1\n    disk 8\n    net 2\n    solo 1\n    zeta 7\n") !=
+          std::string::npos);
     // The hash is printed as 16 hex digits.
     char hex[17];
     std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(summary.hash));
