@@ -1,0 +1,185 @@
+// The dispatch table generated from syscalls.def, and the handlers of the
+// emulated time, randomness and identity calls. Each handler translates the
+// real ABI to the simulated kernel and back; nothing here decides semantics.
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include "interpose/raw_syscall.hpp"
+#include "interpose/shim.hpp"
+#include "interpose/shim_internal.hpp"
+
+namespace marionette::shim {
+
+using Handler = long (*)(SyscallArgs&);
+
+long handle_rt_sigaction(SyscallArgs& args);    // signals.cpp
+long handle_rt_sigprocmask(SyscallArgs& args);  // signals.cpp
+long handle_execve(SyscallArgs& args);          // signals.cpp
+long handle_execveat(SyscallArgs& args);        // signals.cpp
+
+namespace {
+
+#include "interpose_names.inc"
+
+constexpr long table_size = sizeof(generated_syscall_names) / sizeof(generated_syscall_names[0]);
+
+long to_timespec(const TimeSpec& from, long address) {
+    auto* to = reinterpret_cast<timespec*>(address);
+    if (to == nullptr) return -EFAULT;
+    to->tv_sec = from.sec;
+    to->tv_nsec = from.nsec;
+    return 0;
+}
+
+bool from_timespec(long address, TimeSpec& out) {
+    const auto* from = reinterpret_cast<const timespec*>(address);
+    if (from == nullptr) return false;
+    out = TimeSpec{from->tv_sec, from->tv_nsec};
+    return true;
+}
+
+long handle_clock_gettime(SyscallArgs& a) {
+    TimeSpec now;
+    const int result = locked_kernel().clock_gettime(static_cast<int>(a.a[0]), now);
+    return result != 0 ? result : to_timespec(now, a.a[1]);
+}
+
+long handle_clock_getres(SyscallArgs& a) {
+    TimeSpec resolution;
+    const int result = locked_kernel().clock_getres(static_cast<int>(a.a[0]), resolution);
+    if (result != 0 || a.a[1] == 0) return result;
+    return to_timespec(resolution, a.a[1]);
+}
+
+long handle_gettimeofday(SyscallArgs& a) {
+    TimeSpec now;
+    locked_kernel().clock_gettime(clock_realtime, now);
+    if (auto* tv = reinterpret_cast<timeval*>(a.a[0]); tv != nullptr) {
+        tv->tv_sec = now.sec;
+        tv->tv_usec = now.nsec / 1000;
+    }
+    // The kernel's timezone is always UTC here (obsolete argument).
+    if (auto* tz = reinterpret_cast<struct timezone*>(a.a[1]); tz != nullptr) *tz = {};
+    return 0;
+}
+
+long handle_time(SyscallArgs& a) {
+    TimeSpec now;
+    locked_kernel().clock_gettime(clock_realtime, now);
+    if (auto* out = reinterpret_cast<time_t*>(a.a[0]); out != nullptr) *out = now.sec;
+    return static_cast<long>(now.sec);
+}
+
+long sleep_common(int clock_id, bool absolute, long request_address) {
+    TimeSpec request;
+    if (!from_timespec(request_address, request)) return -EFAULT;
+    return locked_kernel().clock_nanosleep(clock_id, absolute, request);
+}
+
+long handle_nanosleep(SyscallArgs& a) { return sleep_common(clock_monotonic, false, a.a[0]); }
+
+long handle_clock_nanosleep(SyscallArgs& a) {
+    return sleep_common(static_cast<int>(a.a[0]), (a.a[1] & TIMER_ABSTIME) != 0, a.a[2]);
+}
+
+long handle_getrandom(SyscallArgs& a) {
+    auto* buffer = reinterpret_cast<std::byte*>(a.a[0]);
+    const auto length = static_cast<std::size_t>(a.a[1]);
+    if (buffer == nullptr && length != 0) return -EFAULT;
+    return locked_kernel().getrandom({buffer, length}, static_cast<unsigned>(a.a[2]));
+}
+
+long handle_getpid(SyscallArgs&) { return locked_kernel().pid(); }
+long handle_getppid(SyscallArgs&) { return locked_kernel().ppid(); }
+long handle_gettid(SyscallArgs&) { return locked_kernel().tid_for(real_tid(), real_pid()); }
+
+long handle_uname(SyscallArgs& a) {
+    auto* name = reinterpret_cast<utsname*>(a.a[0]);
+    const long result = raw_syscall(SYS_uname, a.a[0]);
+    if (result != 0) return result;
+    const std::string_view host = locked_kernel().hostname();
+    std::memset(name->nodename, 0, sizeof name->nodename);
+    std::memcpy(name->nodename, host.data(), host.size());
+    return 0;
+}
+
+long handle_getcpu(SyscallArgs& a) {
+    // One simulated CPU, one NUMA node.
+    if (auto* cpu = reinterpret_cast<unsigned*>(a.a[0]); cpu != nullptr) *cpu = 0;
+    if (auto* node = reinterpret_cast<unsigned*>(a.a[1]); node != nullptr) *node = 0;
+    return 0;
+}
+
+int to_real(long id) { return locked_kernel().real_id_for(static_cast<std::int32_t>(id), real_pid()); }
+
+long handle_kill(SyscallArgs& a) {
+    // Programs only know virtual pids; kill(getpid(), ...) must reach us.
+    const long pid = a.a[0] > 0 ? to_real(a.a[0]) : a.a[0];
+    return raw_syscall(SYS_kill, pid, a.a[1]);
+}
+
+long handle_tgkill(SyscallArgs& a) { return raw_syscall(SYS_tgkill, to_real(a.a[0]), to_real(a.a[1]), a.a[2]); }
+long handle_tkill(SyscallArgs& a) { return raw_syscall(SYS_tkill, to_real(a.a[0]), a.a[1]); }
+
+long handle_denied(SyscallArgs& a) {
+    locked_kernel().emit_escape("syscall", syscall_name(a.nr));
+    return -ENOSYS;
+}
+
+long handle_passthrough(SyscallArgs& a) {
+    return raw_syscall(a.nr, a.a[0], a.a[1], a.a[2], a.a[3], a.a[4], a.a[5]);
+}
+
+#define MARIONETTE_HANDLER_emulated(name) &handle_##name
+#define MARIONETTE_HANDLER_denied(name) &handle_denied
+#define MARIONETTE_HANDLER_passthrough(name) &handle_passthrough
+
+constexpr std::array<Handler, table_size> make_table() {
+    std::array<Handler, table_size> table{};
+#define MARIONETTE_SYSCALL(name, handling) table[SYS_##name] = MARIONETTE_HANDLER_##handling(name);
+#include "interpose/syscalls.def"
+#undef MARIONETTE_SYSCALL
+    return table;
+}
+
+constexpr std::array<Handler, table_size> handlers = make_table();
+
+}  // namespace
+
+const char* syscall_name(long nr) {
+    if (nr < 0 || nr >= table_size || generated_syscall_names[nr][0] == '\0') return "unknown";
+    return generated_syscall_names[nr];
+}
+
+long dispatch(SyscallArgs& args) {
+    const Handler handler = args.nr >= 0 && args.nr < table_size ? handlers[args.nr] : nullptr;
+    if (handler != nullptr) return handler(args);
+    // A trapped syscall without a handler: the filter and the table
+    // disagree, or another architecture's syscall. Never silent.
+    locked_kernel().emit_escape("syscall", syscall_name(args.nr), args.nr);
+    return -ENOSYS;
+}
+
+long invoke(long nr, long a1, long a2, long a3, long a4, long a5, long a6) {
+    ensure_init();
+    Enter enter;
+    if (!enter.entered()) return raw_syscall(nr, a1, a2, a3, a4, a5, a6);
+    SyscallArgs args{nr, {a1, a2, a3, a4, a5, a6}, nullptr};
+    return dispatch(args);
+}
+
+long libc_result(long raw) {
+    if (raw < 0 && raw > -4096) {
+        errno = static_cast<int>(-raw);
+        return -1;
+    }
+    return raw;
+}
+
+}  // namespace marionette::shim

@@ -1,0 +1,166 @@
+#include "interpose/shim.hpp"
+
+#include <fcntl.h>
+#include <sys/auxv.h>
+#include <sys/syscall.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "interpose/raw_syscall.hpp"
+#include "interpose/shim_internal.hpp"
+
+namespace marionette::shim {
+namespace {
+
+alignas(Kernel) unsigned char kernel_storage[sizeof(Kernel)];
+Kernel* kernel_ptr = nullptr;
+std::atomic<int> init_state{0};  // 0 none, 1 running, 2 done
+std::atomic_flag kernel_lock = ATOMIC_FLAG_INIT;
+Features features_;
+int real_pid_ = 0;
+int trace_fd = -1;
+char hostname_buffer[Kernel::hostname_capacity] = "node0";
+
+__attribute__((tls_model("initial-exec"))) thread_local bool in_shim = false;
+
+/// Parses a decimal u64 from the environment without allocating.
+bool env_u64(const char* name, std::uint64_t& out) {
+    const char* text = std::getenv(name);
+    if (text == nullptr || *text == '\0') return false;
+    std::uint64_t value = 0;
+    for (const char* p = text; *p != '\0'; ++p) {
+        if (*p < '0' || *p > '9') return false;
+        value = value * 10 + static_cast<std::uint64_t>(*p - '0');
+    }
+    out = value;
+    return true;
+}
+
+bool env_off(const char* name) {
+    const char* text = std::getenv(name);
+    return text != nullptr && text[0] == '0' && text[1] == '\0';
+}
+
+void sink_write(void*, std::string_view line) { trace_write(line); }
+
+KernelOptions options_from_env() {
+    KernelOptions options;
+    env_u64("MARIONETTE_SEED", options.seed);
+    env_u64("MARIONETTE_START_TIME_NS", options.clock.start_realtime_ns);
+    env_u64("MARIONETTE_CALL_COST_NS", options.clock.call_cost_ns);
+    env_u64("MARIONETTE_PROCESS_INDEX", options.process_index);
+    if (const char* host = std::getenv("MARIONETTE_HOSTNAME"); host != nullptr && *host != '\0') {
+        std::size_t n = std::strlen(host);
+        if (n >= sizeof hostname_buffer) n = sizeof hostname_buffer - 1;
+        std::memcpy(hostname_buffer, host, n);
+        hostname_buffer[n] = '\0';
+    }
+    options.hostname = hostname_buffer;
+    return options;
+}
+
+void overwrite_at_random() {
+    // The loader already derived the stack canary and pointer guard from
+    // these bytes; later readers (some runtimes seed hashes from them) see
+    // seeded bytes. docs/determinism.md states the limit.
+    auto* at_random = reinterpret_cast<std::byte*>(getauxval(AT_RANDOM));
+    if (at_random == nullptr) return;
+    kernel_ptr->fill_at_random({at_random, 16});
+}
+
+void init_once() {
+    // First, before any trapped syscall: an inherited filter (this image
+    // was exec'd by a simulated process) only allows the fixed stub page.
+    if (!relocate_raw_stub()) warn("stub page address taken; programs this one execs will not run under Marionette");
+    real_pid_ = static_cast<int>(raw_syscall(SYS_getpid));
+    std::uint64_t fd = 0;
+    if (env_u64("MARIONETTE_TRACE_FD", fd)) {
+        // Only if the descriptor is still open: an exec'd program may have
+        // closed it (the number could then be reused, a known small risk).
+        if (raw_syscall(SYS_fcntl, static_cast<long>(fd), F_GETFD) >= 0) trace_fd = static_cast<int>(fd);
+    }
+    features_.seccomp = !env_off("MARIONETTE_SECCOMP");
+    features_.vdso = !env_off("MARIONETTE_VDSO");
+    features_.tsc = !env_off("MARIONETTE_TSC");
+    kernel_ptr = new (kernel_storage) Kernel(options_from_env());
+    kernel_ptr->set_sink(EventSink{&sink_write, nullptr});
+    overwrite_at_random();
+    kernel_ptr->emit_start();
+    install_signal_handlers();
+    if (features_.tsc) enable_tsc_trap();
+    if (features_.vdso) patch_vdso();
+    if (features_.seccomp) install_seccomp_filter();
+}
+
+}  // namespace
+
+void ensure_init() {
+    if (init_state.load(std::memory_order_acquire) == 2) return;
+    int expected = 0;
+    if (init_state.compare_exchange_strong(expected, 1)) {
+        in_shim = true;
+        init_once();
+        in_shim = false;
+        init_state.store(2, std::memory_order_release);
+        return;
+    }
+    // Another thread is initialising (only possible if the program started
+    // threads from a constructor that ran before ours): wait for it.
+    while (init_state.load(std::memory_order_acquire) != 2) {
+    }
+}
+
+bool initialised() { return init_state.load(std::memory_order_acquire) == 2; }
+const Features& features() { return features_; }
+int real_pid() { return real_pid_; }
+int real_tid() { return static_cast<int>(raw_syscall(SYS_gettid)); }
+
+void trace_write(std::string_view line) {
+    if (trace_fd < 0) return;
+    raw_syscall(SYS_write, trace_fd, arg(line.data()), static_cast<long>(line.size()));
+}
+
+void warn(std::string_view message) {
+    char buffer[512];
+    constexpr std::string_view prefix = "marionette: ";
+    std::size_t n = 0;
+    for (char c : prefix) buffer[n++] = c;
+    for (char c : message) {
+        if (n + 1 >= sizeof buffer) break;
+        buffer[n++] = c;
+    }
+    buffer[n++] = '\n';
+    raw_syscall(SYS_write, 2, arg(buffer), static_cast<long>(n));
+}
+
+Enter::Enter() : entered_(!in_shim) {
+    if (!entered_) return;
+    in_shim = true;
+    while (kernel_lock.test_and_set(std::memory_order_acquire)) {
+    }
+}
+
+Enter::~Enter() {
+    if (!entered_) return;
+    kernel_lock.clear(std::memory_order_release);
+    in_shim = false;
+}
+
+Kernel& Enter::kernel() { return *kernel_ptr; }
+Kernel& locked_kernel() { return *kernel_ptr; }
+
+}  // namespace marionette::shim
+
+// Runs before main (the loader initialises preloaded objects before the
+// program's own); lazily earlier if another constructor calls in first.
+__attribute__((constructor(101))) static void marionette_constructor() { marionette::shim::ensure_init(); }
+
+// process.stats at a normal exit: the call counters make a diverging run
+// visible to --verify even when the program printed nothing.
+__attribute__((destructor)) static void marionette_destructor() {
+    if (!marionette::shim::initialised()) return;
+    marionette::shim::Enter enter;
+    if (enter.entered()) enter.kernel().emit_stats();
+}

@@ -1,0 +1,62 @@
+// The preload shim's process-wide state: configuration, the simulated
+// kernel, the per-thread reentrancy guard and the trace channel.
+//
+// Rules for everything in interpose/ (rr's syscallbuf rules): no program
+// malloc, no stdio, no locks the program may hold, errno preserved, every
+// syscall through the raw stub. The shim is thin; semantics live in
+// sim/kernel/. Configuration comes from the environment set by
+// marionette-launch (docs/interposer.md lists the variables).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+#include "sim/kernel/kernel.hpp"
+
+#define MARIONETTE_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace marionette::shim {
+
+/// Features that can be switched off by environment (benchmarks, debugging).
+struct Features {
+    bool seccomp = true;
+    bool vdso = true;
+    bool tsc = true;
+};
+
+/// Initialises the shim once (constructor, or the first intercepted call if
+/// another library's constructor calls in earlier).
+void ensure_init();
+bool initialised();
+const Features& features();
+
+/// The real pid (for kill translation and thread identification).
+int real_pid();
+/// The real tid of the calling thread.
+int real_tid();
+
+/// Writes a finished trace line to the launcher (no-op without a trace fd).
+void trace_write(std::string_view line);
+/// Writes a message to the real stderr, prefixed `marionette: `.
+void warn(std::string_view message);
+
+/// Holds the per-thread reentrancy flag and the kernel lock while alive.
+/// If the thread is already inside the shim (a signal arrived mid-call, or
+/// the shim's own code reached a wrapper), `entered()` is false and the
+/// caller must go straight to the real kernel.
+class Enter {
+public:
+    Enter();
+    ~Enter();
+    Enter(const Enter&) = delete;
+    Enter& operator=(const Enter&) = delete;
+
+    bool entered() const { return entered_; }
+    Kernel& kernel();
+
+private:
+    bool entered_;
+};
+
+}  // namespace marionette::shim

@@ -1,0 +1,54 @@
+// Internal interfaces between the parts of the preload shim: the dispatch
+// table shared by the symbol wrappers and the seccomp trap, and the
+// installers run once at start-up (signals, rdtsc trap, vDSO, seccomp).
+#pragma once
+
+#include <ucontext.h>
+
+#include <cstdint>
+
+namespace marionette::shim {
+
+/// One syscall as it reaches the shim, from either entry path.
+struct SyscallArgs {
+    long nr = 0;
+    long a[6] = {};
+    /// The interrupted context when the call came through the seccomp trap
+    /// (rt_sigprocmask must then edit the mask sigreturn restores); null on
+    /// the symbol-wrapper path.
+    ucontext_t* trap_context = nullptr;
+};
+
+/// Runs syscall `args.nr` through the handler table; returns the raw kernel
+/// convention (-errno on failure). The caller holds an Enter (except for
+/// execve/execveat, whose handlers touch no shared state).
+long dispatch(SyscallArgs& args);
+
+/// The shim's path for every emulated call: initialise, enter, dispatch;
+/// nested calls go straight to the real kernel.
+long invoke(long nr, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0, long a6 = 0);
+
+/// Converts a raw result to the libc convention (errno, -1).
+long libc_result(long raw);
+
+/// Name of syscall `nr` ("" if unknown).
+const char* syscall_name(long nr);
+
+void install_signal_handlers();
+void enable_tsc_trap();
+void patch_vdso();
+void install_seccomp_filter();
+
+/// True if `signal` is one the shim owns (SIGSYS, SIGSEGV).
+bool shim_owns_signal(long signal);
+
+}  // namespace marionette::shim
+
+namespace marionette {
+class Kernel;
+}
+
+namespace marionette::shim {
+/// The simulated kernel; only valid while the caller holds an Enter.
+Kernel& locked_kernel();
+}  // namespace marionette::shim

@@ -1,0 +1,214 @@
+// The shim's signal handling: the SIGSYS handler behind the seccomp trap,
+// the SIGSEGV handler that emulates rdtsc/rdtscp, and the emulation of
+// rt_sigaction/rt_sigprocmask that keeps both signals the shim's own.
+//
+// The kernel delivers a seccomp trap or an rdtsc fault with force_sig: if
+// the signal is blocked at that moment it resets the handler to the default
+// and the process dies. So the program may neither replace these handlers
+// (its SIGSEGV handler is remembered and chained to for real faults) nor
+// block the signals (they are removed from every mask it sets).
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+
+#include <linux/audit.h>
+
+#include <cerrno>
+#include <cstdint>
+
+#include "interpose/raw_syscall.hpp"
+#include "interpose/shim.hpp"
+#include "interpose/shim_internal.hpp"
+
+extern "C" void marionette_restore_rt();
+asm(R"(
+    .text
+    .globl marionette_restore_rt
+    .hidden marionette_restore_rt
+    .type marionette_restore_rt, @function
+marionette_restore_rt:
+    movq $15, %rax
+    syscall
+    .size marionette_restore_rt, .-marionette_restore_rt
+)");
+
+namespace marionette::shim {
+namespace {
+
+/// The kernel's struct sigaction (x86_64), as rt_sigaction(2) takes it.
+struct KernelSigaction {
+    void* handler = nullptr;
+    unsigned long flags = 0;
+    void* restorer = nullptr;
+    std::uint64_t mask = 0;
+};
+
+constexpr unsigned long sa_restorer = 0x04000000;
+constexpr std::size_t altstack_bytes = 64 * 1024;
+
+KernelSigaction program_sigsys;
+KernelSigaction program_sigsegv;
+
+constexpr std::uint64_t signal_bit(int signal) { return std::uint64_t{1} << (signal - 1); }
+constexpr std::uint64_t owned_mask = signal_bit(SIGSYS) | signal_bit(SIGSEGV);
+
+long set_real_action(int signal, const KernelSigaction& action) {
+    return raw_syscall(SYS_rt_sigaction, signal, arg(&action), 0, sizeof(std::uint64_t));
+}
+
+void on_sigsys(int, siginfo_t* info, void* context) {
+    auto* uc = static_cast<ucontext_t*>(context);
+    greg_t* regs = uc->uc_mcontext.gregs;
+    const long nr = info->si_syscall;
+    if (info->si_arch == AUDIT_ARCH_X86_64 && (nr == SYS_execve || nr == SYS_execveat)) {
+        // Never hold the guard across an exec: after vfork the child shares
+        // the parent's memory, and a successful exec never returns to
+        // release it, which would leave the parent "inside the shim".
+        SyscallArgs args{nr, {regs[REG_RDI], regs[REG_RSI], regs[REG_RDX], regs[REG_R10], regs[REG_R8], regs[REG_R9]}, uc};
+        regs[REG_RAX] = dispatch(args);
+        return;
+    }
+    Enter enter;
+    long result = 0;
+    if (info->si_arch != AUDIT_ARCH_X86_64) {
+        // An int 0x80 or x32 call: no handler table for that ABI.
+        if (enter.entered()) locked_kernel().emit_escape("foreign_abi_syscall", "unknown", nr);
+        result = -ENOSYS;
+    } else if (!enter.entered()) {
+        result = raw_syscall(nr, regs[REG_RDI], regs[REG_RSI], regs[REG_RDX], regs[REG_R10], regs[REG_R8], regs[REG_R9]);
+    } else {
+        SyscallArgs args{nr, {regs[REG_RDI], regs[REG_RSI], regs[REG_RDX], regs[REG_R10], regs[REG_R8], regs[REG_R9]}, uc};
+        result = dispatch(args);
+    }
+    regs[REG_RAX] = result;
+}
+
+/// Length of the rdtsc (0f 31) or rdtscp (0f 01 f9) at `code`, else 0.
+int tsc_instruction_length(const unsigned char* code) {
+    if (code[0] == 0x0f && code[1] == 0x31) return 2;
+    if (code[0] == 0x0f && code[1] == 0x01 && code[2] == 0xf9) return 3;
+    return 0;
+}
+
+void chain_sigsegv(int signal, siginfo_t* info, void* context) {
+    const KernelSigaction program = program_sigsegv;
+    if (program.handler == SIG_DFL || program.handler == SIG_IGN) {
+        // A real fault: let it kill the process as it would have natively.
+        KernelSigaction dfl;
+        set_real_action(SIGSEGV, dfl);
+        // A fault re-executes and dies; a sent SIGSEGV has to be re-sent.
+        if (info->si_code <= 0) raw_syscall(SYS_tgkill, real_pid(), real_tid(), SIGSEGV);
+        return;
+    }
+    if ((program.flags & SA_SIGINFO) != 0) {
+        reinterpret_cast<void (*)(int, siginfo_t*, void*)>(program.handler)(signal, info, context);
+    } else {
+        reinterpret_cast<void (*)(int)>(program.handler)(signal);
+    }
+}
+
+void on_sigsegv(int signal, siginfo_t* info, void* context) {
+    auto* uc = static_cast<ucontext_t*>(context);
+    greg_t* regs = uc->uc_mcontext.gregs;
+    // rdtsc under PR_TSC_SIGSEGV faults like a general protection fault
+    // (SI_KERNEL); page faults carry SEGV_* codes and the code at rip may
+    // not even be readable, so only SI_KERNEL faults are decoded.
+    if (info->si_code == SI_KERNEL && features().tsc) {
+        const auto* code = reinterpret_cast<const unsigned char*>(regs[REG_RIP]);
+        if (const int length = tsc_instruction_length(code); length != 0) {
+            std::uint64_t tsc = 0;
+            Enter enter;
+            if (enter.entered()) tsc = locked_kernel().read_tsc();
+            regs[REG_RAX] = static_cast<greg_t>(tsc & 0xffffffffu);
+            regs[REG_RDX] = static_cast<greg_t>(tsc >> 32);
+            if (length == 3) regs[REG_RCX] = 0;  // TSC_AUX: CPU 0
+            regs[REG_RIP] += length;
+            return;
+        }
+    }
+    chain_sigsegv(signal, info, context);
+}
+
+void install(int signal, void (*handler)(int, siginfo_t*, void*)) {
+    KernelSigaction action;
+    action.handler = reinterpret_cast<void*>(handler);
+    action.flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | sa_restorer;
+    action.restorer = reinterpret_cast<void*>(&marionette_restore_rt);
+    set_real_action(signal, action);
+}
+
+}  // namespace
+
+bool shim_owns_signal(long signal) { return signal == SIGSYS || signal == SIGSEGV; }
+
+void install_signal_handlers() {
+    const long stack = raw_syscall(SYS_mmap, 0, altstack_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (stack > 0) {
+        stack_t alt{};
+        alt.ss_sp = reinterpret_cast<void*>(stack);
+        alt.ss_size = altstack_bytes;
+        raw_syscall(SYS_sigaltstack, arg(&alt), 0);
+    }
+    install(SIGSYS, &on_sigsys);
+    install(SIGSEGV, &on_sigsegv);
+    std::uint64_t unblock = owned_mask;
+    raw_syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, arg(&unblock), 0, sizeof unblock);
+}
+
+void enable_tsc_trap() {
+    if (raw_syscall(SYS_prctl, PR_SET_TSC, PR_TSC_SIGSEGV) != 0) warn("rdtsc trap unavailable (PR_SET_TSC failed); rdtsc escapes");
+}
+
+// The rdtsc trap survives execve but the handler does not, and the loader
+// of the new image reads the TSC before any preloaded code runs: switch
+// the trap off for the exec; the new image's shim switches it on again.
+long exec_common(SyscallArgs& a) {
+    if (features().tsc) raw_syscall(SYS_prctl, PR_SET_TSC, PR_TSC_ENABLE);
+    const long result = raw_syscall(a.nr, a.a[0], a.a[1], a.a[2], a.a[3], a.a[4], a.a[5]);
+    if (features().tsc) raw_syscall(SYS_prctl, PR_SET_TSC, PR_TSC_SIGSEGV);
+    return result;
+}
+
+long handle_execve(SyscallArgs& a) { return exec_common(a); }
+long handle_execveat(SyscallArgs& a) { return exec_common(a); }
+
+long handle_rt_sigaction(SyscallArgs& a) {
+    const long signal = a.a[0];
+    if (!shim_owns_signal(signal)) return raw_syscall(SYS_rt_sigaction, a.a[0], a.a[1], a.a[2], a.a[3]);
+    if (a.a[3] != sizeof(std::uint64_t)) return -EINVAL;
+    KernelSigaction& saved = signal == SIGSYS ? program_sigsys : program_sigsegv;
+    const KernelSigaction old = saved;
+    if (const auto* act = reinterpret_cast<const KernelSigaction*>(a.a[1]); act != nullptr) saved = *act;
+    if (auto* oact = reinterpret_cast<KernelSigaction*>(a.a[2]); oact != nullptr) *oact = old;
+    return 0;
+}
+
+long handle_rt_sigprocmask(SyscallArgs& a) {
+    const long how = a.a[0];
+    const auto* set = reinterpret_cast<const std::uint64_t*>(a.a[1]);
+    auto* old_set = reinterpret_cast<std::uint64_t*>(a.a[2]);
+    if (a.a[3] != sizeof(std::uint64_t)) return -EINVAL;
+    if (a.trap_context == nullptr) {
+        std::uint64_t filtered = set != nullptr ? *set & ~owned_mask : 0;
+        return raw_syscall(SYS_rt_sigprocmask, how, set != nullptr ? arg(&filtered) : 0, a.a[2], a.a[3]);
+    }
+    // Inside the SIGSYS handler the mask that counts is the one sigreturn
+    // restores from the interrupted context.
+    auto* mask = reinterpret_cast<std::uint64_t*>(&a.trap_context->uc_sigmask);
+    const std::uint64_t previous = *mask;
+    if (set != nullptr) {
+        switch (how) {
+            case SIG_BLOCK: *mask |= *set; break;
+            case SIG_UNBLOCK: *mask &= ~*set; break;
+            case SIG_SETMASK: *mask = *set; break;
+            default: return -EINVAL;
+        }
+        *mask &= ~owned_mask;
+    }
+    if (old_set != nullptr) *old_set = previous;
+    return 0;
+}
+
+}  // namespace marionette::shim

@@ -1,0 +1,153 @@
+// The fast path: exported libc symbols that shadow glibc's for time,
+// randomness and identity. Each is a one-line translation to the same
+// dispatch the seccomp trap uses (shim_internal.hpp), so behaviour cannot
+// differ by path. Signatures and exception specifications match glibc's
+// declarations exactly.
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "interpose/shim.hpp"
+#include "interpose/shim_internal.hpp"
+
+using marionette::shim::invoke;
+using marionette::shim::libc_result;
+
+namespace {
+
+constexpr long ns_per_s = 1'000'000'000;
+
+int as_int(long value) { return static_cast<int>(value); }
+
+/// Fills `length` bytes through getrandom; arc4random never fails.
+void random_bytes(void* buffer, std::size_t length) {
+    auto* bytes = static_cast<unsigned char*>(buffer);
+    while (length > 0) {
+        const long got = invoke(SYS_getrandom, reinterpret_cast<long>(bytes), static_cast<long>(length), 0);
+        if (got <= 0) return;
+        bytes += got;
+        length -= static_cast<std::size_t>(got);
+    }
+}
+
+}  // namespace
+
+MARIONETTE_EXPORT int clock_gettime(clockid_t clock_id, struct timespec* ts) noexcept {
+    return as_int(libc_result(invoke(SYS_clock_gettime, clock_id, reinterpret_cast<long>(ts))));
+}
+
+MARIONETTE_EXPORT int clock_getres(clockid_t clock_id, struct timespec* ts) noexcept {
+    return as_int(libc_result(invoke(SYS_clock_getres, clock_id, reinterpret_cast<long>(ts))));
+}
+
+MARIONETTE_EXPORT int gettimeofday(struct timeval* tv, void* tz) noexcept {
+    return as_int(libc_result(invoke(SYS_gettimeofday, reinterpret_cast<long>(tv), reinterpret_cast<long>(tz))));
+}
+
+MARIONETTE_EXPORT time_t time(time_t* out) noexcept { return invoke(SYS_time, reinterpret_cast<long>(out)); }
+
+MARIONETTE_EXPORT int nanosleep(const struct timespec* request, struct timespec* remaining) {
+    return as_int(libc_result(invoke(SYS_nanosleep, reinterpret_cast<long>(request), reinterpret_cast<long>(remaining))));
+}
+
+MARIONETTE_EXPORT int clock_nanosleep(clockid_t clock_id, int flags, const struct timespec* request, struct timespec* remaining) {
+    // clock_nanosleep returns the error number instead of setting errno.
+    const long result = invoke(SYS_clock_nanosleep, clock_id, flags, reinterpret_cast<long>(request), reinterpret_cast<long>(remaining));
+    return result < 0 ? as_int(-result) : 0;
+}
+
+MARIONETTE_EXPORT unsigned sleep(unsigned seconds) {
+    const timespec request{static_cast<time_t>(seconds), 0};
+    invoke(SYS_nanosleep, reinterpret_cast<long>(&request), 0);
+    return 0;
+}
+
+MARIONETTE_EXPORT int usleep(useconds_t microseconds) {
+    const timespec request{static_cast<time_t>(microseconds / 1'000'000), static_cast<long>(microseconds % 1'000'000) * 1000};
+    static_assert(ns_per_s == 1'000'000 * 1000);
+    return as_int(libc_result(invoke(SYS_nanosleep, reinterpret_cast<long>(&request), 0)));
+}
+
+MARIONETTE_EXPORT ssize_t getrandom(void* buffer, std::size_t length, unsigned flags) {
+    return libc_result(invoke(SYS_getrandom, reinterpret_cast<long>(buffer), static_cast<long>(length), flags));
+}
+
+MARIONETTE_EXPORT int getentropy(void* buffer, std::size_t length) {
+    if (length > 256) {
+        errno = EIO;
+        return -1;
+    }
+    random_bytes(buffer, length);
+    return 0;
+}
+
+MARIONETTE_EXPORT std::uint32_t arc4random() noexcept {
+    std::uint32_t value = 0;
+    random_bytes(&value, sizeof value);
+    return value;
+}
+
+MARIONETTE_EXPORT void arc4random_buf(void* buffer, std::size_t length) noexcept { random_bytes(buffer, length); }
+
+MARIONETTE_EXPORT std::uint32_t arc4random_uniform(std::uint32_t upper_bound) noexcept {
+    if (upper_bound < 2) return 0;
+    // Reject the low values that would bias the modulo.
+    const std::uint32_t threshold = static_cast<std::uint32_t>(-upper_bound) % upper_bound;
+    for (;;) {
+        const std::uint32_t value = arc4random();
+        if (value >= threshold) return value % upper_bound;
+    }
+}
+
+MARIONETTE_EXPORT pid_t getpid() noexcept { return as_int(invoke(SYS_getpid)); }
+MARIONETTE_EXPORT pid_t getppid() noexcept { return as_int(invoke(SYS_getppid)); }
+MARIONETTE_EXPORT pid_t gettid() noexcept { return as_int(invoke(SYS_gettid)); }
+
+MARIONETTE_EXPORT int uname(struct utsname* name) noexcept { return as_int(libc_result(invoke(SYS_uname, reinterpret_cast<long>(name)))); }
+
+MARIONETTE_EXPORT int gethostname(char* name, std::size_t length) noexcept {
+    // Through uname, as glibc does, so both report the same nodename.
+    utsname uts;
+    const long result = invoke(SYS_uname, reinterpret_cast<long>(&uts));
+    if (result != 0) return as_int(libc_result(result));
+    const char* nodename = uts.nodename;
+    const std::size_t size = std::strlen(nodename) + 1;
+    if (size > length) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    std::memcpy(name, nodename, size);
+    return 0;
+}
+
+MARIONETTE_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*), void* argument) noexcept {
+    using Real = int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
+    static std::atomic<Real> real{nullptr};
+    static std::atomic<bool> warned{false};
+    Real function = real.load(std::memory_order_acquire);
+    if (function == nullptr) {
+        function = reinterpret_cast<Real>(dlsym(RTLD_NEXT, "pthread_create"));
+        real.store(function, std::memory_order_release);
+    }
+    marionette::shim::ensure_init();
+    {
+        marionette::shim::Enter enter;
+        if (enter.entered()) enter.kernel().emit_thread_create();
+    }
+    if (!warned.exchange(true)) {
+        marionette::shim::warn("warning: the program started a thread; thread interleaving is not deterministic yet");
+    }
+    return function(thread, attr, start, argument);
+}

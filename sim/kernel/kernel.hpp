@@ -1,0 +1,116 @@
+// The simulated kernel of one process: time, randomness and identity.
+//
+// This is the semantics behind the intercepted calls, free of any OS call so
+// it is unit-tested directly (tests/unit/interpose/) and compiled into the
+// preload shim, which only translates between the real ABI (struct timespec,
+// errno, signal contexts) and these functions. Both of the shim's entry paths
+// (libc symbol wrappers and the seccomp trap) end here, so behaviour cannot
+// differ by path. Allocation-free and not thread-safe: the shim serialises
+// calls. Later a coordinator process will own the global clock; this class
+// then keeps the local clock between synchronisation points.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "sim/kernel/clock.hpp"
+#include "sim/kernel/event_line.hpp"
+#include "sim/random.hpp"
+
+namespace marionette {
+
+/// Configuration of one simulated process.
+struct KernelOptions {
+    std::uint64_t seed = 0;
+    /// Index of the node and of the process within the run; each pair gets
+    /// its own random streams and identity.
+    std::uint64_t node_index = 0;
+    std::uint64_t process_index = 0;
+    ClockOptions clock;
+    /// uname nodename and gethostname; truncated to 64 bytes.
+    std::string_view hostname = "node0";
+};
+
+/// getrandom(2) flags (uapi/linux/random.h).
+inline constexpr unsigned grnd_nonblock = 1;
+inline constexpr unsigned grnd_random = 2;
+inline constexpr unsigned grnd_insecure = 4;
+
+/// The simulated kernel of one process.
+class Kernel {
+public:
+    static constexpr std::size_t max_threads = 256;
+    static constexpr std::size_t hostname_capacity = 65;
+
+    explicit Kernel(const KernelOptions& options);
+
+    /// Where trace event lines go (nowhere by default).
+    void set_sink(EventSink sink) { sink_ = sink; }
+
+    VirtualClock& clock() { return clock_; }
+    const VirtualClock& clock() const { return clock_; }
+
+    /// clock_gettime: charges one call, then reads. 0 or -EINVAL.
+    int clock_gettime(int clock_id, TimeSpec& out);
+    /// clock_getres: charges one call. 0 or -EINVAL.
+    int clock_getres(int clock_id, TimeSpec& out);
+    /// nanosleep/clock_nanosleep: jumps the clock, emits `time.sleep`.
+    int clock_nanosleep(int clock_id, bool absolute, const TimeSpec& request);
+    /// rdtsc/rdtscp: charges one call and returns the virtual TSC.
+    std::uint64_t read_tsc();
+
+    /// getrandom: fills `bytes` from the process's stream, emits
+    /// `random.getrandom`. Returns the count or -EINVAL for unknown flags.
+    long getrandom(std::span<std::byte> bytes, unsigned flags);
+    /// Bytes read from /dev/urandom or /dev/random; emits `random.device_read`.
+    void read_random_device(std::span<std::byte> bytes);
+    /// Bytes for AT_RANDOM, from their own stream so they shift nothing else.
+    void fill_at_random(std::span<std::byte> bytes);
+
+    /// Virtual pid, ppid; the main thread's tid is the pid.
+    std::int32_t pid() const { return pid_; }
+    std::int32_t ppid() const { return ppid_; }
+    /// Virtual tid for a real tid (new threads numbered in order of first
+    /// sight); `real_pid` identifies the main thread.
+    std::int32_t tid_for(std::int32_t real_tid, std::int32_t real_pid);
+    /// The real pid/tid a virtual one stands for, or `id` itself if it is
+    /// not one of ours (so kill(2) reaches the intended process).
+    std::int32_t real_id_for(std::int32_t id, std::int32_t real_pid) const;
+    std::string_view hostname() const { return {hostname_, hostname_size_}; }
+
+    /// Emits `process.start` (identity and clock configuration).
+    void emit_start();
+    /// Emits `determinism.escape` naming what was not simulated.
+    void emit_escape(std::string_view what, std::string_view name, long detail = 0);
+    /// Emits `thread.create` (interleaving is not deterministic yet).
+    void emit_thread_create();
+    /// Emits `process.stats` with the call counters (at normal exit).
+    void emit_stats();
+
+    /// Number of intercepted calls so far.
+    std::uint64_t calls() const { return calls_; }
+
+private:
+    void charge() {
+        clock_.charge_call();
+        ++calls_;
+    }
+
+    VirtualClock clock_;
+    Prng random_;
+    Prng at_random_;
+    EventSink sink_;
+    std::int32_t pid_;
+    std::int32_t ppid_;
+    std::int32_t real_tids_[max_threads] = {};
+    std::size_t thread_count_ = 0;
+    char hostname_[hostname_capacity] = {};
+    std::size_t hostname_size_ = 0;
+    std::uint64_t calls_ = 0;
+    std::uint64_t random_bytes_ = 0;
+    std::uint64_t threads_created_ = 0;
+};
+
+}  // namespace marionette
