@@ -79,7 +79,7 @@ TEST_CASE("each decision is one roll from the buggify stream", "[buggify]") {
     CHECK(left.next_u64() == shadow.next_u64());
 }
 
-TEST_CASE("same seed, same decisions; other seeds differ", "[buggify]") {
+TEST_CASE("same seed gives the same decisions, other seeds differ", "[buggify]") {
     const std::vector<bool> a = decisions(5, 200);
     CHECK(a == decisions(5, 200));
     CHECK(a != decisions(6, 200));
