@@ -1,5 +1,6 @@
 #include "sim/random.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 

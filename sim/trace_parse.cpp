@@ -121,6 +121,9 @@ TraceHeader parse_json_header(std::string_view line) {
     header.version = version_number(*json_u64(members[2]));
     header.seed = *json_u64(members[3]);
     header.options = members[4].nested;
+    for (const auto& option : header.options) {
+        if (!valid_field_key(option.first)) throw TraceError(1, "invalid option key '" + option.first + "'");
+    }
     return header;
 }
 

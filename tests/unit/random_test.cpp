@@ -192,7 +192,7 @@ TEST_CASE("uint_less_than is uniform for a non-power-of-two bound (chi-square)",
     // Every value in [0, 3) must still appear about 1/3 of the time.
     const std::uint64_t third = UINT64_MAX / 3 * 2;  // not a power of two
     std::array<std::size_t, 3> thirds{};
-    for (std::size_t i = 0; i < 30'000; ++i) ++thirds[static_cast<std::size_t>(prng.uint_less_than(third) / (third / 3 + 1))];
+    for (std::size_t i = 0; i < 30'000; ++i) ++thirds[prng.uint_less_than(third) / (third / 3 + 1)];
     for (const std::size_t c : thirds) {
         CHECK(c > 9'000);
         CHECK(c < 11'000);

@@ -205,8 +205,8 @@ TEST_CASE("text and JSON Lines carry the same events and the same hash", "[trace
     // JSON Lines output is plain ASCII (bytes >= 0x7f are written as
     // \u00XX), so any JSON tool can read it as UTF-8.
     const std::string json_text = json_out.str();
-    CHECK(std::count_if(json_text.begin(), json_text.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x7f; }) ==
-          0);
+    const auto non_ascii = [](char c) { return static_cast<unsigned char>(c) >= 0x7f; };
+    CHECK(std::count_if(json_text.begin(), json_text.end(), non_ascii) == 0);
 
     // The text lines are exactly what was written, after the header.
     std::istringstream lines(text_out.str());
@@ -304,6 +304,9 @@ TEST_CASE("parse_trace errors for JSON Lines", "[trace]") {
          "unsupported trace version 7"},
         {"{\"trace\":\"marionette\",\"format\":\"jsonl\",\"version\":1,\"seed\":1,\"options\":{\"a\":1}}\n", 1,
          "option values must be strings"},
+        {"{\"trace\":\"marionette\",\"format\":\"jsonl\",\"version\":1,\"seed\":1,\"options\":{\"A\":\"x\"}}\n", 1,
+         "invalid option key 'A'"},
+        {"marionette.trace format=text version=1 seed=1 A=x\n", 1, "invalid key 'A'"},
         {h + "{\"event\":0,\"name\":\"a.b\",\"at_ns\":0\n", 2, "JSON column"},
         {h + "{\"event\":0,\"name\":\"a.b\",\"at_ns\":0} x\n", 2, "trailing characters"},
         {h + "{\"event\":0,\"name\":\"a.b\",\"at_ns\":0,\"k\":\"abc}\n", 2, "unterminated string"},
