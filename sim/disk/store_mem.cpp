@@ -11,9 +11,11 @@ void MemStore::create(Ino ino) { files_[ino] = File{}; }
 void MemStore::remove(Ino ino) { files_.erase(ino); }
 
 void MemStore::read(Ino ino, std::uint64_t offset, std::span<std::byte> out) {
-    std::fill(out.begin(), out.end(), std::byte{0});
     auto file = files_.find(ino);
-    if (file == files_.end()) return;
+    if (file == files_.end()) {
+        std::fill(out.begin(), out.end(), std::byte{0});
+        return;
+    }
     std::uint64_t done = 0;
     while (done < out.size()) {
         const std::uint64_t pos = offset + done;
@@ -21,7 +23,11 @@ void MemStore::read(Ino ino, std::uint64_t offset, std::span<std::byte> out) {
         const std::uint64_t within = pos % chunk_bytes;
         const std::uint64_t n = std::min<std::uint64_t>(chunk_bytes - within, out.size() - done);
         auto chunk = file->second.chunks.find(index);
-        if (chunk != file->second.chunks.end()) std::memcpy(out.data() + done, chunk->second.get() + within, n);
+        if (chunk != file->second.chunks.end()) {
+            std::memcpy(out.data() + done, chunk->second.get() + within, n);
+        } else {
+            std::memset(out.data() + done, 0, n);  // a hole
+        }
         done += n;
     }
 }
@@ -36,7 +42,9 @@ void MemStore::write(Ino ino, std::uint64_t offset, std::span<const std::byte> d
         const std::uint64_t n = std::min<std::uint64_t>(chunk_bytes - within, data.size() - done);
         Chunk& chunk = file.chunks[index];
         if (!chunk) {
-            chunk = std::make_unique<std::byte[]>(chunk_bytes);  // value-initialised: zeros
+            // A chunk the write fills completely needs no zeroing first.
+            chunk = n == chunk_bytes ? std::make_unique_for_overwrite<std::byte[]>(chunk_bytes)
+                                     : std::make_unique<std::byte[]>(chunk_bytes);
         }
         std::memcpy(chunk.get() + within, data.data() + done, n);
         done += n;
