@@ -1,0 +1,157 @@
+// Internal state of the network model: packets in flight, sockets and their
+// TCP connection state, nodes and clogged paths. Only sim/net/*.cpp touch
+// these; they are in a header so Network can hold them by value.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "sim/event_queue.hpp"
+#include "sim/net/address.hpp"
+#include "sim/random.hpp"
+
+namespace marionette {
+
+using SocketId = std::uint64_t;
+enum class SocketType;
+
+namespace detail {
+
+/// TCP segment flags.
+enum TcpFlag : std::uint8_t { tcp_syn = 1, tcp_ack = 2, tcp_fin = 4, tcp_rst = 8 };
+
+/// A packet on the wire. `from`/`to` are nodes; src/dst the endpoints.
+struct NetPacket {
+    std::uint64_t id = 0;
+    Ns deliver_at_ns = 0;
+    Ns sent_ns = 0;
+    NodeId from = 0;
+    NodeId to = 0;
+    bool tcp = false;
+    SockAddr src;
+    SockAddr dst;
+    // TCP header. Sequence numbers count stream bytes from 0; the FIN takes
+    // the sequence number after the last byte. Nonces identify the two ends
+    // of one connection, so a segment from an older connection (or an older
+    // incarnation of a node) that reuses a 4-tuple is answered with a reset
+    // instead of being mistaken for the current one.
+    std::uint8_t flags = 0;
+    std::uint64_t seq = 0;
+    std::uint64_t ack = 0;
+    std::uint64_t window = 0;
+    std::uint64_t src_nonce = 0;
+    std::uint64_t dst_nonce = 0;
+    std::vector<std::byte> payload;
+    // The packet this one duplicates (UDP duplication), for the trace.
+    std::uint64_t duplicate_of = 0;
+    bool is_duplicate = false;
+};
+
+/// Heap order: earliest deliver_at first, then lowest id.
+struct PacketLater {
+    bool operator()(const NetPacket& a, const NetPacket& b) const {
+        if (a.deliver_at_ns != b.deliver_at_ns) return a.deliver_at_ns > b.deliver_at_ns;
+        return a.id > b.id;
+    }
+};
+
+enum class TcpState {
+    none,         ///< not a connection (fresh, bound or listening)
+    syn_sent,     ///< connect() in progress
+    established,  ///< data may flow (until FINs)
+    failed,       ///< reset, refused or timed out; error reported once
+};
+
+struct TcpConn {
+    TcpState state = TcpState::none;
+    NodeId peer_node = 0;
+    std::uint64_t local_nonce = 0;
+    std::uint64_t remote_nonce = 0;
+    // Send side: snd_buf holds bytes [snd_una, snd_una + snd_buf.size()).
+    std::deque<std::byte> snd_buf;
+    std::uint64_t snd_una = 0;
+    std::uint64_t snd_nxt = 0;
+    std::uint64_t peer_window_end = 0;  // highest sequence the peer can take
+    std::uint64_t send_capacity = 0;
+    bool fin_queued = false;  // shutdown(SHUT_WR) or close(): FIN after the data
+    bool fin_sent = false;
+    bool fin_acked = false;
+    // Receive side: rcv_buf holds in-order bytes not yet read.
+    std::deque<std::byte> rcv_buf;
+    std::uint64_t rcv_nxt = 0;
+    std::map<std::uint64_t, std::vector<std::byte>> out_of_order;
+    std::uint64_t receive_capacity = 0;
+    std::uint64_t peer_fin_seq = UINT64_MAX;  // where the peer's FIN sits, once seen
+    bool fin_received = false;
+    bool read_shut = false;
+    std::uint64_t last_advertised_window = 0;
+    // Retransmission.
+    TimerId timer = 0;
+    Ns rto_ns = 0;
+    Ns waiting_since_ns = 0;  // when the oldest unacknowledged thing was first sent
+    bool error_reported = false;
+};
+
+struct NetSocket {
+    SocketId id = 0;
+    NodeId node = 0;
+    SocketType type{};
+    bool bound = false;
+    SockAddr local;
+    bool has_peer = false;
+    SockAddr peer;
+    int error = 0;  // pending SO_ERROR
+    bool closed = false;  // the kernel closed it; a stream may linger to finish
+    bool write_shut = false;
+    // Listener.
+    bool listening = false;
+    std::uint32_t backlog = 0;
+    std::deque<SocketId> accept_queue;
+    SocketId listener = 0;  // a child not yet accepted: its listener
+    // UDP.
+    struct Datagram {
+        SockAddr from;
+        std::vector<std::byte> data;
+    };
+    std::deque<Datagram> datagrams;
+    // TCP.
+    TcpConn tcp;
+};
+
+struct NetNode {
+    std::string name;
+    Ipv4 address;
+    bool up = true;
+    std::uint64_t incarnation = 0;
+    std::uint16_t next_ephemeral_port = 32768;
+};
+
+struct NetClog {
+    Ns until_ns = 0;
+    TimerId timer = 0;
+    std::vector<NetPacket> held;  // in arrival order
+};
+
+/// One stream per purpose, so enabling a fault never shifts another's draws.
+struct NetStreams {
+    explicit NetStreams(const Prng& root)
+        : latency(root.derive("latency")),
+          drop(root.derive("drop")),
+          duplicate(root.derive("duplicate")),
+          clog(root.derive("clog")),
+          partition(root.derive("partition")),
+          reset(root.derive("reset")) {}
+    Prng latency;
+    Prng drop;
+    Prng duplicate;
+    Prng clog;
+    Prng partition;
+    Prng reset;
+};
+
+}  // namespace detail
+}  // namespace marionette
