@@ -1,0 +1,219 @@
+#include "control/command.hpp"
+
+#include "control/lexer.hpp"
+
+namespace marionette {
+namespace {
+
+template <class... Fs>
+struct Overloaded : Fs... {
+    using Fs::operator()...;
+};
+template <class... Fs>
+Overloaded(Fs...) -> Overloaded<Fs...>;
+
+// Appends " word" (quoted as needed) to a line being printed.
+void add(std::string& out, std::string_view word) {
+    out += ' ';
+    out += quote_word(word);
+}
+
+void add_kv(std::string& out, std::string_view key, std::string_view value) {
+    out += ' ';
+    out += key;
+    out += '=';
+    out += quote_word(value);
+}
+
+void add_node_kv(std::string& out, const std::string& node) {
+    if (!node.empty()) add_kv(out, "node", node);
+}
+
+void add_node(std::string& out, const std::string& node) {
+    if (!node.empty()) add(out, node);
+}
+
+std::string print_action(const Action& action) {
+    std::string out;
+    std::visit(Overloaded{
+                   [&](const Crash& c) { out = "crash", add_node(out, c.node); },
+                   [&](const Kill& c) { out = "kill", add_node(out, c.node); },
+                   [&](const Restart& c) { out = "restart", add_node(out, c.node); },
+                   [&](const DiskSetFaults& c) {
+                       out = "disk.set_faults";
+                       add_node_kv(out, c.node);
+                       for (const DiskFault& f : c.faults) add_kv(out, f.key, rate_text(f.rate));
+                   },
+                   [&](const DiskCorruptSector& c) {
+                       out = "disk.corrupt_sector";
+                       add_node_kv(out, c.node);
+                       add_kv(out, "path", c.path);
+                       add_kv(out, "offset", std::to_string(c.offset));
+                   },
+                   [&](const NetPartition& c) {
+                       out = "net.partition";
+                       for (const auto& group : c.groups) {
+                           std::string joined;
+                           for (const std::string& node : group) joined += (joined.empty() ? "" : ",") + node;
+                           add(out, joined);
+                       }
+                   },
+                   [&](const NetHeal&) { out = "net.heal"; },
+                   [&](const NetSetLossiness& c) {
+                       out = "net.set_lossiness";
+                       add_kv(out, "drop_rate", rate_text(c.drop_rate));
+                   },
+                   [&](const NetSetLatency& c) {
+                       out = "net.set_latency";
+                       if (c.latency_ns_min) add_kv(out, "latency_ns_min", format_duration(*c.latency_ns_min));
+                       if (c.latency_ns_jitter) add_kv(out, "latency_ns_jitter", format_duration(*c.latency_ns_jitter));
+                   },
+                   [&](const NetClog& c) {
+                       out = "net.clog";
+                       add(out, c.from);
+                       add(out, c.to);
+                       add(out, format_duration(c.duration_ns));
+                   },
+                   [&](const NetUnclog& c) {
+                       out = "net.unclog";
+                       if (!c.from.empty()) add(out, c.from), add(out, c.to);
+                   },
+                   [&](const Spawn& c) {
+                       out = "spawn";
+                       add(out, c.name);
+                       add_node_kv(out, c.node);
+                       out += " --";
+                       for (const std::string& arg : c.argv) add(out, arg);
+                   },
+               },
+               action);
+    return out;
+}
+
+std::string print_run(const Run& run) {
+    switch (run.mode) {
+        case Run::Mode::for_duration: return "run " + format_duration(run.ns);
+        case Run::Mode::until_idle: return "run until idle";
+        case Run::Mode::until_time: return "run until " + format_duration(run.ns);
+    }
+    return "run";
+}
+
+}  // namespace
+
+const std::vector<CommandInfo>& command_table() {
+    static const std::vector<CommandInfo> table = {
+        {"hello", "hello [<protocol>]", "version handshake; replies ok protocol=<n> ..."},
+        {"status", "status", "the run's state as reply fields"},
+        {"run", "run <duration> | run until idle | run until <time>", "advance the simulation"},
+        {"at", "at <time> <action>", "schedule an action at an absolute virtual time"},
+        {"after", "after <count> <event.name> <action>", "schedule an action after the count-th such trace event"},
+        {"crash", "crash [<node>] | crash random within <t1>..<t2> [<node>]", "power loss: processes die, unsynced writes may be lost or torn"},
+        {"kill", "kill [<node>]", "end the node's processes; the disk keeps unsynced data"},
+        {"restart", "restart [<node>]", "start the node's command again on its surviving disk"},
+        {"disk.set_faults", "disk.set_faults [node=<node>] <key>=<rate> ...", "set disk fault rates"},
+        {"disk.corrupt_sector", "disk.corrupt_sector [node=<node>] path=<path> offset=<bytes>", "corrupt the sector holding a byte of a file"},
+        {"net.partition", "net.partition <a,b> <c> ...", "split the network into groups"},
+        {"net.heal", "net.heal", "remove every partition"},
+        {"net.set_lossiness", "net.set_lossiness drop_rate=<rate>", "set the packet drop rate"},
+        {"net.set_latency", "net.set_latency [latency_ns_min=<d>] [latency_ns_jitter=<d>]", "set network latency"},
+        {"net.clog", "net.clog <from> <to> <duration>", "hold packets from one node to another for a while"},
+        {"net.unclog", "net.unclog [<from> <to>]", "release one clog, or all"},
+        {"spawn", "spawn <name> [node=<node>] -- <argv...>", "start a helper process"},
+        {"expect", "expect exit [<name>] <code> | expect output <name> contains <text>", "check a process's outcome"},
+        {"trace.read", "trace.read [since=<event>]", "the trace from an event index on"},
+        {"quit", "quit", "end the run"},
+    };
+    return table;
+}
+
+const std::vector<std::string_view>& disk_fault_keys() {
+    static const std::vector<std::string_view> keys = {
+        "read_error_rate",       "write_error_rate",     "corrupt_read_rate",
+        "crash_lost_write_rate", "crash_torn_write_rate", "misdirected_write_rate",
+        "fsync_error_rate",      "short_io_rate",        "latent_sector_error_rate",
+    };
+    return keys;
+}
+
+std::string rate_text(const Rate& rate) {
+    if (rate == Rate::never()) return "never";
+    if (rate == Rate::always()) return "always";
+    if (rate.denominator() == 100) return std::to_string(rate.numerator()) + "%";
+    return rate.to_string();
+}
+
+Command to_command(const Action& action) {
+    return std::visit([](const auto& a) -> Command { return a; }, action);
+}
+
+std::string to_string(const Action& action) { return print_action(action); }
+
+std::string_view command_name(const Command& command) {
+    return std::visit(Overloaded{
+                          [](const Hello&) -> std::string_view { return "hello"; },
+                          [](const Status&) -> std::string_view { return "status"; },
+                          [](const Quit&) -> std::string_view { return "quit"; },
+                          [](const TraceRead&) -> std::string_view { return "trace.read"; },
+                          [](const Run&) -> std::string_view { return "run"; },
+                          [](const At&) -> std::string_view { return "at"; },
+                          [](const After&) -> std::string_view { return "after"; },
+                          [](const CrashRandom&) -> std::string_view { return "crash"; },
+                          [](const Crash&) -> std::string_view { return "crash"; },
+                          [](const Kill&) -> std::string_view { return "kill"; },
+                          [](const Restart&) -> std::string_view { return "restart"; },
+                          [](const DiskSetFaults&) -> std::string_view { return "disk.set_faults"; },
+                          [](const DiskCorruptSector&) -> std::string_view { return "disk.corrupt_sector"; },
+                          [](const NetPartition&) -> std::string_view { return "net.partition"; },
+                          [](const NetHeal&) -> std::string_view { return "net.heal"; },
+                          [](const NetSetLossiness&) -> std::string_view { return "net.set_lossiness"; },
+                          [](const NetSetLatency&) -> std::string_view { return "net.set_latency"; },
+                          [](const NetClog&) -> std::string_view { return "net.clog"; },
+                          [](const NetUnclog&) -> std::string_view { return "net.unclog"; },
+                          [](const Spawn&) -> std::string_view { return "spawn"; },
+                          [](const ExpectExit&) -> std::string_view { return "expect"; },
+                          [](const ExpectOutput&) -> std::string_view { return "expect"; },
+                      },
+                      command);
+}
+
+std::string to_string(const Command& command) {
+    return std::visit(Overloaded{
+                          [](const Hello& c) {
+                              return c.protocol ? "hello " + std::to_string(*c.protocol) : std::string("hello");
+                          },
+                          [](const Status&) { return std::string("status"); },
+                          [](const Quit&) { return std::string("quit"); },
+                          [](const TraceRead& c) {
+                              return c.since_event == 0 ? std::string("trace.read")
+                                                        : "trace.read since=" + std::to_string(c.since_event);
+                          },
+                          [](const Run& c) { return print_run(c); },
+                          [](const At& c) { return "at " + format_duration(c.at_ns) + " " + print_action(c.action); },
+                          [](const After& c) {
+                              return "after " + std::to_string(c.count) + " " + c.event + " " + print_action(c.action);
+                          },
+                          [](const CrashRandom& c) {
+                              std::string out = "crash random within " + format_duration(c.from_ns) + ".." +
+                                                format_duration(c.to_ns);
+                              add_node(out, c.node);
+                              return out;
+                          },
+                          [](const ExpectExit& c) {
+                              std::string out = "expect exit";
+                              add_node(out, c.name);
+                              return out + " " + std::to_string(c.code);
+                          },
+                          [](const ExpectOutput& c) {
+                              std::string out = "expect output";
+                              add(out, c.name);
+                              out += " contains";
+                              add(out, c.text);
+                              return out;
+                          },
+                          [](const auto& action) { return print_action(Action(action)); },
+                      },
+                      command);
+}
+
+}  // namespace marionette

@@ -1,0 +1,218 @@
+// Typed commands of the control language, and their canonical text.
+//
+// A scenario line or a control-socket request parses (parse.hpp) into one of
+// the structs below, held in the `Command` variant; the launcher executes it
+// through CommandExecutor (executor.hpp). `to_string` prints the canonical
+// text of a command, which parses back to an equal command — the property the
+// unit and fuzz tests check — so traces, logs and the C++ client all show
+// commands in one spelling. docs/control-protocol.md is the reference for
+// every command and argument.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "sim/rate.hpp"
+#include "sim/time.hpp"
+
+namespace marionette {
+
+/// `hello [<protocol>]`: version handshake, answered by dispatch itself.
+struct Hello {
+    std::optional<std::uint64_t> protocol;
+    friend bool operator==(const Hello&, const Hello&) = default;
+};
+
+/// `status`: the run's state as reply fields.
+struct Status {
+    friend bool operator==(const Status&, const Status&) = default;
+};
+
+/// `quit`: end the run (closing the connection only detaches).
+struct Quit {
+    friend bool operator==(const Quit&, const Quit&) = default;
+};
+
+/// `trace.read [since=<event>]`: trace events from index `since_event` on.
+struct TraceRead {
+    std::uint64_t since_event = 0;
+    friend bool operator==(const TraceRead&, const TraceRead&) = default;
+};
+
+/// `run <duration>`, `run until idle`, `run until <time>`.
+struct Run {
+    enum class Mode { for_duration, until_idle, until_time };
+    Mode mode = Mode::for_duration;
+    Ns ns = 0;  ///< the duration, or the absolute virtual time; 0 for until_idle
+    friend bool operator==(const Run&, const Run&) = default;
+};
+
+/// `crash [<node>]`: power loss of the node (empty = the default node).
+struct Crash {
+    std::string node;
+    friend bool operator==(const Crash&, const Crash&) = default;
+};
+
+/// `kill [<node>]`: end the node's processes, leave its disk alone.
+struct Kill {
+    std::string node;
+    friend bool operator==(const Kill&, const Kill&) = default;
+};
+
+/// `restart [<node>]`: start the node's command again on its surviving disk.
+struct Restart {
+    std::string node;
+    friend bool operator==(const Restart&, const Restart&) = default;
+};
+
+/// `crash random within <from>..<to> [<node>]`: one crash at a seeded
+/// virtual time in [from, to].
+struct CrashRandom {
+    Ns from_ns = 0;
+    Ns to_ns = 0;
+    std::string node;
+    friend bool operator==(const CrashRandom&, const CrashRandom&) = default;
+};
+
+/// One `key=rate` of disk.set_faults.
+struct DiskFault {
+    std::string key;
+    Rate rate = Rate::never();
+    friend bool operator==(const DiskFault&, const DiskFault&) = default;
+};
+
+/// `disk.set_faults [node=<node>] <key>=<rate> ...`; faults sorted in the
+/// order of disk_fault_keys(), each key at most once.
+struct DiskSetFaults {
+    std::string node;
+    std::vector<DiskFault> faults;
+    friend bool operator==(const DiskSetFaults&, const DiskSetFaults&) = default;
+};
+
+/// `disk.corrupt_sector [node=<node>] path=<path> offset=<bytes>`.
+struct DiskCorruptSector {
+    std::string node;
+    std::string path;
+    std::uint64_t offset = 0;
+    friend bool operator==(const DiskCorruptSector&, const DiskCorruptSector&) = default;
+};
+
+/// `net.partition <a,b> <c> ...`: nodes in different groups cannot talk.
+struct NetPartition {
+    std::vector<std::vector<std::string>> groups;
+    friend bool operator==(const NetPartition&, const NetPartition&) = default;
+};
+
+/// `net.heal`: remove every partition.
+struct NetHeal {
+    friend bool operator==(const NetHeal&, const NetHeal&) = default;
+};
+
+/// `net.set_lossiness drop_rate=<rate>`.
+struct NetSetLossiness {
+    Rate drop_rate = Rate::never();
+    friend bool operator==(const NetSetLossiness&, const NetSetLossiness&) = default;
+};
+
+/// `net.set_latency [latency_ns_min=<d>] [latency_ns_jitter=<d>]` (at least one).
+struct NetSetLatency {
+    std::optional<Ns> latency_ns_min;
+    std::optional<Ns> latency_ns_jitter;
+    friend bool operator==(const NetSetLatency&, const NetSetLatency&) = default;
+};
+
+/// `net.clog <from> <to> <duration>`: packets from -> to are held for a while.
+struct NetClog {
+    std::string from;
+    std::string to;
+    Ns duration_ns = 0;
+    friend bool operator==(const NetClog&, const NetClog&) = default;
+};
+
+/// `net.unclog [<from> <to>]`: release one clog, or all when empty.
+struct NetUnclog {
+    std::string from;
+    std::string to;
+    friend bool operator==(const NetUnclog&, const NetUnclog&) = default;
+};
+
+/// `spawn <name> [node=<node>] -- <argv...>`: start a helper process.
+struct Spawn {
+    std::string name;
+    std::string node;
+    std::vector<std::string> argv;
+    friend bool operator==(const Spawn&, const Spawn&) = default;
+};
+
+/// `expect exit [<name>] <code>`: the process (default: the main program)
+/// exited with `code`.
+struct ExpectExit {
+    std::string name;
+    int code = 0;
+    friend bool operator==(const ExpectExit&, const ExpectExit&) = default;
+};
+
+/// `expect output <name> contains <text>`: the process's output contains text.
+struct ExpectOutput {
+    std::string name;
+    std::string text;
+    friend bool operator==(const ExpectOutput&, const ExpectOutput&) = default;
+};
+
+/// Commands that can be scheduled with `at` and `after`.
+using Action = std::variant<Crash, Kill, Restart, DiskSetFaults, DiskCorruptSector, NetPartition, NetHeal,
+                            NetSetLossiness, NetSetLatency, NetClog, NetUnclog, Spawn>;
+
+/// `at <time> <action>`: run the action when virtual time reaches `at_ns`.
+struct At {
+    Ns at_ns = 0;
+    Action action;
+    friend bool operator==(const At&, const At&) = default;
+};
+
+/// `after <count> <event.name> <action>`: run the action right after the
+/// `count`-th trace event named `event` from now.
+struct After {
+    std::uint64_t count = 1;
+    std::string event;
+    Action action;
+    friend bool operator==(const After&, const After&) = default;
+};
+
+/// Any command of the language.
+using Command = std::variant<Hello, Status, Quit, TraceRead, Run, At, After, CrashRandom, Crash, Kill, Restart,
+                             DiskSetFaults, DiskCorruptSector, NetPartition, NetHeal, NetSetLossiness, NetSetLatency,
+                             NetClog, NetUnclog, Spawn, ExpectExit, ExpectOutput>;
+
+/// One entry of the command table: the first word, a usage line, a summary.
+struct CommandInfo {
+    std::string_view name;
+    std::string_view usage;
+    std::string_view summary;
+};
+
+/// Every command word with its usage, in documentation order.
+const std::vector<CommandInfo>& command_table();
+
+/// The disk fault keys accepted by disk.set_faults, in canonical order.
+const std::vector<std::string_view>& disk_fault_keys();
+
+/// The first word of a command (`disk.set_faults`, `crash`, ...).
+std::string_view command_name(const Command& command);
+
+/// Canonical text of a command (no newline); parses back to an equal command.
+std::string to_string(const Command& command);
+/// Canonical text of a schedulable action.
+std::string to_string(const Action& action);
+
+/// An action as a command.
+Command to_command(const Action& action);
+
+/// Canonical rendering of a rate: `never`, `always` or `n/d`.
+std::string rate_text(const Rate& rate);
+
+}  // namespace marionette

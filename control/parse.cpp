@@ -1,0 +1,485 @@
+#include "control/parse.hpp"
+
+#include <algorithm>
+#include <set>
+#include <stdexcept>
+
+#include "sim/trace.hpp"
+
+namespace marionette {
+namespace {
+
+// Internal: parse functions throw this and parse_line turns it into a value.
+struct Failure {
+    ParseError error;
+};
+
+[[noreturn]] void fail(ErrorCode code, std::size_t column, std::string message) {
+    throw Failure{ParseError{code, column, std::move(message)}};
+}
+
+std::string_view usage_of(std::string_view name) {
+    for (const CommandInfo& info : command_table()) {
+        if (info.name == name) return info.usage;
+    }
+    return name;
+}
+
+std::vector<std::string_view> all_command_names() {
+    std::vector<std::string_view> names;
+    for (const CommandInfo& info : command_table()) names.push_back(info.name);
+    return names;
+}
+
+// The words of one command after its name, consumed left to right.
+class Cursor {
+public:
+    Cursor(std::string_view name, const std::vector<Word>& words, std::size_t first, std::size_t end_column)
+        : name_(name), words_(words), pos_(first), end_column_(end_column) {}
+
+    bool done() const { return pos_ >= words_.size(); }
+    std::size_t remaining() const { return words_.size() - pos_; }
+    const Word& peek() const { return words_[pos_]; }
+    std::size_t position() const { return pos_; }
+    std::string_view name() const { return name_; }
+    std::size_t end_column() const { return end_column_; }
+
+    /// The remaining words as the arguments of a nested command `name`
+    /// (the action of `at`/`after`); this cursor is then used up.
+    Cursor rest_as(std::string_view name) {
+        Cursor rest(name, words_, pos_, end_column_);
+        pos_ = words_.size();
+        return rest;
+    }
+
+    const Word& next(std::string_view what) {
+        if (done()) {
+            fail(ErrorCode::bad_argument, end_column_,
+                 "missing " + std::string(what) + " (usage: " + std::string(usage_of(name_)) + ")");
+        }
+        return words_[pos_++];
+    }
+
+    void finish() const {
+        if (!done()) {
+            fail(ErrorCode::bad_argument, words_[pos_].column,
+                 "unexpected argument '" + words_[pos_].text + "' (usage: " + std::string(usage_of(name_)) + ")");
+        }
+    }
+
+private:
+    std::string_view name_;
+    const std::vector<Word>& words_;
+    std::size_t pos_;
+    std::size_t end_column_;
+};
+
+std::uint64_t parse_u64(const Word& word, std::string_view what) {
+    const std::string& t = word.text;
+    if (t.empty() || !std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        fail(ErrorCode::bad_argument, word.column,
+             "invalid " + std::string(what) + " '" + t + "': expected a decimal number");
+    }
+    if (t.size() > 1 && t[0] == '0') {
+        fail(ErrorCode::bad_argument, word.column,
+             "invalid " + std::string(what) + " '" + t + "': leading zeros are not allowed");
+    }
+    std::uint64_t value = 0;
+    for (char c : t) {
+        const auto digit = static_cast<std::uint64_t>(c - '0');
+        if (value > (UINT64_MAX - digit) / 10) {
+            fail(ErrorCode::bad_argument, word.column, "invalid " + std::string(what) + " '" + t + "': too large");
+        }
+        value = value * 10 + digit;
+    }
+    return value;
+}
+
+Ns parse_time(std::size_t column, std::string_view text) {
+    try {
+        return parse_duration(text);
+    } catch (const std::invalid_argument& e) {
+        fail(ErrorCode::bad_argument, column, e.what());
+    }
+}
+
+Ns parse_time(const Word& word) { return parse_time(word.column, word.text); }
+
+Rate parse_rate(const Word& word, std::string_view text) {
+    try {
+        return Rate::parse(text);
+    } catch (const std::invalid_argument& e) {
+        fail(ErrorCode::bad_argument, word.column, e.what());
+    }
+}
+
+std::string node_name(const Word& word, std::string_view what) {
+    if (!valid_node_name(word.text)) {
+        fail(ErrorCode::bad_argument, word.column,
+             "invalid " + std::string(what) + " '" + word.text +
+                 "': expected 1 to 64 of A-Z a-z 0-9 _ - (not starting with '-', not 'random')");
+    }
+    return word.text;
+}
+
+// Optional trailing node name (crash, kill, restart).
+std::string optional_node(Cursor& args) {
+    std::string node;
+    if (!args.done()) node = node_name(args.next("node"), "node name");
+    args.finish();
+    return node;
+}
+
+// key=value words; every key must be one of `keys`, at most once.
+struct KeyValue {
+    std::string key;
+    std::string value;
+    const Word* word;
+};
+
+std::vector<KeyValue> key_values(Cursor& args, const std::vector<std::string_view>& keys) {
+    std::vector<KeyValue> out;
+    while (!args.done()) {
+        const Word& word = args.next("key=value");
+        const std::size_t eq = word.text.find('=');
+        if (eq == std::string::npos) {
+            fail(ErrorCode::bad_argument, word.column,
+                 "expected key=value, got '" + word.text + "' (usage: " + std::string(usage_of(args.name())) + ")");
+        }
+        KeyValue kv{word.text.substr(0, eq), word.text.substr(eq + 1), &word};
+        if (std::find(keys.begin(), keys.end(), kv.key) == keys.end()) {
+            fail(ErrorCode::bad_argument, word.column,
+                 "unknown key '" + kv.key + "' for " + std::string(args.name()) + did_you_mean(kv.key, keys));
+        }
+        for (const KeyValue& seen : out) {
+            if (seen.key == kv.key) fail(ErrorCode::bad_argument, word.column, "key '" + kv.key + "' given twice");
+        }
+        out.push_back(std::move(kv));
+    }
+    return out;
+}
+
+const KeyValue* find_key(const std::vector<KeyValue>& kvs, std::string_view key) {
+    for (const KeyValue& kv : kvs) {
+        if (kv.key == key) return &kv;
+    }
+    return nullptr;
+}
+
+const KeyValue& require_key(const std::vector<KeyValue>& kvs, std::string_view key, const Cursor& args) {
+    const KeyValue* kv = find_key(kvs, key);
+    if (kv == nullptr) {
+        fail(ErrorCode::bad_argument, args.end_column(),
+             "missing " + std::string(key) + "=... (usage: " + std::string(usage_of(args.name())) + ")");
+    }
+    return *kv;
+}
+
+std::string kv_node(const std::vector<KeyValue>& kvs) {
+    const KeyValue* kv = find_key(kvs, "node");
+    if (kv == nullptr) return "";
+    if (!valid_node_name(kv->value)) node_name(Word{kv->value, kv->word->column, true}, "node name");
+    return kv->value;
+}
+
+DiskSetFaults parse_disk_set_faults(Cursor& args) {
+    std::vector<std::string_view> keys = disk_fault_keys();
+    keys.push_back("node");
+    const std::vector<KeyValue> kvs = key_values(args, keys);
+    DiskSetFaults out;
+    out.node = kv_node(kvs);
+    for (std::string_view key : disk_fault_keys()) {
+        if (const KeyValue* kv = find_key(kvs, key)) out.faults.push_back({kv->key, parse_rate(*kv->word, kv->value)});
+    }
+    if (out.faults.empty()) {
+        fail(ErrorCode::bad_argument, args.end_column(),
+             "missing <key>=<rate>; keys: read_error_rate write_error_rate corrupt_read_rate crash_lost_write_rate "
+             "crash_torn_write_rate misdirected_write_rate fsync_error_rate short_io_rate latent_sector_error_rate");
+    }
+    return out;
+}
+
+DiskCorruptSector parse_disk_corrupt_sector(Cursor& args) {
+    const std::vector<KeyValue> kvs = key_values(args, {"node", "path", "offset"});
+    DiskCorruptSector out;
+    out.node = kv_node(kvs);
+    const KeyValue& path = require_key(kvs, "path", args);
+    if (path.value.empty()) fail(ErrorCode::bad_argument, path.word->column, "empty path");
+    out.path = path.value;
+    const KeyValue& offset = require_key(kvs, "offset", args);
+    out.offset = parse_u64(Word{offset.value, offset.word->column, true}, "offset");
+    return out;
+}
+
+NetPartition parse_net_partition(Cursor& args) {
+    NetPartition out;
+    std::set<std::string> seen;
+    while (!args.done()) {
+        const Word& word = args.next("group");
+        std::vector<std::string> group;
+        std::size_t start = 0;
+        while (true) {
+            const std::size_t comma = std::min(word.text.find(',', start), word.text.size());
+            const std::string name = word.text.substr(start, comma - start);
+            node_name(Word{name, word.column, true}, "node name in group '" + word.text + "'");
+            if (!seen.insert(name).second) {
+                fail(ErrorCode::bad_argument, word.column, "node '" + name + "' appears in more than one group");
+            }
+            group.push_back(name);
+            if (comma == word.text.size()) break;
+            start = comma + 1;
+        }
+        out.groups.push_back(std::move(group));
+    }
+    if (out.groups.size() < 2) {
+        fail(ErrorCode::bad_argument, args.end_column(),
+             "a partition needs at least two groups (usage: " + std::string(usage_of("net.partition")) + ")");
+    }
+    return out;
+}
+
+NetSetLatency parse_net_set_latency(Cursor& args) {
+    const std::vector<KeyValue> kvs = key_values(args, {"latency_ns_min", "latency_ns_jitter"});
+    NetSetLatency out;
+    if (const KeyValue* kv = find_key(kvs, "latency_ns_min")) {
+        out.latency_ns_min = parse_time(kv->word->column, kv->value);
+    }
+    if (const KeyValue* kv = find_key(kvs, "latency_ns_jitter")) {
+        out.latency_ns_jitter = parse_time(kv->word->column, kv->value);
+    }
+    if (!out.latency_ns_min && !out.latency_ns_jitter) {
+        fail(ErrorCode::bad_argument, args.end_column(),
+             "missing latency_ns_min=<duration> or latency_ns_jitter=<duration>");
+    }
+    return out;
+}
+
+NetClog parse_net_clog(Cursor& args) {
+    NetClog out;
+    out.from = node_name(args.next("<from> node"), "node name");
+    const Word& to = args.next("<to> node");
+    out.to = node_name(to, "node name");
+    if (out.to == out.from) fail(ErrorCode::bad_argument, to.column, "a clog needs two different nodes");
+    out.duration_ns = parse_time(args.next("<duration>"));
+    args.finish();
+    return out;
+}
+
+NetUnclog parse_net_unclog(Cursor& args) {
+    NetUnclog out;
+    if (!args.done()) {
+        out.from = node_name(args.next("<from> node"), "node name");
+        out.to = node_name(args.next("<to> node"), "node name");
+    }
+    args.finish();
+    return out;
+}
+
+Spawn parse_spawn(Cursor& args) {
+    Spawn out;
+    out.name = node_name(args.next("<name>"), "process name");
+    const Word* separator = &args.next("'--' before the program's arguments");
+    if (separator->text.rfind("node=", 0) == 0) {
+        out.node = separator->text.substr(5);
+        node_name(Word{out.node, separator->column, true}, "node name");
+        separator = &args.next("'--' before the program's arguments");
+    }
+    if (separator->text != "--") {
+        fail(ErrorCode::bad_argument, separator->column,
+             "expected '--' before the program's arguments, got '" + separator->text + "'");
+    }
+    while (!args.done()) out.argv.push_back(args.next("argument").text);
+    if (out.argv.empty()) fail(ErrorCode::bad_argument, args.end_column(), "missing program after '--'");
+    return out;
+}
+
+Action parse_action(Cursor& args);
+
+Command parse_schedule(Cursor& args, bool is_at) {
+    if (is_at) {
+        At out;
+        out.at_ns = parse_time(args.next("<time>"));
+        out.action = parse_action(args);
+        return out;
+    }
+    After out;
+    const Word& count = args.next("<count>");
+    out.count = parse_u64(count, "count");
+    if (out.count == 0) fail(ErrorCode::bad_argument, count.column, "count must be at least 1");
+    const Word& event = args.next("<event.name>");
+    if (!valid_event_name(event.text) || event.text.find('.') == std::string::npos || event.text.front() == '.' ||
+        event.text.back() == '.') {
+        fail(ErrorCode::bad_argument, event.column,
+             "invalid event name '" + event.text + "': expected component.action, e.g. disk.write");
+    }
+    out.event = event.text;
+    out.action = parse_action(args);
+    return out;
+}
+
+Command parse_crash(Cursor& args) {
+    if (args.done() || args.peek().text != "random") return Crash{optional_node(args)};
+    args.next("random");
+    const Word& within = args.next("'within'");
+    if (within.text != "within") {
+        fail(ErrorCode::bad_argument, within.column, "expected 'within' after 'crash random', got '" + within.text + "'");
+    }
+    const Word& range = args.next("<t1>..<t2>");
+    const std::size_t dots = range.text.find("..");
+    if (dots == std::string::npos) {
+        fail(ErrorCode::bad_argument, range.column, "expected a time range <t1>..<t2>, got '" + range.text + "'");
+    }
+    CrashRandom out;
+    out.from_ns = parse_time(range.column, std::string_view(range.text).substr(0, dots));
+    out.to_ns = parse_time(range.column + dots + 2, std::string_view(range.text).substr(dots + 2));
+    if (out.to_ns < out.from_ns) {
+        fail(ErrorCode::bad_argument, range.column, "empty time range '" + range.text + "': t2 is before t1");
+    }
+    out.node = optional_node(args);
+    return out;
+}
+
+Command parse_run(Cursor& args) {
+    const Word& first = args.next("<duration>, 'until idle' or 'until <time>'");
+    Run out;
+    if (first.text == "until") {
+        const Word& target = args.next("'idle' or <time> after 'until'");
+        if (target.text == "idle") {
+            out.mode = Run::Mode::until_idle;
+        } else {
+            out.mode = Run::Mode::until_time;
+            out.ns = parse_time(target);
+        }
+    } else {
+        out.ns = parse_time(first);
+    }
+    args.finish();
+    return out;
+}
+
+Command parse_expect(Cursor& args) {
+    const Word& what = args.next("'exit' or 'output'");
+    if (what.text == "exit") {
+        ExpectExit out;
+        const Word& first = args.next("<code>");
+        const Word* code = &first;
+        if (!args.done()) {
+            out.name = node_name(first, "process name");
+            code = &args.next("<code>");
+        }
+        const std::uint64_t value = parse_u64(*code, "exit code");
+        if (value > 255) fail(ErrorCode::bad_argument, code->column, "exit code must be 0..255");
+        out.code = static_cast<int>(value);
+        args.finish();
+        return out;
+    }
+    if (what.text == "output") {
+        ExpectOutput out;
+        out.name = node_name(args.next("<name>"), "process name");
+        const Word& contains = args.next("'contains'");
+        if (contains.text != "contains") {
+            fail(ErrorCode::bad_argument, contains.column, "expected 'contains', got '" + contains.text + "'");
+        }
+        out.text = args.next("<text> (quote text with spaces)").text;
+        if (!args.done()) {
+            fail(ErrorCode::bad_argument, args.peek().column,
+                 "expected one <text> word after 'contains'; quote text with spaces");
+        }
+        return out;
+    }
+    fail(ErrorCode::bad_argument, what.column,
+         "unknown expectation '" + what.text + "'" + did_you_mean(what.text, {"exit", "output"}) +
+             " (usage: " + std::string(usage_of("expect")) + ")");
+}
+
+// Commands that are also actions (schedulable); nullopt if `name` is not one.
+std::optional<Action> parse_action_named(std::string_view name, Cursor& args) {
+    if (name == "crash") {
+        if (!args.done() && args.peek().text == "random") return std::nullopt;
+        return Crash{optional_node(args)};
+    }
+    if (name == "kill") return Kill{optional_node(args)};
+    if (name == "restart") return Restart{optional_node(args)};
+    if (name == "disk.set_faults") return parse_disk_set_faults(args);
+    if (name == "disk.corrupt_sector") return parse_disk_corrupt_sector(args);
+    if (name == "net.partition") return parse_net_partition(args);
+    if (name == "net.heal") return args.finish(), NetHeal{};
+    if (name == "net.set_lossiness") {
+        const std::vector<KeyValue> kvs = key_values(args, {"drop_rate"});
+        const KeyValue& kv = require_key(kvs, "drop_rate", args);
+        return NetSetLossiness{parse_rate(*kv.word, kv.value)};
+    }
+    if (name == "net.set_latency") return parse_net_set_latency(args);
+    if (name == "net.clog") return parse_net_clog(args);
+    if (name == "net.unclog") return parse_net_unclog(args);
+    if (name == "spawn") return parse_spawn(args);
+    return std::nullopt;
+}
+
+[[noreturn]] void unknown_command(const Word& word) {
+    fail(ErrorCode::unknown_command, word.column,
+         "unknown command '" + word.text + "'" + did_you_mean(word.text, all_command_names()));
+}
+
+Action parse_action(Cursor& outer) {
+    const Word& word = outer.next("<action> (crash, kill, restart, disk.*, net.* or spawn)");
+    Cursor args = outer.rest_as(word.text);
+    if (std::optional<Action> action = parse_action_named(word.text, args)) return std::move(*action);
+    const std::vector<std::string_view> names = all_command_names();
+    if (std::find(names.begin(), names.end(), word.text) == names.end()) unknown_command(word);
+    const std::string what = word.text == "crash" ? "crash random" : word.text;
+    fail(ErrorCode::bad_argument, word.column,
+         "'" + what + "' cannot be scheduled with '" + std::string(outer.name()) +
+             "'; only crash, kill, restart, disk.*, net.* and spawn can");
+}
+
+Command parse_words(const std::vector<Word>& words, std::size_t end_column) {
+    const Word& word = words.front();
+    Cursor args(word.text, words, 1, end_column);
+    const std::string& name = word.text;
+    if (name == "hello") {
+        Hello out;
+        if (!args.done()) out.protocol = parse_u64(args.next("<protocol>"), "protocol version");
+        args.finish();
+        return out;
+    }
+    if (name == "status") return args.finish(), Status{};
+    if (name == "quit") return args.finish(), Quit{};
+    if (name == "trace.read") {
+        const std::vector<KeyValue> kvs = key_values(args, {"since"});
+        TraceRead out;
+        if (const KeyValue* kv = find_key(kvs, "since")) {
+            out.since_event = parse_u64(Word{kv->value, kv->word->column, true}, "event index");
+        }
+        return out;
+    }
+    if (name == "run") return parse_run(args);
+    if (name == "at" || name == "after") return parse_schedule(args, name == "at");
+    if (name == "expect") return parse_expect(args);
+    if (name == "crash") return parse_crash(args);
+    if (std::optional<Action> action = parse_action_named(name, args)) return to_command(*action);
+    unknown_command(word);
+}
+
+}  // namespace
+
+ParsedLine parse_line(std::string_view line) {
+    if (std::optional<ParseError> error = check_line_bytes(line)) return ParsedLine(std::move(*error));
+    SplitLine split = split_words(line);
+    if (split.error) return ParsedLine(std::move(*split.error));
+    if (split.words.empty()) return ParsedLine();
+    try {
+        return ParsedLine(parse_words(split.words, line.size() + 1));
+    } catch (const Failure& failure) {
+        return ParsedLine(failure.error);
+    }
+}
+
+bool valid_node_name(std::string_view name) {
+    if (name.empty() || name.size() > 64 || name.front() == '-' || name == "random") return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    });
+}
+
+}  // namespace marionette
