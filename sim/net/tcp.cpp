@@ -127,7 +127,9 @@ void Network::tcp_arm_timer(detail::NetSocket& s, bool restart) {
     }
     if (t.timer != 0) events_.cancel(t.timer);
     const Ns deadline = t.waiting_since_ns + options_.tcp_timeout_ns;
-    const Ns at = std::min(events_.now_ns() + t.rto_ns, deadline);
+    // A closed socket waiting for the peer's FIN retransmits nothing: one
+    // timer at the deadline is enough.
+    const Ns at = fin_wait && !outstanding(t) ? deadline : std::min(events_.now_ns() + t.rto_ns, deadline);
     const SocketId id = s.id;
     t.timer = events_.schedule_at(at, [this, id] { tcp_timer_fired(id); });
 }

@@ -55,6 +55,7 @@ NodeId Network::add_node(std::string name, std::optional<Ipv4> address) {
     }
     nodes_.push_back(detail::NetNode{std::move(name), ip});
     resize_topology();
+    update_dynamics();  // dynamics need two nodes before they tick
     return id;
 }
 
