@@ -5,6 +5,7 @@
 // declarations exactly.
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -114,6 +115,17 @@ MARIONETTE_EXPORT std::uint32_t arc4random_uniform(std::uint32_t upper_bound) no
 MARIONETTE_EXPORT pid_t getpid() noexcept { return as_int(invoke(SYS_getpid)); }
 MARIONETTE_EXPORT pid_t getppid() noexcept { return as_int(invoke(SYS_getppid)); }
 MARIONETTE_EXPORT pid_t gettid() noexcept { return as_int(invoke(SYS_gettid)); }
+
+// One simulated CPU. sched_getcpu reads glibc's rseq area, which the
+// kernel keeps up to date with the real CPU, so it is wrapped too.
+MARIONETTE_EXPORT int getcpu(unsigned* cpu, unsigned* node) noexcept {
+    return as_int(libc_result(invoke(SYS_getcpu, reinterpret_cast<long>(cpu), reinterpret_cast<long>(node), 0)));
+}
+MARIONETTE_EXPORT int sched_getcpu() noexcept {
+    unsigned cpu = 0;
+    invoke(SYS_getcpu, reinterpret_cast<long>(&cpu), 0, 0);
+    return static_cast<int>(cpu);
+}
 
 MARIONETTE_EXPORT int uname(struct utsname* name) noexcept { return as_int(libc_result(invoke(SYS_uname, reinterpret_cast<long>(name)))); }
 

@@ -10,7 +10,9 @@
 #include <iostream>
 #include <memory>
 
+#include "launcher/audit.hpp"
 #include "launcher/demo.hpp"
+#include "launcher/program_run.hpp"
 #include "sim/seed.hpp"
 #include "sim/trace.hpp"
 
@@ -26,6 +28,8 @@ struct Cli {
     bool summary = false;
     bool demo = false;
     std::string check_trace;
+    std::string audit;
+    marionette::RunCommandOptions run;
 };
 
 int check_trace_file(const std::string& path) {
@@ -83,6 +87,14 @@ int main(int argc, char** argv) {
     app.add_flag("--summary", cli.summary, "Print a summary of the trace at the end");
     app.add_flag("--demo", cli.demo, "Run the built-in demo scenario (no program)");
     app.add_option("--check-trace", cli.check_trace, "Validate a trace file and print its summary");
+    app.add_flag("--verify", cli.run.verify, "Run the program twice and fail, naming the first diverging event, if the runs differ");
+    app.add_option("--audit", cli.audit, "List the determinism escapes in PROGRAM and its libraries (no run)");
+    app.add_option("--start-time", cli.run.start_time_text,
+                   "Virtual CLOCK_REALTIME at start: YYYY-MM-DDTHH:MM:SSZ or Unix seconds (default 2026-01-01T00:00:00Z)");
+    app.add_option("--wall-timeout", cli.run.wall_timeout_text, "Kill the program after this much real time (e.g. 30s)")
+        ->capture_default_str();
+    app.add_flag("--quiet", cli.run.quiet, "Print nothing of Marionette's own unless something failed");
+    app.add_option("command", cli.run.command, "The program and its arguments, after --");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -90,7 +102,15 @@ int main(int argc, char** argv) {
     }
     try {
         if (!cli.check_trace.empty()) return check_trace_file(cli.check_trace);
+        if (!cli.audit.empty()) return marionette::run_audit(cli.audit);
         if (cli.demo) return run_demo(cli);
+        if (!cli.run.command.empty()) {
+            cli.run.seed_text = cli.seed_text;
+            cli.run.trace_path = cli.trace_path;
+            cli.run.trace_format_text = cli.trace_format_text;
+            cli.run.summary = cli.summary;
+            return marionette::run_command(cli.run);
+        }
         fmt::print(stderr, "marionette-launch: nothing to run; pass --demo or a program after --\n{}", app.help());
         return exit_usage;
     } catch (const std::invalid_argument& e) {

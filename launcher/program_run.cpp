@@ -1,0 +1,401 @@
+#include "launcher/program_run.hpp"
+
+#include <fmt/core.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/personality.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <stdexcept>
+
+#include "sim/random.hpp"
+#include "sim/seed.hpp"
+
+extern char** environ;
+
+namespace marionette {
+namespace {
+
+/// The descriptor number the shim's trace pipe gets in the child.
+constexpr int child_trace_fd = 1000;
+
+struct Pipe {
+    int read_end = -1;
+    int write_end = -1;
+};
+
+Pipe make_pipe() {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
+    return {fds[0], fds[1]};
+}
+
+/// Seccomp filters the launcher itself runs under (a container's), so the
+/// shim can tell its own inherited filter from those.
+int own_seccomp_filters() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line)) {
+        if (line.rfind("Seccomp_filters:", 0) == 0) return std::stoi(line.substr(16));
+    }
+    return 0;
+}
+
+std::vector<std::string> child_environment(const ProgramRunOptions& options, int trace_fd) {
+    std::vector<std::pair<std::string, std::string>> set = {
+        {"MARIONETTE_SEED", std::to_string(options.seed)},
+        {"MARIONETTE_TRACE_FD", std::to_string(trace_fd)},
+        {"MARIONETTE_BASE_FILTERS", std::to_string(own_seccomp_filters())},
+    };
+    if (options.start_realtime_ns != 0) set.emplace_back("MARIONETTE_START_TIME_NS", std::to_string(options.start_realtime_ns));
+    const char* old_preload = std::getenv("LD_PRELOAD");
+    set.emplace_back("LD_PRELOAD", old_preload != nullptr && *old_preload != '\0'
+                                       ? options.preload_path + ":" + old_preload
+                                       : options.preload_path);
+    for (const auto& extra : options.extra_env) set.push_back(extra);
+    std::vector<std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+        const std::string_view entry(*e);
+        const std::string_view key = entry.substr(0, entry.find('='));
+        bool overridden = false;
+        for (const auto& [k, v] : set) overridden = overridden || key == k;
+        if (!overridden) env.emplace_back(entry);
+    }
+    for (const auto& [k, v] : set) env.push_back(k + "=" + v);
+    return env;
+}
+
+[[noreturn]] void exec_child(const ProgramRunOptions& options, const std::vector<std::string>& env, Pipe out, Pipe err,
+                             Pipe trace, Pipe exec_error) {
+    // Only async-signal-safe calls from here on (the launcher may have threads).
+    personality(ADDR_NO_RANDOMIZE);
+    dup2(out.write_end, 1);
+    dup2(err.write_end, 2);
+    int trace_fd = dup2(trace.write_end, child_trace_fd);
+    if (trace_fd < 0) trace_fd = fcntl(trace.write_end, F_DUPFD, 100);
+    (void)trace_fd;
+    std::vector<char*> argv;
+    for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    execvpe(argv[0], argv.data(), envp.data());
+    const int error = errno;
+    (void)!write(exec_error.write_end, &error, sizeof error);
+    _exit(127);
+}
+
+std::string fmt_hash(std::uint64_t hash) {
+    char text[17];
+    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(hash));
+    return text;
+}
+
+}  // namespace
+
+void StreamDigest::add(std::string_view data) {
+    bytes += data.size();
+    hash = fnv1a64(data, hash);
+}
+
+TraceEvent parse_shim_line(std::string_view line) {
+    TraceEvent event;
+    std::size_t position = 0;
+    auto next_token = [&]() {
+        const std::size_t end = std::min(line.find(' ', position), line.size());
+        const std::string_view token = line.substr(position, end - position);
+        position = end + 1;
+        return token;
+    };
+    event.name = std::string(next_token());
+    if (!valid_event_name(event.name)) throw TraceError(0, "shim sent a malformed event name: " + std::string(line));
+    bool have_time = false;
+    while (position < line.size()) {
+        const std::string_view token = next_token();
+        const std::size_t equals = token.find('=');
+        if (equals == std::string_view::npos) throw TraceError(0, "shim sent a field without '=': " + std::string(line));
+        const std::string key(token.substr(0, equals));
+        const std::string value = unescape_value(token.substr(equals + 1));
+        if (key == "at_ns") {
+            event.at_ns = std::stoull(value);
+            have_time = true;
+        } else {
+            if (!valid_field_key(key)) throw TraceError(0, "shim sent a malformed key: " + std::string(line));
+            event.fields.emplace_back(key, value);
+        }
+    }
+    if (!have_time) throw TraceError(0, "shim event without at_ns: " + std::string(line));
+    return event;
+}
+
+ProgramRunResult run_program(const ProgramRunOptions& options) {
+    if (options.argv.empty()) throw std::invalid_argument("no program given");
+    ProgramRunResult result;
+    Pipe out = make_pipe(), err = make_pipe(), trace = make_pipe(), exec_error = make_pipe();
+    const std::vector<std::string> env = child_environment(options, child_trace_fd);
+    const pid_t pid = fork();
+    if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    if (pid == 0) exec_child(options, env, out, err, trace, exec_error);
+    for (int fd : {out.write_end, err.write_end, trace.write_end, exec_error.write_end}) close(fd);
+
+    int exec_errno = 0;
+    if (read(exec_error.read_end, &exec_errno, sizeof exec_errno) == sizeof exec_errno) {
+        result.spawn_error = "cannot execute '" + options.argv[0] + "': " + std::strerror(exec_errno);
+    }
+    close(exec_error.read_end);
+
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(options.wall_timeout_ns);
+    std::string trace_buffer;
+    Ns at_offset = 0, last_at = 0;
+    auto take_trace_lines = [&](bool final) {
+        std::size_t newline;
+        while ((newline = trace_buffer.find('\n')) != std::string::npos || (final && !trace_buffer.empty())) {
+            if (newline == std::string::npos) newline = trace_buffer.size();
+            TraceEvent event = parse_shim_line(std::string_view(trace_buffer).substr(0, newline));
+            trace_buffer.erase(0, std::min(newline + 1, trace_buffer.size()));
+            // Each exec'd image starts its clock again: continue from the last.
+            if (event.name == "process.start") at_offset = last_at;
+            event.at_ns = std::max(last_at, at_offset + event.at_ns);
+            last_at = event.at_ns;
+            result.shim_events.push_back(std::move(event));
+        }
+    };
+    pollfd fds[3] = {{out.read_end, POLLIN, 0}, {err.read_end, POLLIN, 0}, {trace.read_end, POLLIN, 0}};
+    int open_count = 3;
+    char buffer[65536];
+    while (open_count > 0) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            kill(pid, SIGKILL);
+            result.timed_out = true;
+            break;
+        }
+        if (poll(fds, 3, static_cast<int>(std::min<long long>(left.count(), 1000))) < 0 && errno != EINTR) {
+            throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
+        }
+        for (int i = 0; i < 3; ++i) {
+            if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+            const ssize_t n = read(fds[i].fd, buffer, sizeof buffer);
+            if (n <= 0) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                --open_count;
+                continue;
+            }
+            const std::string_view data(buffer, static_cast<std::size_t>(n));
+            if (i == 2) {
+                trace_buffer.append(data);
+                take_trace_lines(false);
+                continue;
+            }
+            (i == 0 ? result.stdout_digest : result.stderr_digest).add(data);
+            if (options.forward_output) (void)!write(i == 0 ? 1 : 2, data.data(), data.size());
+        }
+    }
+    for (const pollfd& p : fds) {
+        if (p.fd >= 0) close(p.fd);
+    }
+    take_trace_lines(true);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
+    return result;
+}
+
+void record_run(Trace& trace, const ProgramRunOptions& options, const ProgramRunResult& result) {
+    Ns now = 0;
+    trace.set_clock([&now] { return now; });
+    trace.emit("process.spawn", {{"program", std::filesystem::path(options.argv.at(0)).filename().string()},
+                                 {"argc", static_cast<std::uint64_t>(options.argv.size())}});
+    for (const TraceEvent& event : result.shim_events) {
+        now = event.at_ns;
+        trace.emit(event.name, event.fields);
+    }
+    trace.emit("process.output", {{"stream", "stdout"}, {"bytes", result.stdout_digest.bytes},
+                                  {"hash", fmt_hash(result.stdout_digest.hash)}});
+    trace.emit("process.output", {{"stream", "stderr"}, {"bytes", result.stderr_digest.bytes},
+                                  {"hash", fmt_hash(result.stderr_digest.hash)}});
+    if (!result.spawn_error.empty()) {
+        trace.emit("process.spawn_failed", {{"error", result.spawn_error}});
+    } else if (result.timed_out) {
+        trace.emit("process.timeout", {{"wall_timeout_ns", options.wall_timeout_ns}});
+    } else if (result.signal != 0) {
+        trace.emit("process.signal", {{"signal", static_cast<std::uint64_t>(result.signal)},
+                                      {"name", std::string(sigabbrev_np(result.signal) ? sigabbrev_np(result.signal) : "?")}});
+    } else {
+        trace.emit("process.exit", {{"code", static_cast<std::uint64_t>(result.exit_code)}});
+    }
+    trace.set_clock({});
+}
+
+std::string find_preload_library() {
+    if (const char* path = std::getenv("MARIONETTE_PRELOAD"); path != nullptr && *path != '\0') {
+        if (!std::filesystem::exists(path)) throw std::runtime_error(std::string("MARIONETTE_PRELOAD names a missing file: ") + path);
+        return path;
+    }
+    std::error_code error;
+    const auto self = std::filesystem::read_symlink("/proc/self/exe", error);
+    if (!error) {
+        const auto dir = self.parent_path();
+        for (const auto& candidate : {dir / "libmarionette.so", dir / ".." / "interpose" / "libmarionette.so",
+                                      dir / ".." / "lib" / "libmarionette.so"}) {
+            if (std::filesystem::exists(candidate)) return std::filesystem::canonical(candidate).string();
+        }
+    }
+#ifdef MARIONETTE_PRELOAD_PATH
+    if (std::filesystem::exists(MARIONETTE_PRELOAD_PATH)) return MARIONETTE_PRELOAD_PATH;
+#endif
+    throw std::runtime_error("cannot find libmarionette.so (set MARIONETTE_PRELOAD)");
+}
+
+Ns parse_start_time(std::string_view text) {
+    const std::string s(text);
+    auto bad = [&] { return std::invalid_argument("bad --start-time '" + s + "': expected YYYY-MM-DDTHH:MM:SSZ or Unix seconds"); };
+    if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos) {
+        if (s.size() > 11) throw bad();
+        return std::stoull(s) * ns_per_s;
+    }
+    std::tm tm{};
+    const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (end == nullptr || *end != '\0') throw bad();
+    const time_t seconds = timegm(&tm);
+    if (seconds < 0) throw bad();
+    return static_cast<Ns>(seconds) * ns_per_s;
+}
+
+}  // namespace marionette
+
+namespace marionette {
+namespace {
+
+// ---- run_command: the CLI-level run (see program_run.hpp).
+
+constexpr int exit_program_failed = 1;
+constexpr int exit_internal = 3;
+
+std::string quote(const std::string& arg) {
+    if (!arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == std::string::npos) {
+        return arg;
+    }
+    std::string out = "'";
+    for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+std::string replay_command(const RunCommandOptions& options, std::uint64_t seed) {
+    std::string line = fmt::format("marionette-launch --seed {}", seed);
+    if (!options.start_time_text.empty()) line += " --start-time " + quote(options.start_time_text);
+    line += " --";
+    for (const auto& arg : options.command) line += " " + quote(arg);
+    return line;
+}
+
+/// One run recorded into a trace kept in memory (and written to `out`).
+struct RecordedRun {
+    ProgramRunResult result;
+    std::unique_ptr<Trace> trace;
+};
+
+RecordedRun record(const ProgramRunOptions& run, const TraceHeader& header, std::ostream* out) {
+    RecordedRun recorded;
+    recorded.result = run_program(run);
+    recorded.trace = std::make_unique<Trace>(header, out, true);
+    record_run(*recorded.trace, run, recorded.result);
+    return recorded;
+}
+
+void describe_outcome(const ProgramRunResult& result, const ProgramRunOptions& run) {
+    if (!result.spawn_error.empty()) {
+        fmt::print(stderr, "marionette: {}\n", result.spawn_error);
+    } else if (result.timed_out) {
+        fmt::print(stderr, "marionette: program killed after the wall-clock limit ({})\n", format_duration(run.wall_timeout_ns));
+    } else if (result.signal != 0) {
+        fmt::print(stderr, "marionette: program killed by signal {} ({})\n", result.signal,
+                   sigabbrev_np(result.signal) != nullptr ? sigabbrev_np(result.signal) : "?");
+    } else if (result.exit_code != 0) {
+        fmt::print(stderr, "marionette: program exited with status {}\n", result.exit_code);
+    }
+}
+
+/// Compares two runs event by event; prints the first divergence.
+bool same_runs(const Trace& first, const Trace& second) {
+    const auto& a = first.events();
+    const auto& b = second.events();
+    for (std::size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+        const std::string line_a = i < a.size() ? render_event(a[i], TraceFormat::text) : "(no event: run 1 ended)";
+        const std::string line_b = i < b.size() ? render_event(b[i], TraceFormat::text) : "(no event: run 2 ended)";
+        if (line_a != line_b) {
+            fmt::print(stderr, "marionette: VERIFY FAILED: the two runs diverge at event {}\n", i);
+            fmt::print(stderr, "  run 1: {}\n  run 2: {}\n", line_a, line_b);
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+int run_command(const RunCommandOptions& options) {
+    ProgramRunOptions run;
+    run.argv = options.command;
+    run.seed = parse_seed(options.seed_text);
+    if (!options.start_time_text.empty()) run.start_realtime_ns = parse_start_time(options.start_time_text);
+    run.wall_timeout_ns = parse_duration(options.wall_timeout_text);
+    TraceHeader header;
+    header.format = parse_trace_format(options.trace_format_text);
+    header.seed = run.seed;
+    header.options = {{"mode", "program"}, {"program", run.argv.at(0)}};
+    if (!options.start_time_text.empty()) header.options.emplace_back("start_time", options.start_time_text);
+    try {
+        run.preload_path = find_preload_library();
+    } catch (const std::runtime_error& e) {
+        fmt::print(stderr, "marionette: {}\n", e.what());
+        return exit_internal;
+    }
+
+    std::unique_ptr<std::ofstream> file;
+    if (!options.trace_path.empty()) {
+        file = std::make_unique<std::ofstream>(options.trace_path);
+        if (!*file) throw std::invalid_argument("cannot write trace file '" + options.trace_path + "'");
+    }
+    RecordedRun first = record(run, header, file.get());
+    if (file) file->flush();
+    describe_outcome(first.result, run);
+    int code = first.result.succeeded() ? 0 : exit_program_failed;
+    if (!first.result.spawn_error.empty()) code = 2;
+
+    if (options.verify && first.result.spawn_error.empty()) {
+        ProgramRunOptions again = run;
+        again.forward_output = false;
+        RecordedRun second = record(again, header, nullptr);
+        if (!same_runs(*first.trace, *second.trace)) {
+            code = exit_program_failed;
+        } else if (!options.quiet) {
+            fmt::print(stderr, "marionette: verify: 2 runs identical ({} events, trace_hash={:016x})\n", first.trace->size(),
+                       first.trace->hash());
+        }
+    }
+    if (options.summary) fmt::print(stderr, "{}", first.trace->summary().format());
+    if (!options.quiet || code != 0) {
+        fmt::print(stderr, "marionette: seed={} events={} trace_hash={:016x}{}\n", run.seed, first.trace->size(),
+                   first.trace->hash(), options.trace_path.empty() ? "" : " trace=" + options.trace_path);
+        fmt::print(stderr, "marionette: replay with: {}\n", replay_command(options, run.seed));
+    }
+    return code;
+}
+
+}  // namespace marionette

@@ -1,0 +1,110 @@
+// Running one unmodified program under the preload shim.
+//
+// The launcher side of the interposer: spawns the program with
+// libmarionette.so preloaded and its configuration in the environment
+// (docs/interposer.md), ASLR off, stdout/stderr forwarded through pipes and
+// hashed, the shim's trace lines read from a pipe, a wall-clock guard that
+// kills the child by pid. The result is turned into trace events in a fixed
+// order (spawn, the shim's events, outputs, exit) so a run's trace is a
+// function of its seed even though pipes are read as data arrives. Later the
+// launcher becomes the coordinator of many processes; this is its
+// one-process form.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sim/time.hpp"
+#include "sim/trace.hpp"
+
+namespace marionette {
+
+/// How to run the program.
+struct ProgramRunOptions {
+    /// Program and arguments; argv[0] is looked up in PATH.
+    std::vector<std::string> argv;
+    std::uint64_t seed = 0;
+    /// CLOCK_REALTIME at start (ns since the Unix epoch); 0 = the shim's
+    /// default, 2026-01-01T00:00:00Z.
+    Ns start_realtime_ns = 0;
+    /// Path of libmarionette.so.
+    std::string preload_path;
+    /// The child is killed (SIGKILL, by pid) after this much wall time.
+    Ns wall_timeout_ns = 60 * ns_per_s;
+    /// Copy the program's stdout/stderr to ours (off for a verify re-run).
+    bool forward_output = true;
+    /// Extra environment for the shim (e.g. MARIONETTE_SECCOMP=0).
+    std::vector<std::pair<std::string, std::string>> extra_env;
+};
+
+/// Size and FNV-1a hash of everything a stream carried.
+struct StreamDigest {
+    std::uint64_t bytes = 0;
+    std::uint64_t hash = 0xcbf29ce484222325ULL;
+    void add(std::string_view data);
+};
+
+/// What happened.
+struct ProgramRunResult {
+    /// Events the shim reported, in order, `at_ns` made non-decreasing
+    /// across exec'd images (each image's clock restarts).
+    std::vector<TraceEvent> shim_events;
+    StreamDigest stdout_digest;
+    StreamDigest stderr_digest;
+    int exit_code = -1;  ///< exit status if the program exited
+    int signal = 0;      ///< terminating signal, 0 if it exited
+    bool timed_out = false;
+    /// Non-empty if the program could not be started (e.g. not found).
+    std::string spawn_error;
+
+    /// True if the program exited with status 0.
+    bool succeeded() const { return spawn_error.empty() && !timed_out && signal == 0 && exit_code == 0; }
+};
+
+/// Spawns and waits for the program. Throws std::runtime_error when
+/// Marionette itself fails (pipes, fork, a malformed shim line).
+ProgramRunResult run_program(const ProgramRunOptions& options);
+
+/// Parses one shim line `name at_ns=<t> key=value ...` (values escaped as in
+/// the text trace). Throws TraceError on a malformed line.
+TraceEvent parse_shim_line(std::string_view line);
+
+/// Records a finished run into `trace`: process.spawn, the shim's events,
+/// process.output per stream, then process.exit / process.signal /
+/// process.timeout.
+void record_run(Trace& trace, const ProgramRunOptions& options, const ProgramRunResult& result);
+
+/// libmarionette.so: $MARIONETTE_PRELOAD, else next to the launcher binary
+/// (../interpose/ in a build tree, ../lib/ when installed), else the path
+/// compiled in. Throws std::runtime_error if none exists.
+std::string find_preload_library();
+
+/// Parses --start-time: `YYYY-MM-DDTHH:MM:SSZ` or Unix seconds. Throws
+/// std::invalid_argument naming the text.
+Ns parse_start_time(std::string_view text);
+
+// ---- The `marionette-launch [options] -- program args` command: one run,
+// or two with --verify, reported with the seed and the replay command.
+
+/// Options of a program run as given on the command line.
+struct RunCommandOptions {
+    std::vector<std::string> command;
+    std::string seed_text = "0";
+    std::string trace_path;
+    std::string trace_format_text = "text";
+    std::string start_time_text;
+    std::string wall_timeout_text = "60s";
+    bool summary = false;
+    bool verify = false;
+    bool quiet = false;
+};
+
+/// Runs the command; returns the launcher's exit code (0 ok, 1 the program
+/// failed or --verify found a divergence, 3 Marionette failed). Throws
+/// std::invalid_argument on bad option values.
+int run_command(const RunCommandOptions& options);
+
+}  // namespace marionette

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Our guest programs (tests/programs/), each covering one family of
+# simulated calls: same seed -> same output and trace; another seed ->
+# different output where the seed matters (randomness, identity).
+source "$(dirname "$0")/lib.sh"
+launch=$1
+guests=$2
+
+same_for_one_seed time "$guests/marionette_guest_time"
+expect_line "$scratch/time.1a" '^realtime 1767225600\.'
+expect_line "$scratch/time.1a" '^raw_monotonic 1000\.'                # the raw syscall was trapped
+expect_line "$scratch/time.1a" '^after_sleep_100s 1100\.'
+expect_line "$scratch/time.1a" '^after_abs_sleep_1h 4700\.'
+expect_line "$scratch/time.1a" '^busy_wait_1ms_spins [0-9]+$'
+expect_line "$scratch/time.1a" '^date 2026-01-01T01:01:40Z$'
+
+deterministic random "$guests/marionette_guest_random"
+for source in getrandom raw_getrandom getentropy urandom_read random_fread at_random; do
+  expect_line "$scratch/random.1a" "^$source [0-9a-f]{32}$"
+done
+# Each source reads the next bytes of the stream: no two lines repeat.
+[[ $(cut -d' ' -f2 "$scratch/random.1a" | sort | uniq -d | wc -l) -eq 0 ]] || fail "random sources repeated bytes"
+
+deterministic identity "$guests/marionette_guest_identity"
+expect_line "$scratch/identity.1a" '^nodename node0 hostname node0$'
+expect_line "$scratch/identity.1a" '^kill_self 0$'
+expect_line "$scratch/identity.1a" '^cpu 0 node 0$'
+pid_line=$(grep '^pid' "$scratch/identity.1a")
+pid=$(cut -d' ' -f2 <<<"$pid_line")
+expect_line "$scratch/identity.1a" "^raw_pid $pid raw_tid $pid\$"  # raw syscalls agree with libc
+
+same_for_one_seed rdtsc "$guests/marionette_guest_rdtsc"
+expect_line "$scratch/rdtsc.1a" '^rdtsc 1000000[0-9]{6} rdtscp 1000000[0-9]{6} aux 0 increasing 1$'
+expect_line "$scratch/rdtsc.1a" '^caught own segfault$'
