@@ -22,7 +22,8 @@ enum class SocketType;
 namespace detail {
 
 /// TCP segment flags.
-enum TcpFlag : std::uint8_t { tcp_syn = 1, tcp_ack = 2, tcp_fin = 4, tcp_rst = 8 };
+/// `tcp_probe` marks a keepalive probe, which the receiver always answers.
+enum TcpFlag : std::uint8_t { tcp_syn = 1, tcp_ack = 2, tcp_fin = 4, tcp_rst = 8, tcp_probe = 16 };
 
 /// A packet on the wire. `from`/`to` are nodes; src/dst the endpoints.
 struct NetPacket {
@@ -94,6 +95,15 @@ struct TcpConn {
     Ns rto_ns = 0;
     Ns waiting_since_ns = 0;  // when the oldest unacknowledged thing was first sent
     bool error_reported = false;
+    // SO_KEEPALIVE (idle 0 = off): probes after `keepalive_idle_ns` without
+    // hearing from the peer, every `keepalive_interval_ns`, failing with
+    // ETIMEDOUT after `keepalive_count` unanswered ones.
+    Ns keepalive_idle_ns = 0;
+    Ns keepalive_interval_ns = 0;
+    std::uint32_t keepalive_count = 0;
+    std::uint32_t keepalive_probes = 0;
+    Ns last_heard_ns = 0;
+    TimerId keepalive_timer = 0;
 };
 
 struct NetSocket {

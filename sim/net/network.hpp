@@ -134,6 +134,8 @@ public:
     /// Holds packets on from -> to for `duration_ns` (none dropped); they
     /// are then delivered in their original order.
     void clog(NodeId from, NodeId to, Ns duration_ns);
+    /// Clogs every path into and out of `node` (FoundationDB clogInterface).
+    void clog_node(NodeId node, Ns duration_ns);
     /// Releases a clogged path now.
     void unclog(NodeId from, NodeId to);
     /// Releases every clogged path now.
@@ -193,6 +195,12 @@ public:
     std::optional<SockAddr> peer_address(SocketId socket) const;
     /// SO_SNDBUF / SO_RCVBUF (0 keeps the current value).
     int set_buffer_sizes(SocketId socket, std::uint64_t send_bytes, std::uint64_t receive_bytes);
+    /// SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT (Linux
+    /// defaults 2 h, 75 s, 9). `on = false` stops probing.
+    int set_keepalive(SocketId socket, bool on, Ns idle_ns = 7200 * ns_per_s, Ns interval_ns = 75 * ns_per_s,
+                      std::uint32_t count = 9);
+    /// Current {SO_SNDBUF, SO_RCVBUF} of a stream socket.
+    std::optional<std::pair<std::uint64_t, std::uint64_t>> buffer_sizes(SocketId socket) const;
     /// Bytes queued for reading (FIONREAD / SIOCINQ).
     std::uint64_t readable_bytes(SocketId socket) const;
     /// True while the id names an open socket.
@@ -261,6 +269,8 @@ private:
     void tcp_send_rst(const detail::NetPacket& cause);
     void tcp_arm_timer(detail::NetSocket& socket, bool restart);
     void tcp_timer_fired(SocketId socket);
+    void tcp_arm_keepalive(detail::NetSocket& socket);
+    void tcp_keepalive_fired(SocketId socket);
     void tcp_fail(detail::NetSocket& socket, int error, std::string_view reason, bool send_rst);
     void tcp_maybe_finish(detail::NetSocket& socket);
     void tcp_register(detail::NetSocket& socket);

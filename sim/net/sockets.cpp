@@ -184,6 +184,7 @@ void Network::destroy(SocketId id) {
     if (it == sockets_.end()) return;
     detail::NetSocket& s = *it->second;
     if (s.tcp.timer != 0) events_.cancel(s.tcp.timer);
+    if (s.tcp.keepalive_timer != 0) events_.cancel(s.tcp.keepalive_timer);
     unbind(s);
     tcp_unregister(s);
     if (s.listener != 0) {
@@ -285,6 +286,12 @@ int Network::set_buffer_sizes(SocketId id, std::uint64_t send_bytes, std::uint64
     if (send_bytes != 0) s->tcp.send_capacity = send_bytes;
     if (receive_bytes != 0) s->tcp.receive_capacity = receive_bytes;
     return 0;
+}
+
+std::optional<std::pair<std::uint64_t, std::uint64_t>> Network::buffer_sizes(SocketId id) const {
+    const detail::NetSocket* s = find(id);
+    if (s == nullptr) return std::nullopt;
+    return std::pair{s->tcp.send_capacity, s->tcp.receive_capacity};
 }
 
 std::uint64_t Network::readable_bytes(SocketId id) const {

@@ -91,7 +91,8 @@ void Network::tcp_fail(detail::NetSocket& s, int error, std::string_view reason,
     }
     if (trace_ != nullptr) {
         if (error == ETIMEDOUT) {
-            trace_->emit("net.timeout", {{"sock", s.id}, {"node", s.node}, {"phase", connecting ? "connect" : "data"},
+            const std::string_view phase = connecting ? "connect" : reason == "keepalive" ? "keepalive" : "data";
+            trace_->emit("net.timeout", {{"sock", s.id}, {"node", s.node}, {"phase", phase},
                                          {"src", to_string(s.local)}, {"dst", to_string(s.peer)}});
         } else {
             trace_->emit("net.reset", {{"sock", s.id}, {"node", s.node}, {"reason", reason},
@@ -100,7 +101,9 @@ void Network::tcp_fail(detail::NetSocket& s, int error, std::string_view reason,
     }
     t.state = TcpState::failed;
     if (t.timer != 0) events_.cancel(t.timer);
+    if (t.keepalive_timer != 0) events_.cancel(t.keepalive_timer);
     t.timer = 0;
+    t.keepalive_timer = 0;
     t.snd_buf.clear();
     t.out_of_order.clear();
     tcp_unregister(s);
@@ -165,6 +168,49 @@ void Network::tcp_timer_fired(SocketId id) {
     tcp_arm_timer(s, true);
 }
 
+// ---- keepalive -------------------------------------------------------------------
+
+int Network::set_keepalive(SocketId id, bool on, Ns idle_ns, Ns interval_ns, std::uint32_t count) {
+    detail::NetSocket* s = find(id);
+    if (s == nullptr) return EBADF;
+    if (on && (idle_ns == 0 || interval_ns == 0 || count == 0)) return EINVAL;
+    TcpConn& t = s->tcp;
+    t.keepalive_idle_ns = on ? idle_ns : 0;
+    t.keepalive_interval_ns = interval_ns;
+    t.keepalive_count = count;
+    if (t.keepalive_timer != 0) events_.cancel(t.keepalive_timer);
+    t.keepalive_timer = 0;
+    if (s->type == SocketType::stream) tcp_arm_keepalive(*s);
+    return 0;
+}
+
+// The timer is lazy: hearing from the peer only moves last_heard_ns, and a
+// timer that fires early re-arms itself for the real idle deadline.
+void Network::tcp_arm_keepalive(detail::NetSocket& s) {
+    TcpConn& t = s.tcp;
+    if (t.keepalive_idle_ns == 0 || t.state != TcpState::established || t.keepalive_timer != 0) return;
+    const Ns at = t.keepalive_probes == 0 ? t.last_heard_ns + t.keepalive_idle_ns
+                                          : events_.now_ns() + t.keepalive_interval_ns;
+    const SocketId id = s.id;
+    t.keepalive_timer = events_.schedule_at(at, [this, id] { tcp_keepalive_fired(id); });
+}
+
+void Network::tcp_keepalive_fired(SocketId id) {
+    auto it = sockets_.find(id);
+    if (it == sockets_.end()) return;
+    detail::NetSocket& s = *it->second;
+    TcpConn& t = s.tcp;
+    t.keepalive_timer = 0;
+    if (t.state != TcpState::established || t.keepalive_idle_ns == 0) return;
+    if (t.keepalive_probes == 0 && events_.now_ns() < t.last_heard_ns + t.keepalive_idle_ns) {
+        return tcp_arm_keepalive(s);
+    }
+    if (t.keepalive_probes >= t.keepalive_count) return tcp_fail(s, ETIMEDOUT, "keepalive", false);
+    ++t.keepalive_probes;
+    tcp_send_segment(s, detail::tcp_ack | detail::tcp_probe, t.snd_una, 0);
+    tcp_arm_keepalive(s);
+}
+
 // ---- sending ---------------------------------------------------------------------
 
 void Network::tcp_pump(detail::NetSocket& s) {
@@ -225,12 +271,14 @@ int Network::connect(SocketId id, SockAddr remote) {
     s->peer = remote;
     s->has_peer = true;
     s->error = 0;
-    const std::uint64_t send_capacity = s->tcp.send_capacity;
-    const std::uint64_t receive_capacity = s->tcp.receive_capacity;
-    s->tcp = TcpConn{};
+    TcpConn fresh;  // keep the socket options, reset the connection
+    fresh.send_capacity = s->tcp.send_capacity;
+    fresh.receive_capacity = s->tcp.receive_capacity;
+    fresh.keepalive_idle_ns = s->tcp.keepalive_idle_ns;
+    fresh.keepalive_interval_ns = s->tcp.keepalive_interval_ns;
+    fresh.keepalive_count = s->tcp.keepalive_count;
+    s->tcp = std::move(fresh);
     TcpConn& t = s->tcp;
-    t.send_capacity = send_capacity;
-    t.receive_capacity = receive_capacity;
     t.state = TcpState::syn_sent;
     t.peer_node = *to;
     t.local_nonce = next_nonce_++;
@@ -347,6 +395,10 @@ void Network::tcp_receive_syn(detail::NetPacket& packet) {
     TcpConn& t = child->tcp;
     t.send_capacity = listener.tcp.send_capacity;
     t.receive_capacity = listener.tcp.receive_capacity;
+    t.keepalive_idle_ns = listener.tcp.keepalive_idle_ns;
+    t.keepalive_interval_ns = listener.tcp.keepalive_interval_ns;
+    t.keepalive_count = listener.tcp.keepalive_count;
+    t.last_heard_ns = events_.now_ns();
     t.state = TcpState::established;
     t.peer_node = packet.from;
     t.local_nonce = next_nonce_++;
@@ -363,6 +415,7 @@ void Network::tcp_receive_syn(detail::NetPacket& packet) {
                                     {"dst", to_string(c.peer)}});
     }
     tcp_send_segment(c, detail::tcp_syn | detail::tcp_ack, 0, 0);
+    tcp_arm_keepalive(c);
     notify(lid);
 }
 
@@ -383,11 +436,16 @@ void Network::tcp_segment(detail::NetSocket& s, detail::NetPacket& packet) {
             trace_->emit("net.established", {{"sock", s.id}, {"node", s.node}, {"src", to_string(s.local)},
                                              {"dst", to_string(s.peer)}});
         }
+        t.last_heard_ns = events_.now_ns();
         tcp_arm_timer(s, true);
+        tcp_arm_keepalive(s);
         notify(s.id);
         if ((packet.flags & detail::tcp_syn) != 0) return tcp_pump(s);
     }
     if (t.state != TcpState::established || (packet.flags & detail::tcp_syn) != 0) return;
+    t.last_heard_ns = events_.now_ns();
+    t.keepalive_probes = 0;
+    if ((packet.flags & detail::tcp_probe) != 0) return tcp_send_ack(s);
     if (!packet.payload.empty() && packet.from != packet.to && !options_.connection_reset_rate.is_never() &&
         options_.connection_reset_rate.roll(streams_.reset).fired) {
         return tcp_fail(s, ECONNRESET, "injected", true);

@@ -24,6 +24,7 @@ std::string flags_text(std::uint8_t flags) {
     add(detail::tcp_ack, "ack");
     add(detail::tcp_fin, "fin");
     add(detail::tcp_rst, "rst");
+    add(detail::tcp_probe, "probe");
     return out.empty() ? "none" : out;
 }
 
@@ -40,6 +41,7 @@ Network::~Network() {
     for (auto& [path, clog_state] : clogs_) events_.cancel(clog_state.timer);
     for (auto& [id, socket] : sockets_) {
         if (socket->tcp.timer != 0) events_.cancel(socket->tcp.timer);
+        if (socket->tcp.keepalive_timer != 0) events_.cancel(socket->tcp.keepalive_timer);
     }
 }
 
@@ -152,6 +154,14 @@ void Network::clog(NodeId from, NodeId to, Ns duration_ns) {
     state.timer = events_.schedule_at(until, [this, from, to] { release_clog(from, to); });
     if (trace_ != nullptr) {
         trace_->emit("net.clog", {{"from", from}, {"to", to}, {"duration_ns", duration_ns}, {"until_ns", until}});
+    }
+}
+
+void Network::clog_node(NodeId node, Ns duration_ns) {
+    for (NodeId other = 0; other < nodes_.size(); ++other) {
+        if (other == node) continue;
+        clog(node, other, duration_ns);
+        clog(other, node, duration_ns);
     }
 }
 

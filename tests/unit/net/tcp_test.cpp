@@ -391,3 +391,38 @@ TEST_CASE("same seed gives the same trace hash; another seed a different one") {
     CHECK(scenario_hash(42) == first);
     CHECK(scenario_hash(43) != first);
 }
+
+TEST_CASE("keepalive: an alive idle peer answers probes; a dead one times out after idle + count * interval") {
+    NetFixture f(1, one_ms());
+    const SocketId l = f.listener(1, 7000);
+    auto [c, s] = f.connect_pair(0, l, f.addr(1, 7000));
+    REQUIRE(f.net.set_keepalive(c, true, 10 * ns_per_s, ns_per_s, 3) == 0);
+    CHECK(f.net.set_keepalive(c, true, 0, ns_per_s, 3) == EINVAL);
+    const Ns established = 2 * ns_per_ms;
+    f.queue.run_until(established + 35 * ns_per_s);
+    // Each probe goes out 10 s after the last word from the peer and its
+    // answer lands 2 ms (one round trip) later: probes at 10.002, 20.004 and
+    // 30.006 s; the last answer at 30.008 s.
+    CHECK(f.count("net.send", "flags", "ack+probe") == 3);
+    CHECK(f.count("net.timeout") == 0);
+    f.net.crash(1);
+    const Ns last_heard = established + 30 * ns_per_s + 6 * ns_per_ms;
+    f.queue.run_until(last_heard + 20 * ns_per_s);
+    REQUIRE(f.count("net.timeout", "phase", "keepalive") == 1);
+    CHECK(f.trace.events().back().at_ns == last_heard + 10 * ns_per_s + 3 * ns_per_s);
+    CHECK(f.net.take_error(c) == ETIMEDOUT);
+    (void)s;
+}
+
+TEST_CASE("keepalive notices a restarted peer through its reset") {
+    NetFixture f(1, one_ms());
+    const SocketId l = f.listener(1, 7000);
+    REQUIRE(f.net.set_keepalive(l, true, 5 * ns_per_s, ns_per_s, 2) == 0);  // accepted sockets inherit it
+    auto [c, s] = f.connect_pair(0, l, f.addr(1, 7000));
+    f.net.crash(0);
+    f.net.restart(0);
+    f.queue.run_for(10 * ns_per_s);
+    CHECK(f.count("net.reset", "reason", "peer") == 1);
+    CHECK(f.net.take_error(s) == ECONNRESET);
+    (void)c;
+}

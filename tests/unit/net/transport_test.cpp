@@ -276,3 +276,21 @@ TEST_CASE("enabling duplication does not shift the latency of other packets") {
     };
     CHECK(latencies(false) == latencies(true));
 }
+
+TEST_CASE("clog_node holds every path into and out of a node") {
+    NetFixture f(1, one_ms(), 3);
+    const SocketId a = f.udp(0, 9000);
+    const SocketId b = f.udp(1, 9000);
+    const SocketId c = f.udp(2, 9000);
+    f.net.clog_node(1, 50 * ns_per_ms);
+    f.net.send_to(a, bytes_of("1"), f.addr(1, 9000));
+    f.net.send_to(b, bytes_of("2"), f.addr(2, 9000));
+    f.net.send_to(a, bytes_of("3"), f.addr(2, 9000));
+    f.queue.run_for(10 * ns_per_ms);
+    CHECK(f.net.readable_bytes(b) == 0);
+    CHECK(f.net.readable_bytes(c) == 1);  // only 0 -> 2 was free
+    f.queue.run_for(50 * ns_per_ms);
+    CHECK(f.net.readable_bytes(b) == 1);
+    CHECK(f.count("net.unclog") == 4);
+    CHECK(f.count("net.drop") == 0);
+}
