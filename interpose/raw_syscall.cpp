@@ -3,7 +3,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
-#include <cstring>
+#include <cstdint>
 
 // System V argument registers to syscall registers: nr in rax, arguments in
 // rdi, rsi, rdx, r10, r8, r9 (the sixth comes from the stack). Position
@@ -41,6 +41,7 @@ namespace marionette::shim {
 RawSyscall raw_entry = &marionette_raw_syscall;
 
 bool relocate_raw_stub() {
+    if (reinterpret_cast<std::uintptr_t>(raw_entry) == stub_page_address) return true;  // done early
     constexpr long page_bytes = 4096;
     const long size = marionette_raw_syscall_return_offset + 1;  // through `ret`
     // mmap and mprotect are never trapped, so this works from any address.
@@ -50,7 +51,11 @@ bool relocate_raw_stub() {
         if (page > 0) marionette_raw_syscall(SYS_munmap, page, page_bytes, 0, 0, 0, 0);
         return false;
     }
-    std::memcpy(reinterpret_cast<void*>(page), reinterpret_cast<const void*>(&marionette_raw_syscall), static_cast<std::size_t>(size));
+    // A plain loop, not memcpy: this may run while the loader is still
+    // relocating (see early_init in shim.cpp), before libc can be called.
+    auto* to = reinterpret_cast<volatile unsigned char*>(page);
+    const auto* from = reinterpret_cast<const unsigned char*>(&marionette_raw_syscall);
+    for (long i = 0; i < size; ++i) to[i] = from[i];
     marionette_raw_syscall(SYS_mprotect, page, page_bytes, PROT_READ | PROT_EXEC, 0, 0, 0);
     raw_entry = reinterpret_cast<RawSyscall>(page);
     return true;

@@ -71,7 +71,7 @@ void overwrite_at_random() {
 }
 
 void init_once() {
-    // First, before any trapped syscall: an inherited filter (this image
+    // Normally done already by early_init; an inherited filter (this image
     // was exec'd by a simulated process) only allows the fixed stub page.
     if (!relocate_raw_stub()) warn("stub page address taken; programs this one execs will not run under Marionette");
     real_pid_ = static_cast<int>(raw_syscall(SYS_getpid));
@@ -152,6 +152,35 @@ Kernel& Enter::kernel() { return *kernel_ptr; }
 Kernel& locked_kernel() { return *kernel_ptr; }
 
 }  // namespace marionette::shim
+
+// The seccomp filter survives execve, the SIGSYS handler does not, and the
+// constructors of the program's other libraries run before ours (libselinux
+// mallocs, glibc's malloc calls getrandom): a trap there would kill the
+// process. So the stub page and the handlers are set up while the loader
+// relocates this library, through an IFUNC resolver, which runs before any
+// constructor. Only raw syscalls here: libc is not initialised yet. A trap
+// that arrives before the constructor initialises the shim lazily.
+namespace {
+
+void early_init() {
+    marionette::shim::relocate_raw_stub();
+    marionette::shim::install_signal_handlers();
+}
+
+void early_anchor_target() {}
+
+}  // namespace
+
+extern "C" {
+using EarlyAnchor = void (*)();
+__attribute__((used)) static EarlyAnchor resolve_early_anchor() {
+    early_init();
+    return &early_anchor_target;
+}
+__attribute__((ifunc("resolve_early_anchor"))) void marionette_early_anchor();
+// Taking the address forces an IRELATIVE relocation, i.e. the resolver call.
+__attribute__((used, retain)) EarlyAnchor marionette_early_anchor_reference = &marionette_early_anchor;
+}
 
 // Runs before main (the loader initialises preloaded objects before the
 // program's own); lazily earlier if another constructor calls in first.

@@ -62,6 +62,8 @@ void on_sigsys(int, siginfo_t* info, void* context) {
     auto* uc = static_cast<ucontext_t*>(context);
     greg_t* regs = uc->uc_mcontext.gregs;
     const long nr = info->si_syscall;
+    // A trap before the constructor ran (another library's constructor).
+    ensure_init();
     if (info->si_arch == AUDIT_ARCH_X86_64 && (nr == SYS_execve || nr == SYS_execveat)) {
         // Never hold the guard across an exec: after vfork the child shares
         // the parent's memory, and a successful exec never returns to
@@ -144,6 +146,13 @@ void install(int signal, void (*handler)(int, siginfo_t*, void*)) {
 bool shim_owns_signal(long signal) { return signal == SIGSYS || signal == SIGSEGV; }
 
 void install_signal_handlers() {
+    static bool altstack_done = false;  // early_init runs this once more
+    if (altstack_done) {
+        install(SIGSYS, &on_sigsys);
+        install(SIGSEGV, &on_sigsegv);
+        return;
+    }
+    altstack_done = true;
     const long stack = raw_syscall(SYS_mmap, 0, altstack_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (stack > 0) {
         stack_t alt{};

@@ -32,3 +32,16 @@ expect_line "$scratch/identity.1a" "^raw_pid $pid raw_tid $pid\$"  # raw syscall
 same_for_one_seed rdtsc "$guests/marionette_guest_rdtsc"
 expect_line "$scratch/rdtsc.1a" '^rdtsc 1000000[0-9]{6} rdtscp 1000000[0-9]{6} aux 0 increasing 1$'
 expect_line "$scratch/rdtsc.1a" '^caught own segfault$'
+
+# A program that blocks all signals and ignores SIGSYS/SIGSEGV cannot switch
+# the trap off; it still sees its own settings.
+deterministic signals "$guests/marionette_guest_signals"
+expect_line "$scratch/signals.1a" '^sigsys_ignored 1 sigint_blocked 1$'
+expect_line "$scratch/signals.1a" '^raw_pid_matches 1$'
+expect_line "$scratch/signals.1a" '^rdtsc_virtual 1$'
+
+# Threads are reported: not deterministic yet, and said so.
+under 1 "$scratch/threads" "$guests/marionette_guest_threads"
+expect_line "$scratch/threads" '^thread_tid_is_pid_plus_1 1$'
+expect_line "$scratch/threads.err" 'thread interleaving is not deterministic yet'
+expect_line "$scratch/threads.trace" ' thread\.create at_ns=[0-9]+ count=1 '

@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 launch=$1
 guests=$2
 
-for guest in time random identity rdtsc; do
+for guest in time random identity rdtsc signals; do
   "$launch" --verify --seed 9 -- "$guests/marionette_guest_$guest" >/dev/null 2>"$scratch/err" \
     || { cat "$scratch/err" >&2; fail "--verify failed for the $guest guest"; }
   grep -q 'verify: 2 runs identical' "$scratch/err" || fail "no verify confirmation for $guest"

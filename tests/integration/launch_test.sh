@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# marionette-launch -- program: exit codes (0 ok, 1 the program failed or
+# was killed, 2 usage, e.g. a missing program), the wall-clock guard, the
+# replay line, and both trace formats carrying the same run.
+source "$(dirname "$0")/lib.sh"
+launch=$1
+
+status() { local code=0; "$launch" "$@" >"$scratch/out" 2>"$scratch/err" || code=$?; echo "$code"; }
+
+[[ $(status --seed 4 -- true) -eq 0 ]] || fail "true did not exit 0"
+[[ $(status --seed 4 -- sh -c 'exit 3') -eq 1 ]] || fail "a failing program must give exit 1"
+expect_line "$scratch/err" 'program exited with status 3'
+expect_line "$scratch/err" '^marionette: replay with: marionette-launch --seed 4 -- sh -c .exit 3.$'
+[[ $(status --seed 4 -- sh -c 'kill -SEGV $$') -eq 1 ]] || fail "a program killed by a signal must give exit 1"
+expect_line "$scratch/err" 'killed by signal 11 \(SEGV\)'
+[[ $(status --seed 4 -- /nonexistent/program) -eq 2 ]] || fail "a missing program must give exit 2"
+expect_line "$scratch/err" "cannot execute '/nonexistent/program'"
+# A program that really waits (read on a pipe nobody writes) hits the guard.
+[[ $(status --seed 4 --wall-timeout 1s -- sh -c 'mkfifo "$0/f"; read x <"$0/f"' "$scratch") -eq 1 ]] \
+  || fail "the wall-clock guard did not stop a blocked program"
+expect_line "$scratch/err" 'killed after the wall-clock limit'
+
+"$launch" --quiet --seed 4 --trace "$scratch/t.text" -- date >/dev/null
+"$launch" --quiet --seed 4 --trace-format jsonl --trace "$scratch/t.jsonl" -- date >/dev/null
+"$launch" --check-trace "$scratch/t.text" >"$scratch/check.text" || fail "text trace does not validate"
+"$launch" --check-trace "$scratch/t.jsonl" >"$scratch/check.jsonl" || fail "jsonl trace does not validate"
+hash=$(grep -o 'trace_hash=[0-9a-f]*' "$scratch/check.text")
+grep -q "$hash" "$scratch/check.jsonl" || fail "text and jsonl traces of one run differ ($hash)"
+expect_line "$scratch/t.text" ' process\.exit at_ns=[0-9]+ code=0$'
+expect_line "$scratch/t.text" ' process\.output at_ns=[0-9]+ stream=stdout bytes=29 hash=[0-9a-f]{16}$'
