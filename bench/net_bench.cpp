@@ -7,9 +7,17 @@
 //    wall time to get through it.
 // Each runs with the trace off and with a Trace that hashes every event
 // (what `--verify` needs) but writes nothing. Wall time is measured here
-// only; the model itself never reads a clock.
+// only; the model itself never reads a clock. For scale, the same ping-pong
+// over a real TCP connection on 127.0.0.1 (one thread, TCP_NODELAY) runs
+// first; it is the only part that touches the OS.
 //
 //   marionette_net_bench [round_trips] [idle_hours]
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -46,6 +54,50 @@ std::pair<SocketId, SocketId> connect(EventQueue& queue, Network& net, NodeId fr
         if (!queue.step() && !s.ok()) std::abort();
     }
     return {c, s.value};
+}
+
+// Reads exactly n bytes from a blocking socket.
+bool read_full(int fd, char* buf, std::size_t n) {
+    for (std::size_t got = 0; got < n;) {
+        const ssize_t r = ::read(fd, buf + got, n - got);
+        if (r <= 0) return false;
+        got += static_cast<std::size_t>(r);
+    }
+    return true;
+}
+
+void native_ping_pong(std::uint64_t round_trips) {
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (listener < 0 || ::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(listener, 1) != 0 || ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        std::printf("native loopback ping-pong: skipped (no loopback socket)\n");
+        return;
+    }
+    const int client = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (::connect(client, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+    const int server = ::accept(listener, nullptr, nullptr);
+    const int one = 1;
+    ::setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::setsockopt(server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    char buf[64] = {};
+    const auto start = std::chrono::steady_clock::now();
+    for (std::uint64_t i = 0; i < round_trips; ++i) {
+        if (::write(client, buf, 64) != 64 || !read_full(server, buf, 64) || ::write(server, buf, 64) != 64 ||
+            !read_full(client, buf, 64)) {
+            std::printf("native loopback ping-pong: failed\n");
+            break;
+        }
+    }
+    const double wall = seconds_since(start);
+    std::printf("native 127.0.0.1 TCP ping-pong 64 B (reference): %llu round trips in %.3f s wall = %.0f round trips/s\n",
+                static_cast<unsigned long long>(round_trips), wall, static_cast<double>(round_trips) / wall);
+    ::close(client);
+    ::close(server);
+    ::close(listener);
 }
 
 void ping_pong(std::uint64_t round_trips, bool traced) {
@@ -129,6 +181,7 @@ void idle_cluster(std::uint64_t hours, bool traced) {
 int main(int argc, char** argv) {
     const std::uint64_t round_trips = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 200000;
     const std::uint64_t hours = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 1;
+    native_ping_pong(round_trips);
     ping_pong(round_trips, false);
     ping_pong(round_trips, true);
     idle_cluster(hours, false);
