@@ -51,6 +51,9 @@ NodeId Network::add_node(std::string name, std::optional<Ipv4> address) {
     const auto id = static_cast<NodeId>(nodes_.size());
     const Ipv4 ip = address.value_or(Ipv4{0x0a000000u + id + 1});
     if (ip.is_loopback() || ip.is_any()) throw std::invalid_argument("node address " + to_string(ip) + " is reserved");
+    if (name.empty() || name == "localhost" || parse_ipv4(name)) {
+        throw std::invalid_argument("node name '" + name + "' would shadow the resolver");
+    }
     for (const detail::NetNode& node : nodes_) {
         if (node.name == name) throw std::invalid_argument("duplicate node name '" + name + "'");
         if (node.address == ip) throw std::invalid_argument("duplicate node address " + to_string(ip));

@@ -80,5 +80,7 @@ TEST_CASE("nodes get 10.0.0.(n+1) and names resolve") {
     CHECK(f.net.add_node("db", parse_ipv4("192.168.1.7")) == 3);
     CHECK(to_string(*f.net.resolve("db")) == "192.168.1.7");
     CHECK_THROWS(f.net.add_node("a"));
+    CHECK_THROWS(f.net.add_node("localhost"));
+    CHECK_THROWS(f.net.add_node("10.1.2.3"));
     CHECK_THROWS(f.net.add_node("x", parse_ipv4("10.0.0.1")));
 }

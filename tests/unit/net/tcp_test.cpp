@@ -426,3 +426,25 @@ TEST_CASE("keepalive notices a restarted peer through its reset") {
     CHECK(f.net.take_error(s) == ECONNRESET);
     (void)c;
 }
+
+TEST_CASE("abort and closing a listener with queued connections reset the peers") {
+    NetFixture f(1, one_ms());
+    const SocketId l = f.listener(1, 7000);
+    auto [c, s] = f.connect_pair(0, l, f.addr(1, 7000));
+    f.net.abort(c);
+    CHECK_FALSE(f.net.valid(c));
+    f.queue.run_for(ns_per_s);
+    CHECK(f.net.take_error(s) == ECONNRESET);
+    const SocketId queued = f.net.open(0, SocketType::stream).value;
+    f.net.connect(queued, f.addr(1, 7000));
+    f.queue.run_for(ns_per_s);
+    CHECK(f.net.readiness(queued).writable);
+    f.net.close(l);
+    f.queue.run_for(ns_per_s);
+    CHECK(f.net.take_error(queued) == ECONNRESET);
+    CHECK(f.count("net.reset", "reason", "abort") == 2);
+    const SocketId late = f.net.open(0, SocketType::stream).value;
+    f.net.connect(late, f.addr(1, 7000));
+    f.queue.run_for(ns_per_s);
+    CHECK(f.net.take_error(late) == ECONNREFUSED);  // nothing listens any more
+}

@@ -3,6 +3,7 @@
 // because one datagram is exactly one packet.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <map>
 
 #include "net_fixture.hpp"
@@ -293,4 +294,20 @@ TEST_CASE("clog_node holds every path into and out of a node") {
     CHECK(f.net.readable_bytes(b) == 1);
     CHECK(f.count("net.unclog") == 4);
     CHECK(f.count("net.drop") == 0);
+}
+
+TEST_CASE("uniform_split dynamics cut the nodes into two non-empty sides") {
+    NetFixture f(21, one_ms(), 5);
+    f.net.set_partition_dynamics("partition_rate=always unpartition_rate=always partition_mode=uniform_split");
+    f.queue.run_until(3 * ns_per_s);
+    int partitions = 0;
+    for (const TraceEvent& e : f.trace.events()) {
+        if (e.name != "net.auto_partition" || value_text(*e.find("action")) != "partition") continue;
+        ++partitions;
+        const std::string side = value_text(*e.find("side"));
+        const std::size_t members = side.empty() ? 0 : 1 + static_cast<std::size_t>(std::count(side.begin(), side.end(), ','));
+        CHECK(members >= 1);
+        CHECK(members <= 4);
+    }
+    CHECK(partitions == 15);  // partition and heal alternate every 100 ms tick
 }
