@@ -264,6 +264,7 @@ private:
     void add_entry(detail::Inode& dir, const std::string& name, Ino ino);
     void remove_entry(detail::Inode& dir, const std::string& name);
     void set_durable_entries(detail::Inode& dir, const std::map<std::string, Ino>& entries);
+    void set_durable_entry(detail::Inode& dir, const std::string& name, Ino ino);
     void maybe_free(Ino ino);
     Stat make_stat(const detail::Inode& inode) const;
     int check_up(std::string_view op);

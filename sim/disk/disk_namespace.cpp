@@ -137,7 +137,26 @@ void Disk::add_entry(Inode& dir, const std::string& name, Ino ino) {
     ++child.links;
     if (child.type == FileType::directory) child.parent = dir.ino;
     dir.mtime_ns = dir.ctime_ns = clock_.now_ns();
-    if (options_.metadata == MetadataDurability::lenient) set_durable_entries(dir, dir.entries);
+    if (options_.metadata == MetadataDurability::lenient) set_durable_entry(dir, name, ino);
+}
+
+void Disk::set_durable_entry(Inode& dir, const std::string& name, Ino ino) {
+    // One entry at a time, so lenient mode costs O(log n) per change, not a
+    // copy of the directory.
+    if (ino != 0) ++find(ino)->durable_refs;
+    Ino old = 0;
+    auto it = dir.durable_entries.find(name);
+    if (it != dir.durable_entries.end()) {
+        old = it->second;
+        if (ino != 0) it->second = ino;
+        else dir.durable_entries.erase(it);
+    } else if (ino != 0) {
+        dir.durable_entries.emplace(name, ino);
+    }
+    if (old != 0) {
+        --find(old)->durable_refs;
+        maybe_free(old);
+    }
 }
 
 void Disk::remove_entry(Inode& dir, const std::string& name) {
@@ -148,7 +167,7 @@ void Disk::remove_entry(Inode& dir, const std::string& name) {
     --child.links;
     child.ctime_ns = clock_.now_ns();
     dir.mtime_ns = dir.ctime_ns = clock_.now_ns();
-    if (options_.metadata == MetadataDurability::lenient) set_durable_entries(dir, dir.entries);
+    if (options_.metadata == MetadataDurability::lenient) set_durable_entry(dir, name, 0);
     maybe_free(ino);
 }
 
@@ -157,12 +176,10 @@ void Disk::set_durable_entries(Inode& dir, const std::map<std::string, Ino>& ent
     // named in both never looks unreferenced in between.
     for (const auto& [name, ino] : entries) ++find(ino)->durable_refs;
     std::map<std::string, Ino> old = std::exchange(dir.durable_entries, entries);
-    const Ino dir_ino = dir.ino;
     for (const auto& [name, ino] : old) {
         --find(ino)->durable_refs;
         maybe_free(ino);
     }
-    (void)dir_ino;
 }
 
 void Disk::maybe_free(Ino ino) {
@@ -240,6 +257,7 @@ Result<Ino> Disk::open(std::string_view path, OpenFlags flags, std::uint32_t mod
         const Inode& inode = *find(ino);
         if (flags.create && flags.exclusive) error = EEXIST;
         else if (inode.type == FileType::symlink) error = ELOOP;
+        else if (flags.create && inode.type == FileType::directory) error = EISDIR;
         else if (flags.directory && inode.type != FileType::directory) error = ENOTDIR;
         else if (flags.truncate && inode.type == FileType::directory) error = EISDIR;
     }
