@@ -60,7 +60,7 @@ TEST_CASE("corrupt_read_rate changes returned bytes, never stored ones", "[disk]
     CHECK(rig.get(ino) == "0123456789");
 }
 
-TEST_CASE("short_io_rate returns fewer bytes; a retry loop still completes", "[disk][faults]") {
+TEST_CASE("short_io_rate returns fewer bytes, a retry loop still completes", "[disk][faults]") {
     DiskRig rig(with([](DiskFaults& f) { f.short_io_rate = Rate::always(); }));
     const Ino ino = rig.create("/f");
     const std::string payload = "abcdefghijklmnopqrstuvwxyz";

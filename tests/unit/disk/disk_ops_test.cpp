@@ -141,7 +141,7 @@ TEST_CASE("symlinks resolve, readlink, and loops give ELOOP", "[disk]") {
     CHECK(rig.disk.open("/abs", OpenFlags{.nofollow = true}).error == ELOOP);
 }
 
-TEST_CASE("hard links share an inode; data lives until the last name and handle", "[disk]") {
+TEST_CASE("hard links share an inode, data lives until the last name and handle", "[disk]") {
     DiskRig rig;
     const Ino ino = rig.create("/one");
     rig.put(ino, 0, "shared");

@@ -90,7 +90,7 @@ TEST_CASE("a crash gives the same result on both stores", "[disk][store]") {
     CHECK(a.first != "0123456789abcdef");  // some unsynced change survived
 }
 
-TEST_CASE("import copies a real tree as durable state without touching it; export writes it back", "[disk][store]") {
+TEST_CASE("import copies a real tree as durable state without touching it, export writes it back", "[disk][store]") {
     TempDir src("import");
     fs::create_directories(src.path / "sub");
     std::ofstream(src.path / "b.txt") << "bee";
