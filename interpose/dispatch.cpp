@@ -157,9 +157,30 @@ const char* syscall_name(long nr) {
     return generated_syscall_names[nr];
 }
 
+/// Syscalls whose handler charges the per-call cost itself through the
+/// kernel (or, for exec, must not touch it); every other call is charged here.
+bool charges_itself(long nr) {
+    switch (nr) {
+        case SYS_clock_gettime:
+        case SYS_clock_getres:
+        case SYS_gettimeofday:
+        case SYS_time:
+        case SYS_nanosleep:
+        case SYS_clock_nanosleep:
+        case SYS_getrandom:
+        case SYS_gettid:
+        case SYS_execve:  // holds no Enter: must not touch the kernel
+        case SYS_execveat: return true;
+        default: return false;
+    }
+}
+
 long dispatch(SyscallArgs& args) {
     const Handler handler = args.nr >= 0 && args.nr < table_size ? handlers[args.nr] : nullptr;
-    if (handler != nullptr) return handler(args);
+    if (handler != nullptr) {
+        if (!charges_itself(args.nr)) locked_kernel().note_call();
+        return handler(args);
+    }
     // A trapped syscall without a handler: the filter and the table
     // disagree, or another architecture's syscall. Never silent.
     locked_kernel().emit_escape("syscall", syscall_name(args.nr), args.nr);

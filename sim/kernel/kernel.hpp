@@ -69,6 +69,10 @@ public:
     /// Bytes for AT_RANDOM, from their own stream so they shift nothing else.
     void fill_at_random(std::span<std::byte> bytes);
 
+    /// Charges one intercepted call that has no other simulated effect
+    /// (getpid, uname, kill, signal-mask changes, ...): time still moves.
+    void note_call() { charge(); }
+
     /// Virtual pid, ppid; the main thread's tid is the pid.
     std::int32_t pid() const { return pid_; }
     std::int32_t ppid() const { return ppid_; }
