@@ -386,13 +386,13 @@ std::uint64_t scenario_hash(std::uint64_t seed) {
 
 }  // namespace
 
-TEST_CASE("same seed gives the same trace hash; another seed a different one") {
+TEST_CASE("same seed gives the same trace hash - another seed a different one") {
     const std::uint64_t first = scenario_hash(42);
     CHECK(scenario_hash(42) == first);
     CHECK(scenario_hash(43) != first);
 }
 
-TEST_CASE("keepalive: an alive idle peer answers probes; a dead one times out after idle + count * interval") {
+TEST_CASE("keepalive: an alive idle peer answers probes - a dead one times out after idle + count * interval") {
     NetFixture f(1, one_ms());
     const SocketId l = f.listener(1, 7000);
     auto [c, s] = f.connect_pair(0, l, f.addr(1, 7000));

@@ -106,7 +106,7 @@ TEST_CASE("with jitter, delivery follows (deliver_at, packet_id)") {
     CHECK(f.net.readable_bytes(b) == 1);
 }
 
-TEST_CASE("partition groups cut only between groups; unlisted nodes keep their links") {
+TEST_CASE("partition groups cut only between groups - unlisted nodes keep their links") {
     NetFixture f(1, one_ms(), 4);
     std::vector<SocketId> s;
     for (NodeId n = 0; n < 4; ++n) s.push_back(f.udp(n, 9000));
@@ -196,7 +196,7 @@ TEST_CASE("unclog releases early") {
     CHECK(f.net.readable_bytes(b) == 1);
 }
 
-TEST_CASE("a crashed node drops at delivery and loses its sockets; restart is a fresh incarnation") {
+TEST_CASE("a crashed node drops at delivery and loses its sockets - restart is a fresh incarnation") {
     NetFixture f(1, one_ms());
     const SocketId a = f.udp(0, 5000);
     const SocketId b = f.udp(1, 7000);

@@ -62,7 +62,7 @@ TEST_CASE("udp drop_rate always loses every datagram at send") {
     CHECK_FALSE(f.net.readiness(b).readable);
 }
 
-TEST_CASE("recvfrom truncates a long datagram and reports its length; peek keeps it") {
+TEST_CASE("recvfrom truncates a long datagram and reports its length - peek keeps it") {
     NetFixture f;
     const SocketId a = f.udp(0, 5000);
     const SocketId b = f.udp(1, 7000);
