@@ -154,13 +154,15 @@ struct NetStreams {
           duplicate(root.derive("duplicate")),
           clog(root.derive("clog")),
           partition(root.derive("partition")),
-          reset(root.derive("reset")) {}
+          reset(root.derive("reset")),
+          partial(root.derive("partial")) {}
     Prng latency;
     Prng drop;
     Prng duplicate;
     Prng clog;
     Prng partition;
     Prng reset;
+    Prng partial;
 };
 
 }  // namespace detail

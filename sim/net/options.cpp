@@ -50,6 +50,7 @@ const std::vector<OptionKey>& option_keys() {
         rate_key("path_clog_rate", lossiness_bit, &NetOptions::path_clog_rate),
         duration_key("path_clog_duration_ns", lossiness_bit, &NetOptions::path_clog_duration_ns),
         rate_key("connection_reset_rate", lossiness_bit, &NetOptions::connection_reset_rate),
+        rate_key("partial_write_rate", lossiness_bit, &NetOptions::partial_write_rate),
         rate_key("partition_rate", dynamics_bit, &NetOptions::partition_rate),
         rate_key("unpartition_rate", dynamics_bit, &NetOptions::unpartition_rate),
         duration_key("partition_stability_ns_min", dynamics_bit, &NetOptions::partition_stability_ns_min),

@@ -37,6 +37,7 @@ struct NetOptions {
     Rate path_clog_rate = Rate::never();         ///< a send clogs its path (holds, never drops)
     Ns path_clog_duration_ns = 100 * ns_per_ms;  ///< how long a random clog holds its path
     Rate connection_reset_rate = Rate::never();  ///< a delivered TCP data segment resets its connection
+    Rate partial_write_rate = Rate::never();     ///< a stream send() accepts fewer bytes than it could
 
     // Partition dynamics: each tick, roll to isolate (when healed for at
     // least unpartition_stability_ns_min) or to heal (when partitioned for at

@@ -37,7 +37,10 @@ void Network::notify(SocketId socket) {
     if (listener_) listener_(socket);
 }
 
-bool Network::local_ip(NodeId node, Ipv4 ip) const { return ip.is_loopback() || ip == nodes_[node].address; }
+// 0.0.0.0 as a destination means "this node" (Linux connects it to loopback).
+bool Network::local_ip(NodeId node, Ipv4 ip) const {
+    return ip.is_loopback() || ip.is_any() || ip == nodes_[node].address;
+}
 
 std::optional<NodeId> Network::route(NodeId from, Ipv4 to) const {
     if (local_ip(from, to)) return from;
@@ -333,6 +336,7 @@ NetResult Network::send_to(SocketId id, std::span<const std::byte> data, SockAdd
     if (s->type == SocketType::stream) return send(id, data);
     if (s->write_shut) return {EPIPE, 0};
     if (data.size() > udp_max_payload_bytes) return {EMSGSIZE, 0};
+    if (remote.ip.is_any()) remote.ip = ipv4_loopback;
     const std::optional<NodeId> to = route(s->node, remote.ip);
     if (!to) return {ENETUNREACH, 0};
     if (!s->bound) {

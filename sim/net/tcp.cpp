@@ -236,6 +236,7 @@ void Network::tcp_pump(detail::NetSocket& s) {
 int Network::connect(SocketId id, SockAddr remote) {
     detail::NetSocket* s = find(id);
     if (s == nullptr) return EBADF;
+    if (remote.ip.is_any()) remote.ip = ipv4_loopback;
     const std::optional<NodeId> to = route(s->node, remote.ip);
     if (s->type == SocketType::datagram) {
         if (!to) return ENETUNREACH;
@@ -309,7 +310,15 @@ NetResult Network::send(SocketId id, std::span<const std::byte> data) {
     if (s->write_shut) return {EPIPE, 0};
     const std::uint64_t room = saturating_sub(t.send_capacity, t.snd_buf.size());
     if (room == 0 && !data.empty()) return {EAGAIN, 0};
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(room, data.size()));
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(room, data.size()));
+    if (n > 1 && !options_.partial_write_rate.is_never() && options_.partial_write_rate.roll(streams_.partial).fired) {
+        // A short write: programs must loop on send(); many forget.
+        const std::size_t accepted = 1 + static_cast<std::size_t>(streams_.partial.uint_less_than(n - 1));
+        if (trace_ != nullptr) {
+            trace_->emit("net.partial_write", {{"sock", id}, {"requested", n}, {"accepted", accepted}});
+        }
+        n = accepted;
+    }
     t.snd_buf.insert(t.snd_buf.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
     tcp_pump(*s);
     return {0, n};

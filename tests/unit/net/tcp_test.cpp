@@ -448,3 +448,27 @@ TEST_CASE("abort and closing a listener with queued connections reset the peers"
     f.queue.run_for(ns_per_s);
     CHECK(f.net.take_error(late) == ECONNREFUSED);  // nothing listens any more
 }
+
+TEST_CASE("partial_write_rate shortens sends but never loses bytes") {
+    NetOptions o = one_ms();
+    o.partial_write_rate = Rate::percent(50);
+    NetFixture f(3, o);
+    const SocketId l = f.listener(1, 7000);
+    auto [c, s] = f.connect_pair(0, l, f.addr(1, 7000));
+    Pipe up(c, s, random_bytes(9, 30000));
+    Prng chunks(9);
+    for (int steps = 0; steps < 100000 && !up.eof; ++steps) {
+        up.poke(f.net, chunks);
+        if (!f.queue.step()) break;
+    }
+    CHECK(up.got == up.data);
+    CHECK(f.count("net.partial_write") > 0);
+}
+
+TEST_CASE("connecting to 0.0.0.0 reaches the node itself") {
+    NetFixture f(1, one_ms());
+    const SocketId l = f.listener(1, 6379);
+    auto [c, s] = f.connect_pair(1, l, SockAddr{ipv4_any, 6379});
+    CHECK(f.net.peer_address(c) == SockAddr{ipv4_loopback, 6379});
+    (void)s;
+}
