@@ -47,9 +47,6 @@ struct NetPacket {
     std::uint64_t src_nonce = 0;
     std::uint64_t dst_nonce = 0;
     std::vector<std::byte> payload;
-    // The packet this one duplicates (UDP duplication), for the trace.
-    std::uint64_t duplicate_of = 0;
-    bool is_duplicate = false;
 };
 
 /// Heap order: earliest deliver_at first, then lowest id.
@@ -94,7 +91,6 @@ struct TcpConn {
     TimerId timer = 0;
     Ns rto_ns = 0;
     Ns waiting_since_ns = 0;  // when the oldest unacknowledged thing was first sent
-    bool error_reported = false;
     // SO_KEEPALIVE (idle 0 = off): probes after `keepalive_idle_ns` without
     // hearing from the peer, every `keepalive_interval_ns`, failing with
     // ETIMEDOUT after `keepalive_count` unanswered ones.

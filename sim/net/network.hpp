@@ -250,7 +250,7 @@ private:
     bool local_ip(NodeId node, Ipv4 ip) const;
     bool port_taken(NodeId node, SocketType type, SockAddr local, SocketId except) const;
     std::uint16_t ephemeral_port(NodeId node, SocketType type);
-    int bind_ephemeral(detail::NetSocket& socket, Ipv4 toward);
+    int bind_ephemeral(detail::NetSocket& socket);
     SocketId find_bound(NodeId node, SocketType type, SockAddr local, bool listening) const;
     void unbind(detail::NetSocket& socket);
     void destroy(SocketId socket);

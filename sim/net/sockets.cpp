@@ -93,8 +93,7 @@ void Network::unbind(detail::NetSocket& socket) {
     socket.bound = false;
 }
 
-int Network::bind_ephemeral(detail::NetSocket& socket, Ipv4 toward) {
-    (void)toward;
+int Network::bind_ephemeral(detail::NetSocket& socket) {
     const std::uint16_t port = ephemeral_port(socket.node, socket.type);
     if (port == 0) return EADDRNOTAVAIL;
     socket.local = SockAddr{ipv4_any, port};
@@ -142,7 +141,7 @@ int Network::listen(SocketId id, std::uint32_t backlog) {
     if (s->type != SocketType::stream) return EOPNOTSUPP;
     if (s->tcp.state != detail::TcpState::none) return EINVAL;
     if (!s->bound) {
-        if (const int error = bind_ephemeral(*s, ipv4_any); error != 0) return error;
+        if (const int error = bind_ephemeral(*s); error != 0) return error;
     }
     s->listening = true;
     s->backlog = std::max<std::uint32_t>(backlog, 1);
@@ -266,7 +265,6 @@ int Network::take_error(SocketId id) {
     if (s == nullptr) return EBADF;
     const int error = s->error;
     s->error = 0;
-    if (error != 0) s->tcp.error_reported = true;
     return error;
 }
 
@@ -340,7 +338,7 @@ NetResult Network::send_to(SocketId id, std::span<const std::byte> data, SockAdd
     const std::optional<NodeId> to = route(s->node, remote.ip);
     if (!to) return {ENETUNREACH, 0};
     if (!s->bound) {
-        if (const int error = bind_ephemeral(*s, remote.ip); error != 0) return {error, 0};
+        if (const int error = bind_ephemeral(*s); error != 0) return {error, 0};
     }
     detail::NetPacket packet;
     packet.from = s->node;

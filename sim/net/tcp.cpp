@@ -241,7 +241,7 @@ int Network::connect(SocketId id, SockAddr remote) {
     if (s->type == SocketType::datagram) {
         if (!to) return ENETUNREACH;
         if (!s->bound) {
-            if (const int error = bind_ephemeral(*s, remote.ip); error != 0) return error;
+            if (const int error = bind_ephemeral(*s); error != 0) return error;
         }
         s->peer = remote;
         s->has_peer = true;
@@ -264,7 +264,7 @@ int Network::connect(SocketId id, SockAddr remote) {
         return ECONNREFUSED;
     }
     if (!s->bound) {
-        if (const int error = bind_ephemeral(*s, remote.ip); error != 0) return error;
+        if (const int error = bind_ephemeral(*s); error != 0) return error;
     }
     if (s->local.ip.is_any()) s->local.ip = *to == s->node ? (remote.ip.is_loopback() ? ipv4_loopback : remote.ip)
                                                            : nodes_[s->node].address;
