@@ -30,8 +30,9 @@ struct DiskRig {
     MemStore store;
     Disk disk;
 
-    explicit DiskRig(DiskOptions options = {}, std::uint64_t seed = 1)
-        : disk(std::move(options), store, Prng(seed), trace, clock) {
+    /// A disk over the rig's MemStore, or over `backing` if given.
+    explicit DiskRig(DiskOptions options = {}, std::uint64_t seed = 1, Store* backing = nullptr)
+        : disk(std::move(options), backing != nullptr ? *backing : store, Prng(seed), trace, clock) {
         trace.set_clock([this] { return clock.now_ns(); });
     }
 
