@@ -1,0 +1,193 @@
+#include "coordinator/coordinator.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "coordinator/forwarded.hpp"
+#include "sim/random.hpp"
+#include "sim/vfs/path.hpp"
+
+namespace marionette {
+
+struct Coordinator::Process {
+    explicit Process(NodeFiles& node) : files(node, "/") {}
+    ProcessFiles files;
+    bool introduced = false;
+};
+
+namespace {
+
+std::unique_ptr<Store> make_store(const std::filesystem::path& dir) {
+    if (dir.empty()) return std::make_unique<MemStore>();
+    std::filesystem::create_directories(dir);
+    return std::make_unique<DirStore>(dir);
+}
+
+template <typename T>
+T read_struct(std::span<const std::byte> bytes) {
+    T value;
+    std::memcpy(&value, bytes.data(), sizeof value);
+    return value;
+}
+
+}  // namespace
+
+Coordinator::Coordinator(CoordinatorOptions options, Trace& trace)
+    : options_(std::move(options)),
+      trace_(trace),
+      clock_(options_.start_ns),
+      store_(make_store(options_.store_dir)),
+      disk_(std::make_unique<Disk>(options_.disk, *store_, Prng(options_.seed).derive("disk", 0), trace_, clock_)),
+      files_(trace_) {
+    for (const MountSpec& m : options_.mounts) {
+        files_.mount(m.host_prefix, *disk_, m.disk_prefix);
+        if (!m.import_from.empty()) {
+            disk_->import_tree(m.import_from, m.disk_prefix);
+        }
+    }
+}
+
+Coordinator::~Coordinator() {
+    // Descriptors close before the disk goes away.
+    processes_.clear();
+}
+
+ProcessId Coordinator::add_process() {
+    const ProcessId id = next_id_++;
+    processes_.emplace(id, std::make_unique<Process>(files_));
+    return id;
+}
+
+void Coordinator::end_process(ProcessId id) { processes_.erase(id); }
+
+ProcessFiles* Coordinator::process_files(ProcessId id) {
+    auto it = processes_.find(id);
+    return it == processes_.end() ? nullptr : &it->second->files;
+}
+
+CrashReport Coordinator::crash() {
+    processes_.clear();
+    return disk_->crash();
+}
+
+void Coordinator::restart() { disk_->restart(); }
+
+std::vector<std::byte> Coordinator::reply(std::uint32_t sequence, long result, std::span<const std::byte> out,
+                                          std::uint32_t flags) {
+    wire::Header header;
+    header.kind = static_cast<std::uint16_t>(wire::Kind::reply);
+    header.sequence = sequence;
+    wire::SyscallReply body;
+    body.result = result;
+    body.now_ns = clock_.now_ns();
+    body.out_bytes = static_cast<std::uint32_t>(out.size());
+    body.flags = flags;
+    header.payload_bytes = static_cast<std::uint32_t>(sizeof body + out.size());
+    std::vector<std::byte> bytes(sizeof header + sizeof body + out.size());
+    std::memcpy(bytes.data(), &header, sizeof header);
+    std::memcpy(bytes.data() + sizeof header, &body, sizeof body);
+    if (!out.empty()) std::memcpy(bytes.data() + sizeof header + sizeof body, out.data(), out.size());
+    return bytes;
+}
+
+std::vector<std::byte> Coordinator::protocol_error(ProcessId id, std::uint32_t sequence, const std::string& why) {
+    trace_.emit("coordinator.protocol_error", {{"process", id}, {"reason", why}});
+    return reply(sequence, -EPROTO, {});
+}
+
+std::vector<std::byte> Coordinator::handle(ProcessId id, const wire::Header& header, std::span<const std::byte> payload) {
+    if (header.magic != wire::wire_magic) return protocol_error(id, header.sequence, "bad magic");
+    if (header.version != wire::wire_version) {
+        return protocol_error(id, header.sequence,
+                              "wire version " + std::to_string(header.version) + ", coordinator speaks " +
+                                  std::to_string(wire::wire_version));
+    }
+    if (header.payload_bytes != payload.size()) return protocol_error(id, header.sequence, "payload size mismatch");
+    if (!processes_.contains(id)) return protocol_error(id, header.sequence, "unknown process");
+    switch (static_cast<wire::Kind>(header.kind)) {
+        case wire::Kind::hello: return handle_hello(id, header, payload);
+        case wire::Kind::syscall: return handle_syscall(id, header, payload);
+        case wire::Kind::exit: end_process(id); return reply(header.sequence, 0, {});
+        default: return protocol_error(id, header.sequence, "unknown message kind " + std::to_string(header.kind));
+    }
+}
+
+std::vector<std::byte> Coordinator::handle_hello(ProcessId id, const wire::Header& header,
+                                                 std::span<const std::byte> payload) {
+    if (payload.size() < sizeof(wire::Hello)) return protocol_error(id, header.sequence, "short hello");
+    const auto hello = read_struct<wire::Hello>(payload);
+    if (payload.size() != sizeof hello + hello.cwd_bytes || hello.cwd_bytes == 0) {
+        return protocol_error(id, header.sequence, "hello cwd size mismatch");
+    }
+    Process& p = *processes_.at(id);
+    std::string cwd(reinterpret_cast<const char*>(payload.data() + sizeof hello), hello.cwd_bytes);
+    p.files.set_cwd(normalize_path("/", cwd));
+    p.files.set_umask(hello.umask);
+    p.introduced = true;
+    clock_.run_until(std::max(clock_.now_ns(), hello.now_ns));
+    return reply(header.sequence, 0, {});
+}
+
+std::vector<std::byte> Coordinator::handle_syscall(ProcessId id, const wire::Header& header,
+                                                   std::span<const std::byte> payload) {
+    Process& p = *processes_.at(id);
+    if (!p.introduced) return protocol_error(id, header.sequence, "syscall before hello");
+    if (payload.size() < sizeof(wire::SyscallRequest)) return protocol_error(id, header.sequence, "short request");
+    const auto request = read_struct<wire::SyscallRequest>(payload);
+    const std::size_t inputs = std::size_t{request.in_bytes[0]} + request.in_bytes[1];
+    if (payload.size() != sizeof request + inputs) return protocol_error(id, header.sequence, "input size mismatch");
+    if (request.out_capacity > wire::max_payload_bytes) return protocol_error(id, header.sequence, "output too large");
+    // The caller's clock may be ahead (its own per-call costs); events due
+    // by then happen first.
+    clock_.run_until(std::max(clock_.now_ns(), request.now_ns));
+    std::vector<std::byte> out(request.out_capacity);
+    detail::CallContext ctx{p.files, request, {}, out};
+    ctx.in[0] = payload.subspan(sizeof request, request.in_bytes[0]);
+    ctx.in[1] = payload.subspan(sizeof request + request.in_bytes[0], request.in_bytes[1]);
+    const long result = detail::run_forwarded(ctx);
+    clock_.advance(p.files.take_latency_ns());
+    if (ctx.passthrough) return reply(header.sequence, 0, {}, wire::reply_passthrough);
+    return reply(header.sequence, result, std::span(out).first(ctx.out_size));
+}
+
+bool Coordinator::serve_one(int fd, ProcessId id) {
+    auto read_exact = [fd](void* buf, std::size_t n) {
+        auto* p = static_cast<char*>(buf);
+        while (n > 0) {
+            const ssize_t got = ::read(fd, p, n);
+            if (got < 0 && errno == EINTR) continue;
+            if (got <= 0) return false;
+            p += got;
+            n -= static_cast<std::size_t>(got);
+        }
+        return true;
+    };
+    wire::Header header;
+    if (!read_exact(&header, sizeof header) || header.magic != wire::wire_magic ||
+        header.payload_bytes > wire::max_payload_bytes + sizeof(wire::SyscallRequest)) {
+        end_process(id);
+        return false;
+    }
+    std::vector<std::byte> payload(header.payload_bytes);
+    if (!read_exact(payload.data(), payload.size())) {
+        end_process(id);
+        return false;
+    }
+    const std::vector<std::byte> answer = handle(id, header, payload);
+    std::size_t done = 0;
+    while (done < answer.size()) {
+        const ssize_t n = ::write(fd, answer.data() + done, answer.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            end_process(id);
+            return false;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    return processes_.contains(id);
+}
+
+}  // namespace marionette

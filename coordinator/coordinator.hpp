@@ -1,0 +1,106 @@
+// The coordinator: the launcher-side owner of everything simulated processes
+// share — the node's disk and mounts, the descriptors of simulated files, the
+// global clock — serving the calls each process's shim forwards over the
+// wire protocol (include/marionette/wire.hpp).
+//
+// It is deliberately transport-agnostic at its core: handle() takes one
+// decoded message and returns the encoded reply, so unit tests drive it
+// directly; serve() runs that over a socket. One process is served at a
+// time. docs/processes.md explains why this state lives here and not in the
+// program's own address space: a crash must be applied after every process
+// of the node is gone, from state no dying process can corrupt.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "marionette/wire.hpp"
+#include "sim/disk/disk.hpp"
+#include "sim/event_queue.hpp"
+#include "sim/trace.hpp"
+#include "sim/vfs/vfs.hpp"
+
+namespace marionette {
+
+/// A host directory served from the simulated disk.
+struct MountSpec {
+    std::string host_prefix;                ///< absolute host path the program uses
+    std::string disk_prefix;                ///< directory inside the node's disk
+    std::filesystem::path import_from = {};  ///< real tree copied in at start (read-only), if set
+};
+
+struct CoordinatorOptions {
+    std::uint64_t seed = 0;
+    /// Virtual time at start, nanoseconds since the Unix epoch.
+    Ns start_ns = 0;
+    DiskOptions disk;
+    std::vector<MountSpec> mounts;
+    /// Where a DirStore keeps file bytes (created, owned by the run); empty
+    /// keeps them in memory.
+    std::filesystem::path store_dir;
+};
+
+/// Identifies a simulated process inside the coordinator (not a real pid).
+using ProcessId = std::uint32_t;
+
+class Coordinator {
+public:
+    /// Builds the node: clock, store, disk (with imports) and mounts. The
+    /// trace must outlive the coordinator.
+    Coordinator(CoordinatorOptions options, Trace& trace);
+    ~Coordinator();
+    Coordinator(const Coordinator&) = delete;
+    Coordinator& operator=(const Coordinator&) = delete;
+
+    /// Registers a process; it must say hello before anything else.
+    ProcessId add_process();
+    /// The process is gone (exited, killed, crashed): its descriptors close.
+    void end_process(ProcessId id);
+    bool has_process(ProcessId id) const { return processes_.contains(id); }
+
+    /// Handles one message from `id` and returns the encoded reply (header,
+    /// reply struct, output bytes). A malformed message gets an error reply
+    /// and a `coordinator.protocol_error` trace line; it never throws for
+    /// bad input.
+    std::vector<std::byte> handle(ProcessId id, const wire::Header& header, std::span<const std::byte> payload);
+
+    /// Reads one framed message from `fd`, handles it and writes the reply.
+    /// Returns false when the peer closed the socket or sent an unusable
+    /// frame (the process is then ended).
+    bool serve_one(int fd, ProcessId id);
+
+    /// Power loss of the node: ends every process, then applies the disk's
+    /// crash model. restart() brings the disk back.
+    CrashReport crash();
+    void restart();
+
+    EventQueue& clock() { return clock_; }
+    Disk& disk() { return *disk_; }
+    NodeFiles& files() { return files_; }
+    /// The files view of a process (tests).
+    ProcessFiles* process_files(ProcessId id);
+
+private:
+    struct Process;
+    std::vector<std::byte> reply(std::uint32_t sequence, long result, std::span<const std::byte> out,
+                                 std::uint32_t flags = 0);
+    std::vector<std::byte> protocol_error(ProcessId id, std::uint32_t sequence, const std::string& why);
+    std::vector<std::byte> handle_hello(ProcessId id, const wire::Header& header, std::span<const std::byte> payload);
+    std::vector<std::byte> handle_syscall(ProcessId id, const wire::Header& header, std::span<const std::byte> payload);
+
+    CoordinatorOptions options_;
+    Trace& trace_;
+    EventQueue clock_;
+    std::unique_ptr<Store> store_;
+    std::unique_ptr<Disk> disk_;
+    NodeFiles files_;
+    std::map<ProcessId, std::unique_ptr<Process>> processes_;
+    ProcessId next_id_ = 1;
+};
+
+}  // namespace marionette

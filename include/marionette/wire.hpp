@@ -1,0 +1,215 @@
+// The shim <-> coordinator wire protocol.
+//
+// A simulated process reaches the state it shares with other processes of its
+// node (the disk, descriptors of simulated files, later pipes and sockets)
+// through the coordinator — the launcher — over a socketpair it inherits
+// (docs/processes.md). Every message is a fixed 16-byte Header followed by a
+// payload. A syscall request carries the syscall number, its six raw
+// arguments, the caller's virtual time and the *input* buffers its arguments
+// point at (paths, data to write), in the order the marshalling table below
+// names them; the reply carries the result (`-errno` on failure), the new
+// virtual time and the *output* buffer (data read, a struct stat, ...).
+// Pointers never cross the wire: the coordinator sees the bytes, and its
+// reply is copied into the caller's memory by the shim.
+//
+// Everything here is fixed-width, little-endian (x86_64 only), free of
+// allocation and usable from the preload shim.
+//
+// Version rules: any change to a struct layout, a Kind value or a row of the
+// marshalling table bumps `wire_version`; the coordinator refuses a hello
+// with another version, naming both.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace marionette::wire {
+
+inline constexpr std::uint32_t wire_magic = 0x544e524d;  // "MRNT"
+inline constexpr std::uint16_t wire_version = 1;
+/// Largest payload either side accepts (a 16 MiB read is split by the shim).
+inline constexpr std::uint32_t max_payload_bytes = 16u << 20;
+
+enum class Kind : std::uint16_t {
+    hello = 1,    ///< payload: Hello + cwd bytes
+    syscall = 2,  ///< payload: SyscallRequest + input buffers
+    exit = 3,     ///< payload: ExitNotice
+    reply = 0x8001,
+};
+
+struct Header {
+    std::uint32_t magic = wire_magic;
+    std::uint16_t version = wire_version;
+    std::uint16_t kind = 0;
+    std::uint32_t payload_bytes = 0;
+    std::uint32_t sequence = 0;
+};
+static_assert(sizeof(Header) == 16);
+
+struct Hello {
+    std::uint64_t now_ns = 0;
+    std::uint32_t umask = 022;
+    std::uint32_t cwd_bytes = 0;  ///< followed by the cwd (no NUL)
+};
+static_assert(sizeof(Hello) == 16);
+
+struct ExitNotice {
+    std::int64_t status = 0;
+    std::uint64_t now_ns = 0;
+};
+
+struct SyscallRequest {
+    std::int64_t nr = 0;
+    std::int64_t args[6] = {};
+    std::uint64_t now_ns = 0;
+    /// For calls that create a descriptor (openat, dup3, fcntl dup): the
+    /// number the shim reserved in the real kernel; -1 otherwise.
+    std::int64_t bind_fd = -1;
+    /// Sizes of the input buffers that follow, in table order.
+    std::uint32_t in_bytes[2] = {};
+    /// Capacity of the caller's output buffer.
+    std::uint32_t out_capacity = 0;
+    std::uint32_t reserved = 0;
+};
+static_assert(sizeof(SyscallRequest) == 88);
+
+/// SyscallReply::flags: the path did not route to a simulated mount after
+/// all; the shim must issue the call to the real kernel itself.
+inline constexpr std::uint32_t reply_passthrough = 1;
+
+struct SyscallReply {
+    std::int64_t result = 0;
+    std::uint64_t now_ns = 0;
+    std::uint32_t out_bytes = 0;  ///< output bytes that follow
+    std::uint32_t flags = 0;      ///< reply_passthrough
+};
+static_assert(sizeof(SyscallReply) == 24);
+
+/// How one argument's buffer travels.
+enum class BufKind : std::uint8_t {
+    none,
+    path,   ///< NUL-terminated string at args[arg] (may be null: 0 bytes)
+    bytes,  ///< args[arg] points at args[len_arg] bytes
+    fixed,  ///< args[arg] points at `fixed_bytes` bytes (may be null)
+    iov,    ///< args[arg] is an iovec array of args[len_arg] entries
+};
+
+struct Buf {
+    BufKind kind = BufKind::none;
+    std::uint8_t arg = 0;
+    std::uint8_t len_arg = 0;
+    std::uint32_t fixed_bytes = 0;
+};
+
+/// The marshalling of one forwarded syscall: up to two input buffers and
+/// one output buffer. `binds_fd` marks calls whose success installs a new
+/// simulated descriptor at the reserved number.
+struct Spec {
+    long nr;
+    Buf in[2];
+    Buf out;
+    bool binds_fd = false;
+};
+
+constexpr Buf path_at(std::uint8_t arg) { return {BufKind::path, arg, 0, 0}; }
+constexpr Buf bytes_at(std::uint8_t arg, std::uint8_t len_arg) { return {BufKind::bytes, arg, len_arg, 0}; }
+constexpr Buf fixed_at(std::uint8_t arg, std::uint32_t size) { return {BufKind::fixed, arg, 0, size}; }
+constexpr Buf iov_at(std::uint8_t arg, std::uint8_t count_arg) { return {BufKind::iov, arg, count_arg, 0}; }
+
+/// Every syscall the shim forwards for simulated files. Calls on
+/// descriptors are forwarded only when the descriptor is simulated; calls on
+/// paths only when the path routes to a simulated mount.
+inline constexpr Spec specs[] = {
+    {SYS_openat, {path_at(1), {}}, {}, true},
+    {SYS_close, {}, {}},
+    {SYS_read, {}, bytes_at(1, 2)},
+    {SYS_pread64, {}, bytes_at(1, 2)},
+    {SYS_readv, {}, iov_at(1, 2)},
+    {SYS_preadv, {}, iov_at(1, 2)},
+    {SYS_write, {bytes_at(1, 2), {}}, {}},
+    {SYS_pwrite64, {bytes_at(1, 2), {}}, {}},
+    {SYS_writev, {iov_at(1, 2), {}}, {}},
+    {SYS_pwritev, {iov_at(1, 2), {}}, {}},
+    {SYS_lseek, {}, {}},
+    {SYS_fsync, {}, {}},
+    {SYS_fdatasync, {}, {}},
+    {SYS_sync_file_range, {}, {}},
+    {SYS_syncfs, {}, {}},
+    {SYS_sync, {}, {}},
+    {SYS_ftruncate, {}, {}},
+    {SYS_truncate, {path_at(0), {}}, {}},
+    {SYS_fallocate, {}, {}},
+    {SYS_fstat, {}, fixed_at(1, sizeof(struct stat))},
+    {SYS_newfstatat, {path_at(1), {}}, fixed_at(2, sizeof(struct stat))},
+    {SYS_statx, {path_at(1), {}}, fixed_at(4, sizeof(struct statx))},
+    {SYS_faccessat, {path_at(1), {}}, {}},
+    {SYS_faccessat2, {path_at(1), {}}, {}},
+    {SYS_getdents64, {}, bytes_at(1, 2)},
+    {SYS_mkdirat, {path_at(1), {}}, {}},
+    {SYS_unlinkat, {path_at(1), {}}, {}},
+    {SYS_renameat2, {path_at(1), path_at(3)}, {}},
+    {SYS_linkat, {path_at(1), path_at(3)}, {}},
+    {SYS_symlinkat, {path_at(0), path_at(2)}, {}},
+    {SYS_readlinkat, {path_at(1), {}}, bytes_at(2, 3)},
+    {SYS_fchmod, {}, {}},
+    {SYS_fchmodat, {path_at(1), {}}, {}},
+    {SYS_utimensat, {path_at(1), fixed_at(2, 2 * sizeof(struct timespec))}, {}},
+    {SYS_chdir, {path_at(0), {}}, {}},
+    {SYS_getcwd, {}, bytes_at(0, 1)},
+    {SYS_fchdir, {}, {}},
+    {SYS_dup3, {}, {}, true},
+    {SYS_fcntl, {fixed_at(2, sizeof(struct flock)), {}}, fixed_at(2, sizeof(struct flock)), true},
+};
+
+/// The row for `nr`, or nullptr if the call is not forwarded.
+constexpr const Spec* find_spec(long nr) {
+    for (const Spec& s : specs) {
+        if (s.nr == nr) return &s;
+    }
+    return nullptr;
+}
+
+/// fcntl commands whose third argument is a struct flock pointer.
+constexpr bool fcntl_uses_flock(long cmd) {
+    return cmd == F_GETLK || cmd == F_SETLK || cmd == F_SETLKW || cmd == F_OFD_GETLK || cmd == F_OFD_SETLK ||
+           cmd == F_OFD_SETLKW;
+}
+
+/// fcntl commands that create a descriptor.
+constexpr bool fcntl_dups(long cmd) { return cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC; }
+
+/// The marshalling actually used for one call: `fcntl` passes a struct
+/// flock only for the locking commands; for the others its third argument
+/// is a plain integer and nothing travels.
+constexpr Spec effective_spec(const Spec& spec, const long* args) {
+    if (spec.nr == SYS_fcntl && !fcntl_uses_flock(args[1])) return Spec{spec.nr, {}, {}, fcntl_dups(args[1])};
+    if (spec.nr == SYS_fcntl) return Spec{spec.nr, {spec.in[0], {}}, spec.out, false};
+    return spec;
+}
+
+/// Bytes an input buffer contributes, computed from the raw arguments (in
+/// the caller's address space). A null pointer contributes nothing.
+inline std::size_t in_size(const Buf& b, const long* args) {
+    const void* p = reinterpret_cast<const void*>(args[b.arg]);
+    switch (b.kind) {
+        case BufKind::none: return 0;
+        case BufKind::path: return p == nullptr ? 0 : std::strlen(static_cast<const char*>(p)) + 1;
+        case BufKind::bytes: return static_cast<std::size_t>(args[b.len_arg]);
+        case BufKind::fixed: return p == nullptr ? 0 : b.fixed_bytes;
+        case BufKind::iov: {
+            const auto* iov = static_cast<const struct iovec*>(p);
+            std::size_t n = 0;
+            for (long i = 0; i < args[b.len_arg]; ++i) n += iov[i].iov_len;
+            return n;
+        }
+    }
+    return 0;
+}
+
+}  // namespace marionette::wire

@@ -1,0 +1,188 @@
+// The calling side of the wire protocol (include/marionette/wire.hpp).
+//
+// Marshals one forwarded syscall onto the coordinator socket and copies the
+// reply into the caller's buffers, using only the two I/O primitives the
+// `Io` policy provides — so the preload shim can plug in its raw-syscall
+// stub (no libc, no allocation) and tests can plug in libc:
+//
+//   struct Io {
+//       static long sendmsg(int fd, const struct msghdr* msg);   // -errno on failure
+//       static long read(int fd, void* buf, std::size_t n);      // -errno on failure
+//   };
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cerrno>
+
+#include "marionette/wire.hpp"
+
+namespace marionette::wire {
+
+/// What a forwarded call returned.
+struct CallResult {
+    long result = -EIO;          ///< the syscall's result, -errno on failure
+    std::uint64_t now_ns = 0;    ///< the virtual time after the call
+    bool transport_ok = false;   ///< false: the coordinator is gone
+    bool passthrough = false;    ///< not simulated after all: issue it for real
+};
+
+namespace detail {
+
+template <typename Io>
+bool send_all(int fd, struct iovec* iov, std::size_t count) {
+    while (count > 0) {
+        struct msghdr msg {};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = count > 512 ? 512 : count;
+        long sent = Io::sendmsg(fd, &msg);
+        if (sent == -EINTR) continue;
+        if (sent <= 0) return false;
+        auto left = static_cast<std::size_t>(sent);
+        while (count > 0 && left >= iov->iov_len) {
+            left -= iov->iov_len;
+            ++iov;
+            --count;
+        }
+        if (count > 0) {
+            iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+            iov->iov_len -= left;
+        }
+    }
+    return true;
+}
+
+template <typename Io>
+bool read_all(int fd, void* buf, std::size_t n) {
+    auto* p = static_cast<char*>(buf);
+    while (n > 0) {
+        long got = Io::read(fd, p, n);
+        if (got == -EINTR) continue;
+        if (got <= 0) return false;
+        p += got;
+        n -= static_cast<std::size_t>(got);
+    }
+    return true;
+}
+
+/// Reads and discards n bytes (output the caller had no room for).
+template <typename Io>
+bool skip(int fd, std::size_t n) {
+    char sink[256];
+    while (n > 0) {
+        const std::size_t take = n < sizeof sink ? n : sizeof sink;
+        if (!read_all<Io>(fd, sink, take)) return false;
+        n -= take;
+    }
+    return true;
+}
+
+/// Sends one input buffer. An iovec array is copied 64 entries at a time
+/// onto the stack (send_all edits entries on partial sends; the caller's
+/// array must stay untouched), so stack use stays small inside a signal
+/// handler on the alternate stack.
+template <typename Io>
+bool send_input(int fd, const Buf& b, const long* args) {
+    if (b.kind == BufKind::none) return true;
+    void* p = reinterpret_cast<void*>(args[b.arg]);
+    if (b.kind != BufKind::iov) {
+        struct iovec one = {p, in_size(b, args)};
+        return one.iov_len == 0 || send_all<Io>(fd, &one, 1);
+    }
+    const auto* user = static_cast<const struct iovec*>(p);
+    const auto total = static_cast<std::size_t>(args[b.len_arg]);
+    struct iovec chunk[64];
+    for (std::size_t done = 0; done < total;) {
+        std::size_t n = 0;
+        for (; n < 64 && done + n < total; ++n) chunk[n] = user[done + n];
+        if (!send_all<Io>(fd, chunk, n)) return false;
+        done += n;
+    }
+    return true;
+}
+
+}  // namespace detail
+
+/// Forwards syscall `nr` with raw arguments `args` on socket `fd`.
+template <typename Io>
+CallResult call(int fd, long nr, const long* args, std::uint64_t now_ns, long bind_fd, std::uint32_t sequence) {
+    const Spec* row = find_spec(nr);
+    if (row == nullptr) return {-ENOSYS, now_ns, true};
+    const Spec spec = effective_spec(*row, args);
+
+    SyscallRequest request;
+    request.nr = nr;
+    for (int i = 0; i < 6; ++i) request.args[i] = args[i];
+    request.now_ns = now_ns;
+    request.bind_fd = bind_fd;
+    std::size_t payload = sizeof request;
+    for (int i = 0; i < 2; ++i) {
+        request.in_bytes[i] = static_cast<std::uint32_t>(in_size(spec.in[i], args));
+        payload += request.in_bytes[i];
+    }
+    if (spec.out.kind == BufKind::bytes) request.out_capacity = static_cast<std::uint32_t>(args[spec.out.len_arg]);
+    if (spec.out.kind == BufKind::fixed) request.out_capacity = spec.out.fixed_bytes;
+    if (spec.out.kind == BufKind::iov) request.out_capacity = static_cast<std::uint32_t>(in_size(spec.out, args));
+    if (payload > max_payload_bytes || request.out_capacity > max_payload_bytes) return {-EINVAL, now_ns, true};
+
+    Header header;
+    header.kind = static_cast<std::uint16_t>(Kind::syscall);
+    header.payload_bytes = static_cast<std::uint32_t>(payload);
+    header.sequence = sequence;
+
+    struct iovec head[2] = {{&header, sizeof header}, {&request, sizeof request}};
+    if (!detail::send_all<Io>(fd, head, 2)) return {};
+    for (const Buf& b : spec.in) {
+        if (!detail::send_input<Io>(fd, b, args)) return {};
+    }
+
+    Header reply_header;
+    SyscallReply reply;
+    if (!detail::read_all<Io>(fd, &reply_header, sizeof reply_header)) return {};
+    if (reply_header.magic != wire_magic || reply_header.kind != static_cast<std::uint16_t>(Kind::reply) ||
+        reply_header.sequence != sequence || !detail::read_all<Io>(fd, &reply, sizeof reply)) {
+        return {};
+    }
+    std::size_t out = reply.out_bytes;
+    if (out > request.out_capacity) return {};
+    void* dest = reinterpret_cast<void*>(args[spec.out.arg]);
+    if (spec.out.kind == BufKind::iov) {
+        const auto* user = static_cast<const struct iovec*>(dest);
+        for (long i = 0; out > 0 && i < args[spec.out.len_arg]; ++i) {
+            const std::size_t take = out < user[i].iov_len ? out : user[i].iov_len;
+            if (!detail::read_all<Io>(fd, user[i].iov_base, take)) return {};
+            out -= take;
+        }
+    } else if (out > 0) {
+        if (dest == nullptr) {
+            if (!detail::skip<Io>(fd, out)) return {};
+        } else if (!detail::read_all<Io>(fd, dest, out)) {
+            return {};
+        }
+    }
+    return {static_cast<long>(reply.result), reply.now_ns, true, (reply.flags & reply_passthrough) != 0};
+}
+
+/// Introduces the process: its working directory, umask and clock. Returns
+/// false if the coordinator refused (it then closes the socket) or is gone.
+template <typename Io>
+bool hello(int fd, std::uint64_t now_ns, std::uint32_t umask, const char* cwd, std::size_t cwd_bytes) {
+    Hello body;
+    body.now_ns = now_ns;
+    body.umask = umask;
+    body.cwd_bytes = static_cast<std::uint32_t>(cwd_bytes);
+    Header header;
+    header.kind = static_cast<std::uint16_t>(Kind::hello);
+    header.payload_bytes = static_cast<std::uint32_t>(sizeof body + cwd_bytes);
+    struct iovec iov[3] = {{&header, sizeof header}, {&body, sizeof body}, {const_cast<char*>(cwd), cwd_bytes}};
+    if (!detail::send_all<Io>(fd, iov, 3)) return false;
+    Header reply_header;
+    SyscallReply reply;
+    if (!detail::read_all<Io>(fd, &reply_header, sizeof reply_header) ||
+        !detail::read_all<Io>(fd, &reply, sizeof reply)) {
+        return false;
+    }
+    return reply.result == 0 && detail::skip<Io>(fd, reply.out_bytes);
+}
+
+}  // namespace marionette::wire
