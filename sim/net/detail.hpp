@@ -128,6 +128,8 @@ struct NetSocket {
     TcpConn tcp;
 };
 
+inline std::uint64_t saturating_sub(std::uint64_t a, std::uint64_t b) { return a > b ? a - b : 0; }
+
 struct NetNode {
     std::string name;
     Ipv4 address;
