@@ -115,8 +115,27 @@ AuditCounts scan_elf_file(const std::string& path) {
     return total;
 }
 
+static std::string script_interpreter(const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    if (!std::getline(in, line) || line.rfind("#!", 0) != 0) return {};
+    std::stringstream words(line.substr(2));
+    std::string interpreter, argument;
+    words >> interpreter >> argument;
+    // `#!/usr/bin/env NAME`: the interpreter is NAME, found in PATH.
+    if (std::filesystem::path(interpreter).filename() == "env" && !argument.empty()) return find_in_path(argument);
+    return interpreter;
+}
+
 std::vector<std::string> program_and_libraries(const std::string& program) {
-    const std::string path = find_in_path(program);
+    std::string path = find_in_path(program);
+    // A script runs its interpreter: that is the code to audit.
+    for (int depth = 0; depth < 4; ++depth) {
+        const std::string interpreter = script_interpreter(path);
+        if (interpreter.empty()) break;
+        std::fprintf(stderr, "marionette: audit: %s is a script; auditing its interpreter %s\n", path.c_str(), interpreter.c_str());
+        path = interpreter;
+    }
     std::vector<std::string> files{path};
     // The loader's own resolution (what ldd does), without running the program.
     const std::string listing = read_command_output("/lib64/ld-linux-x86-64.so.2 --list " + shell_quote(path) + " 2>/dev/null");

@@ -14,3 +14,10 @@ expect_line "$scratch/audit" '^overall: '
 code=0
 "$launch" --audit /nonexistent/program >/dev/null 2>&1 || code=$?
 [[ $code -eq 2 ]] || fail "--audit of a missing program exited $code, expected 2"
+
+# A script is audited through its interpreter, and says so.
+printf '#!/usr/bin/env sh\necho hi\n' >"$scratch/script.sh"
+chmod +x "$scratch/script.sh"
+"$launch" --audit "$scratch/script.sh" >"$scratch/audit" 2>&1 || { cat "$scratch/audit" >&2; fail "--audit of a script failed"; }
+expect_line "$scratch/audit" 'is a script; auditing its interpreter /[^ ]*sh$'
+expect_line "$scratch/audit" '^overall: '
