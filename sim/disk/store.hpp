@@ -83,6 +83,9 @@ public:
     void truncate(Ino ino, std::uint64_t size) override;
     std::uint64_t footprint_bytes() const override;
 
+    /// Backing files kept open at once; past this the cache is emptied.
+    static constexpr std::size_t max_open_files = 256;
+
     /// The real file holding `ino` (the interposer may read it directly).
     std::filesystem::path backing_path(Ino ino) const;
 

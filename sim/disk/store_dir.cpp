@@ -34,6 +34,11 @@ std::filesystem::path DirStore::backing_path(Ino ino) const { return root_ / std
 int DirStore::fd_for(Ino ino, bool create) {
     auto it = fds_.find(ino);
     if (it != fds_.end()) return it->second;
+    if (fds_.size() >= max_open_files) {
+        // Stay well inside the process's descriptor limit; reopening is cheap.
+        for (const auto& [cached, cached_fd] : fds_) ::close(cached_fd);
+        fds_.clear();
+    }
     const int fd = ::open(backing_path(ino).c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
     if (fd < 0 && !create && errno == ENOENT) return -1;
     if (fd < 0) fail("DirStore open");
@@ -88,9 +93,9 @@ void DirStore::truncate(Ino ino, std::uint64_t size) {
 
 std::uint64_t DirStore::footprint_bytes() const {
     std::uint64_t total = 0;
-    for (const auto& [ino, fd] : fds_) {
+    for (const auto& entry : std::filesystem::directory_iterator(root_)) {
         struct stat st {};
-        if (::fstat(fd, &st) == 0) total += static_cast<std::uint64_t>(st.st_blocks) * 512;
+        if (::lstat(entry.path().c_str(), &st) == 0) total += static_cast<std::uint64_t>(st.st_blocks) * 512;
     }
     return total;
 }

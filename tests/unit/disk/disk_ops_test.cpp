@@ -217,3 +217,49 @@ TEST_CASE("a crashed disk fails every operation until restart", "[disk]") {
     rig.disk.restart();
     CHECK(rig.disk.stat("/").ok());
 }
+
+TEST_CASE("namespace and durability operations trace exactly these lines", "[disk][trace]") {
+    DiskOptions options;
+    options.latency_ns_min = 100;
+    DiskRig rig(options);
+    rig.clock.advance(10);
+    REQUIRE(rig.disk.mkdir("/d") == 0);
+    const Ino f = rig.create("/d/f");
+    rig.put(f, 0, "abc");
+    REQUIRE(rig.disk.link("/d/f", "/g") == 0);
+    REQUIRE(rig.disk.symlink("d/f", "/s") == 0);
+    REQUIRE(rig.disk.fsync(f) == 0);
+    REQUIRE(rig.disk.fsync(Disk::root_ino) == 0);
+    REQUIRE(rig.disk.fallocate(f, 0, 8192, true) == 0);
+    REQUIRE(rig.disk.sync_range(f, 0, 0) == 0);
+    REQUIRE(rig.disk.unlink("/g") == 0);
+    REQUIRE(rig.disk.rmdir("/d") == ENOTEMPTY);
+    REQUIRE(rig.disk.sync_all() == 0);
+    rig.disk.close(f);
+    rig.disk.crash();
+    rig.disk.restart();
+    std::vector<std::string> lines;
+    for (const TraceEvent& event : rig.trace.events()) lines.push_back(render_event(event, TraceFormat::text));
+    const std::vector<std::string> expected{
+        "event=0 disk.mkdir at_ns=10 path=/d ino=11 status=ok latency_ns=100",
+        "event=1 disk.open at_ns=10 path=/d/f ino=12 created=true status=ok latency_ns=100",
+        "event=2 disk.write at_ns=10 ino=12 offset=0 len=3 written=3 target_offset=0 sync=false status=ok latency_ns=100",
+        "event=3 disk.link at_ns=10 path=/d/f new_path=/g status=ok latency_ns=100",
+        "event=4 disk.symlink at_ns=10 path=/s target_len=3 status=ok latency_ns=100",
+        "event=5 disk.fsync at_ns=10 ino=12 committed_writes=1 doomed_writes=0 status=ok latency_ns=100",
+        "event=6 disk.fsync at_ns=10 ino=2 committed_writes=1 doomed_writes=0 status=ok latency_ns=100",
+        "event=7 disk.fallocate at_ns=10 ino=12 offset=0 len=8192 keep_size=true status=ok latency_ns=100",
+        "event=8 disk.sync_range at_ns=10 ino=12 offset=0 len=0 committed_writes=0 status=ok latency_ns=100",
+        "event=9 disk.unlink at_ns=10 path=/g ino=12 status=ok latency_ns=100",
+        "event=10 disk.rmdir at_ns=10 path=/d status=enotempty latency_ns=100",
+        "event=11 disk.sync at_ns=10 committed_writes=0 status=ok latency_ns=100",
+        "event=12 disk.crash at_ns=10 pending_writes=0 landed=0 lost=0 torn=0 removed_inodes=0",
+        "event=13 disk.restart at_ns=10",
+    };
+    CHECK(lines == expected);
+    // After the crash: the durable namespace is /d/f and /s (the unlink of /g
+    // was synced), with the synced bytes.
+    CHECK(rig.get("/s") == "abc");
+    CHECK(rig.disk.stat("/g").error == ENOENT);
+    CHECK(rig.disk.stat("/d/f").value.nlink == 1);
+}

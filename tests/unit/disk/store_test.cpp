@@ -135,3 +135,19 @@ TEST_CASE("import copies a real tree as durable state without touching it, expor
     rig.disk.restart();
     CHECK(rig.get("/b.txt") == "bee");
 }
+
+TEST_CASE("DirStore keeps working with more files than it keeps open", "[disk][store]") {
+    TempDir dir("many");
+    DirStore store(dir.path);
+    const Ino count = DirStore::max_open_files * 2 + 3;
+    for (Ino ino = 1; ino <= count; ++ino) {
+        store.create(ino);
+        store.write(ino, 0, bytes(std::to_string(ino)));
+    }
+    for (Ino ino = 1; ino <= count; ++ino) {
+        std::vector<std::byte> out(std::to_string(ino).size());
+        store.read(ino, 0, out);
+        REQUIRE(text(out) == std::to_string(ino));
+    }
+    CHECK(store.footprint_bytes() > 0);
+}
