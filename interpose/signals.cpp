@@ -7,6 +7,8 @@
 // and the process dies. So the program may neither replace these handlers
 // (its SIGSEGV handler is remembered and chained to for real faults) nor
 // block the signals (they are removed from every mask it sets).
+#include <elf.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -17,6 +19,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim.hpp"
@@ -173,7 +176,49 @@ void enable_tsc_trap() {
 // The rdtsc trap survives execve but the handler does not, and the loader
 // of the new image reads the TSC before any preloaded code runs: switch
 // the trap off for the exec; the new image's shim switches it on again.
+/// True if `path` is an ELF executable without an interpreter (static or
+/// static-pie): no preload can follow it, and under the inherited filter its
+/// first simulated syscall would kill it with SIGSYS.
+bool is_static_elf(const char* path) {
+    const long fd = raw_syscall(SYS_openat, AT_FDCWD, arg(path), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;  // let the real execve report the error
+    Elf64_Ehdr header{};
+    bool is_static = false;
+    if (raw_syscall(SYS_pread64, fd, arg(&header), sizeof header, 0) == sizeof header &&
+        std::memcmp(header.e_ident, ELFMAG, SELFMAG) == 0 && header.e_ident[EI_CLASS] == ELFCLASS64 &&
+        (header.e_type == ET_EXEC || header.e_type == ET_DYN) && header.e_phentsize == sizeof(Elf64_Phdr)) {
+        is_static = true;
+        for (int i = 0; i < header.e_phnum && i < 64; ++i) {
+            Elf64_Phdr program{};
+            const long offset = static_cast<long>(header.e_phoff + static_cast<std::uint64_t>(i) * sizeof program);
+            if (raw_syscall(SYS_pread64, fd, arg(&program), sizeof program, offset) != sizeof program) break;
+            if (program.p_type == PT_INTERP) {
+                is_static = false;
+                break;
+            }
+        }
+    }
+    raw_syscall(SYS_close, fd);
+    return is_static;
+}
+
+long refuse_static(const char* path) {
+    char message[400] = "refusing to exec the statically linked ";
+    std::size_t n = std::strlen(message);
+    for (const char* p = path; *p != '\0' && n + 80 < sizeof message; ++p) message[n++] = *p;
+    const char tail[] = ": no preload can follow it, so it would escape the simulation (ENOEXEC)";
+    for (const char* p = tail; *p != '\0' && n + 1 < sizeof message; ++p) message[n++] = *p;
+    message[n] = '\0';
+    warn(message);
+    Enter enter;
+    if (enter.entered()) locked_kernel().emit_escape("exec_static", path);
+    return -ENOEXEC;
+}
+
 long exec_common(SyscallArgs& a) {
+    if (a.nr == SYS_execve && is_static_elf(reinterpret_cast<const char*>(a.a[0]))) {
+        return refuse_static(reinterpret_cast<const char*>(a.a[0]));
+    }
     if (features().tsc) raw_syscall(SYS_prctl, PR_SET_TSC, PR_TSC_ENABLE);
     const long result = raw_syscall(a.nr, a.a[0], a.a[1], a.a[2], a.a[3], a.a[4], a.a[5]);
     if (features().tsc) raw_syscall(SYS_prctl, PR_SET_TSC, PR_TSC_SIGSEGV);

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <elf.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -103,6 +104,38 @@ std::string fmt_hash(std::uint64_t hash) {
     return text;
 }
 
+/// argv[0] as execvp would find it ("" if not found).
+std::string resolve_program(const std::string& program) {
+    if (program.find('/') != std::string::npos) return program;
+    const char* path = std::getenv("PATH");
+    std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
+    std::size_t start = 0;
+    while (start <= dirs.size()) {
+        const std::size_t end = std::min(dirs.find(':', start), dirs.size());
+        const std::string dir = end > start ? dirs.substr(start, end - start) : ".";
+        const std::string candidate = dir + "/" + program;
+        if (access(candidate.c_str(), X_OK) == 0) return candidate;
+        start = end + 1;
+    }
+    return {};
+}
+
+/// True for an ELF executable without PT_INTERP: the preload cannot reach it.
+bool is_static_executable(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    Elf64_Ehdr header{};
+    if (!in.read(reinterpret_cast<char*>(&header), sizeof header)) return false;
+    if (std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0 || header.e_ident[EI_CLASS] != ELFCLASS64) return false;
+    if (header.e_phentsize != sizeof(Elf64_Phdr)) return false;
+    for (int i = 0; i < header.e_phnum; ++i) {
+        Elf64_Phdr program{};
+        in.seekg(static_cast<std::streamoff>(header.e_phoff + static_cast<std::uint64_t>(i) * sizeof program));
+        if (!in.read(reinterpret_cast<char*>(&program), sizeof program)) return false;
+        if (program.p_type == PT_INTERP) return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 void StreamDigest::add(std::string_view data) {
@@ -143,6 +176,11 @@ TraceEvent parse_shim_line(std::string_view line) {
 ProgramRunResult run_program(const ProgramRunOptions& options) {
     if (options.argv.empty()) throw std::invalid_argument("no program given");
     ProgramRunResult result;
+    if (const std::string path = resolve_program(options.argv[0]); !path.empty() && is_static_executable(path)) {
+        result.spawn_error = "'" + path + "' is statically linked: the preload library cannot reach it, so it would run "
+                             "outside the simulation; not started";
+        return result;
+    }
     Pipe out = make_pipe(), err = make_pipe(), trace = make_pipe(), exec_error = make_pipe();
     const std::vector<std::string> env = child_environment(options, child_trace_fd);
     const pid_t pid = fork();

@@ -28,3 +28,14 @@ hash=$(grep -o 'trace_hash=[0-9a-f]*' "$scratch/check.text")
 grep -q "$hash" "$scratch/check.jsonl" || fail "text and jsonl traces of one run differ ($hash)"
 expect_line "$scratch/t.text" ' process\.exit at_ns=[0-9]+ code=0$'
 expect_line "$scratch/t.text" ' process\.output at_ns=[0-9]+ stream=stdout bytes=29 hash=[0-9a-f]{16}$'
+
+# Statically linked programs: refused with a clear message, directly (exit 2)
+# and when a simulated process tries to exec one.
+static_guest=$2/marionette_guest_static
+[[ $(status --seed 4 -- "$static_guest") -eq 2 ]] || fail "a static program must be refused with exit 2"
+expect_line "$scratch/err" 'is statically linked'
+"$launch" --quiet --seed 4 --trace "$scratch/static.trace" -- sh -c '"$0"; echo status=$?' "$static_guest" \
+  >"$scratch/out" 2>"$scratch/err" || true
+expect_line "$scratch/out" '^status=126$'
+expect_line "$scratch/err" 'refusing to exec the statically linked .*marionette_guest_static'
+expect_line "$scratch/static.trace" ' determinism\.escape at_ns=[0-9]+ exec_static=.*marionette_guest_static$'

@@ -4,11 +4,15 @@
 # wall-clock guard would kill a real one) and moves the virtual clock.
 source "$(dirname "$0")/lib.sh"
 launch=$1
+export SCRATCH=$scratch
 
 deterministic python python3 -c \
   'import time, random, os, uuid; print(time.time(), random.random(), os.urandom(8).hex(), uuid.uuid4(), os.getpid())'
 # The virtual clock starts at the documented epoch, 2026-01-01T00:00:00Z.
 expect_line "$scratch/python.1a" '^1767225600\.[0-9]+ 0\.[0-9]+ [0-9a-f]{16} [0-9a-f-]{36} [0-9]+$'
+# tempfile names come from Python's seeded random: same seed, same name.
+deterministic python_tempfile python3 -c \
+  'import tempfile, os; fd, path = tempfile.mkstemp(dir=os.environ["SCRATCH"]); os.close(fd); os.unlink(path); print(os.path.basename(path))'
 
 "$launch" --quiet --wall-timeout 20s --seed 1 -- python3 -c \
   'import time; t0 = time.time(); m0 = time.monotonic(); time.sleep(3600); print(time.time() - t0, time.monotonic() - m0)' \
