@@ -166,7 +166,16 @@ TraceEvent parse_shim_line(std::string_view line) {
             have_time = true;
         } else {
             if (!valid_field_key(key)) throw TraceError(0, "shim sent a malformed key: " + std::string(line));
-            event.fields.emplace_back(key, value);
+            // Canonical decimals become numbers (typed in JSON Lines; the
+            // text rendering, and so the hash, is the same either way).
+            const bool canonical_number = !value.empty() && value.size() <= 19 &&
+                                          value.find_first_not_of("0123456789") == std::string::npos &&
+                                          (value == "0" || value[0] != '0');
+            if (canonical_number) {
+                event.fields.emplace_back(key, static_cast<std::uint64_t>(std::stoull(value)));
+            } else {
+                event.fields.emplace_back(key, value);
+            }
         }
     }
     if (!have_time) throw TraceError(0, "shim event without at_ns: " + std::string(line));

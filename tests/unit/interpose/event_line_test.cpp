@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <variant>
 
 #include "launcher/program_run.hpp"
 #include "sim/kernel/event_line.hpp"
@@ -31,6 +32,17 @@ TEST_CASE("an overlong value is truncated but the line stays well formed", "[eve
     CHECK(rendered.size() <= EventLine::capacity_bytes);
     CHECK(rendered.back() == '\n');
     CHECK_NOTHROW(parse_shim_line(rendered.substr(0, rendered.size() - 1)));
+}
+
+TEST_CASE("numbers from the shim stay numbers, other text stays text", "[event_line]") {
+    const TraceEvent event = parse_shim_line("random.getrandom at_ns=5 len=8 flags=0 code=007 name=abc");
+    REQUIRE(event.fields.size() == 4);
+    CHECK(std::holds_alternative<std::uint64_t>(event.fields[0].value));
+    CHECK(std::get<std::uint64_t>(event.fields[0].value) == 8);
+    CHECK(std::holds_alternative<std::uint64_t>(event.fields[1].value));
+    CHECK(std::holds_alternative<std::string>(event.fields[2].value));  // not canonical: kept verbatim
+    CHECK(value_text(event.fields[2].value) == "007");
+    CHECK(std::holds_alternative<std::string>(event.fields[3].value));
 }
 
 TEST_CASE("the launcher rejects malformed shim lines", "[event_line]") {
