@@ -80,9 +80,14 @@ std::vector<std::string> child_environment(const ProgramRunOptions& options, int
 [[noreturn]] void exec_child(const ProgramRunOptions& options, const std::vector<std::string>& env, Pipe out, Pipe err,
                              Pipe trace, Pipe exec_error) {
     // Only async-signal-safe calls from here on (the launcher may have threads).
-    personality(ADDR_NO_RANDOMIZE);
     dup2(out.write_end, 1);
     dup2(err.write_end, 2);
+    // Docker's default seccomp profile, for one, refuses this flag.
+    if (personality(ADDR_NO_RANDOMIZE) == -1) {
+        static const char warning[] =
+            "marionette: warning: cannot disable ASLR (personality refused); addresses may differ between runs\n";
+        (void)!write(2, warning, sizeof warning - 1);
+    }
     int trace_fd = dup2(trace.write_end, child_trace_fd);
     if (trace_fd < 0) trace_fd = fcntl(trace.write_end, F_DUPFD, 100);
     (void)trace_fd;
