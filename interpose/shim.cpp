@@ -106,6 +106,10 @@ void ensure_init() {
         init_state.store(2, std::memory_order_release);
         return;
     }
+    // This thread is the one initialising (a trap from libc code the
+    // initialisation called): the caller's Enter will not enter, and the
+    // call goes to the real kernel.
+    if (in_shim) return;
     // Another thread is initialising (only possible if the program started
     // threads from a constructor that ran before ours): wait for it.
     while (init_state.load(std::memory_order_acquire) != 2) {
