@@ -9,6 +9,7 @@ guests=$2
 same_for_one_seed time "$guests/marionette_guest_time"
 expect_line "$scratch/time.1a" '^realtime 1767225600\.'
 expect_line "$scratch/time.1a" '^raw_monotonic 1000\.'                # the raw syscall was trapped
+expect_line "$scratch/time.1a" '^timespec_get 1767225600$'            # libc's vDSO pointer redirected
 expect_line "$scratch/time.1a" '^after_sleep_100s 1100\.'
 expect_line "$scratch/time.1a" '^after_abs_sleep_1h 4700\.'
 expect_line "$scratch/time.1a" '^busy_wait_1ms_spins [0-9]+$'
@@ -24,7 +25,7 @@ done
 deterministic identity "$guests/marionette_guest_identity"
 expect_line "$scratch/identity.1a" '^nodename node0 hostname node0$'
 expect_line "$scratch/identity.1a" '^kill_self 0$'
-expect_line "$scratch/identity.1a" '^cpu 0 node 0$'
+expect_line "$scratch/identity.1a" '^cpu 0 node 0 sched_getcpu 0$'
 pid_line=$(grep '^pid' "$scratch/identity.1a")
 pid=$(cut -d' ' -f2 <<<"$pid_line")
 expect_line "$scratch/identity.1a" "^raw_pid $pid raw_tid $pid\$"  # raw syscalls agree with libc

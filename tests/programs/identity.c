@@ -20,6 +20,6 @@ int main(void) {
     printf("kill_self %d\n", kill(getpid(), 0));
     unsigned cpu = 99, node = 99;
     getcpu(&cpu, &node);
-    printf("cpu %u node %u\n", cpu, node);
+    printf("cpu %u node %u sched_getcpu %d\n", cpu, node, sched_getcpu());
     return 0;
 }

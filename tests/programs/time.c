@@ -27,6 +27,11 @@ int main(void) {
     gettimeofday(&tv, NULL);
     printf("gettimeofday %lld.%06ld\n", (long long)tv.tv_sec, (long)tv.tv_usec);
     printf("time %lld\n", (long long)time(NULL));
+    // glibc-internal read through its cached vDSO pointer: only the vDSO
+    // redirection can see this one.
+    struct timespec internal;
+    timespec_get(&internal, TIME_UTC);
+    printf("timespec_get %lld\n", (long long)internal.tv_sec);
     // Raw syscall: only the seccomp trap can see this one.
     struct timespec raw;
     syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &raw);

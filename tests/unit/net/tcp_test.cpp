@@ -472,3 +472,103 @@ TEST_CASE("connecting to 0.0.0.0 reaches the node itself") {
     CHECK(f.net.peer_address(c) == SockAddr{ipv4_loopback, 6379});
     (void)s;
 }
+
+TEST_CASE("under every fault at once, a stream's reader only ever sees a prefix of what was written") {
+    std::size_t completed = 0;
+    std::size_t broken = 0;
+    for (std::uint64_t seed = 1; seed <= 16; ++seed) {
+        CAPTURE(seed);
+        NetOptions o = one_ms();
+        o.latency_ns_jitter = 3 * ns_per_ms;
+        o.drop_rate = Rate::percent(10);
+        o.duplicate_rate = Rate::percent(10);
+        o.path_clog_rate = Rate::percent(1);
+        o.path_clog_duration_ns = 300 * ns_per_ms;
+        o.connection_reset_rate = Rate::ratio(1, 300);
+        o.partial_write_rate = Rate::percent(20);
+        o.partition_rate = Rate::percent(2);
+        o.unpartition_rate = Rate::percent(10);
+        o.tcp_timeout_ns = 4 * ns_per_s;
+        NetFixture f(seed, o, 3);
+        SocketId listener = f.listener(1, 7000);
+        Prng chaos(seed * 7919);
+        SocketId client = 0;
+        SocketId server = 0;
+        std::vector<std::byte> data;
+        std::size_t sent = 0;
+        std::vector<std::byte> got;
+        auto give_up = [&] {
+            f.net.abort(client);
+            f.net.abort(server);
+            client = server = 0;
+            ++broken;
+        };
+        for (Ns t = 0; t < 60 * ns_per_s; t += 100 * ns_per_ms) {
+            const std::uint64_t roll = chaos.uint_less_than(100);
+            if (roll < 2) f.net.partition({{0}, {1, 2}});
+            if (roll >= 2 && roll < 5) f.net.heal();
+            if (roll == 5 && f.net.node_up(1)) f.net.crash(1);
+            if (roll >= 6 && roll < 9 && !f.net.node_up(1)) {
+                f.net.restart(1);
+                listener = f.listener(1, 7000);
+            }
+            if (client == 0 && f.net.node_up(1)) {
+                client = f.net.open(0, SocketType::stream).value;
+                f.net.connect(client, f.addr(1, 7000));
+                data = random_bytes(seed * 1000 + t, 6000);
+                sent = 0;
+                got.clear();
+            }
+            const Ns deadline = f.queue.now_ns() + 100 * ns_per_ms;
+            while (client != 0) {
+                // Accept this client's connection (older ones are closed).
+                while (server == 0 && f.net.valid(listener)) {
+                    const NetResult r = f.net.accept(listener);
+                    if (!r.ok()) break;
+                    if (f.net.peer_address(r.value) == f.net.local_address(client)) {
+                        server = r.value;
+                    } else {
+                        f.net.close(r.value);
+                    }
+                }
+                const int error = f.net.readiness(client).error ? f.net.take_error(client) : 0;
+                if (error != 0) {
+                    give_up();
+                    break;
+                }
+                if (sent < data.size() && f.net.readiness(client).writable) {
+                    const NetResult r = f.net.send(client, std::span(data).subspan(sent));
+                    if (r.ok()) sent += r.value;
+                }
+                if (server != 0) {
+                    std::array<std::byte, 1500> buf{};
+                    NetResult r = f.net.recv(server, buf);
+                    while (r.ok() && r.value > 0) {
+                        got.insert(got.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(r.value));
+                        r = f.net.recv(server, buf);
+                    }
+                    // The invariant: never a byte that was not written, never out of order.
+                    REQUIRE(got.size() <= sent);
+                    REQUIRE(std::equal(got.begin(), got.end(), data.begin()));
+                    if (!r.ok() && r.error != EAGAIN) {
+                        give_up();
+                        break;
+                    }
+                    if (got.size() == data.size()) {
+                        ++completed;
+                        f.net.close(client);
+                        f.net.close(server);
+                        client = server = 0;
+                        break;
+                    }
+                }
+                const std::optional<Ns> next = f.queue.next_at();
+                if (!next || *next > deadline) break;
+                f.queue.step();
+            }
+            f.queue.run_until(deadline);
+        }
+    }
+    CHECK(completed > 200);  // streams do get through between the faults
+    CHECK(broken > 10);      // and the faults do break some
+}
