@@ -4,10 +4,12 @@
 // differ by path. Signatures and exception specifications match glibc's
 // declarations exactly.
 #include <dlfcn.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/random.h>
+#include <sys/select.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/utsname.h>
@@ -28,7 +30,8 @@ using marionette::shim::libc_result;
 
 namespace {
 
-constexpr long ns_per_s = 1'000'000'000;
+constexpr long us_per_s = 1'000'000;
+constexpr long ns_per_us = 1'000;
 
 int as_int(long value) { return static_cast<int>(value); }
 
@@ -76,9 +79,42 @@ MARIONETTE_EXPORT unsigned sleep(unsigned seconds) {
 }
 
 MARIONETTE_EXPORT int usleep(useconds_t microseconds) {
-    const timespec request{static_cast<time_t>(microseconds / 1'000'000), static_cast<long>(microseconds % 1'000'000) * 1000};
-    static_assert(ns_per_s == 1'000'000 * 1000);
+    const timespec request{static_cast<time_t>(microseconds / us_per_s), static_cast<long>(microseconds % us_per_s) * ns_per_us};
     return as_int(libc_result(invoke(SYS_nanosleep, reinterpret_cast<long>(&request), 0)));
+}
+
+// poll/select with no descriptors are sleeps (a common idiom); with
+// descriptors they wait on real files and sockets, which are not simulated
+// yet, so they go to glibc unchanged.
+template <typename Function>
+Function real_function(std::atomic<Function>& cache, const char* name) {
+    Function function = cache.load(std::memory_order_acquire);
+    if (function == nullptr) {
+        function = reinterpret_cast<Function>(dlsym(RTLD_NEXT, name));
+        cache.store(function, std::memory_order_release);
+    }
+    return function;
+}
+
+MARIONETTE_EXPORT int poll(struct pollfd* fds, nfds_t count, int timeout_ms) {
+    if (count == 0 && timeout_ms >= 0) {
+        const timespec request{timeout_ms / 1000, static_cast<long>(timeout_ms % 1000) * ns_per_us * 1000};
+        return as_int(libc_result(invoke(SYS_nanosleep, reinterpret_cast<long>(&request), 0)));
+    }
+    static std::atomic<int (*)(struct pollfd*, nfds_t, int)> real{nullptr};
+    return real_function(real, "poll")(fds, count, timeout_ms);
+}
+
+MARIONETTE_EXPORT int select(int count, fd_set* read_set, fd_set* write_set, fd_set* error_set, struct timeval* timeout) {
+    if (count == 0 && timeout != nullptr) {
+        const timespec request{timeout->tv_sec, static_cast<long>(timeout->tv_usec) * ns_per_us};
+        const long result = invoke(SYS_nanosleep, reinterpret_cast<long>(&request), 0);
+        if (result != 0) return as_int(libc_result(result));
+        *timeout = timeval{};  // Linux reports the time left: none
+        return 0;
+    }
+    static std::atomic<int (*)(int, fd_set*, fd_set*, fd_set*, struct timeval*)> real{nullptr};
+    return real_function(real, "select")(count, read_set, write_set, error_set, timeout);
 }
 
 MARIONETTE_EXPORT ssize_t getrandom(void* buffer, std::size_t length, unsigned flags) {

@@ -2,7 +2,9 @@
 // output is a function of the seed (here: of nothing but the call count, as
 // time does not depend on the seed) and sleeping costs no wall time.
 #define _GNU_SOURCE
+#include <poll.h>
 #include <stdio.h>
+#include <sys/select.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
@@ -38,6 +40,11 @@ int main(void) {
     printf("raw_monotonic %lld.%09ld\n", (long long)raw.tv_sec, raw.tv_nsec);
     sleep(100);
     show("after_sleep_100s", CLOCK_MONOTONIC);
+    // The sleep idioms of older code: select and poll without descriptors.
+    struct timeval wait = {2, 500000};
+    select(0, NULL, NULL, NULL, &wait);
+    poll(NULL, 0, 1500);
+    show("after_select_poll_4s", CLOCK_MONOTONIC);
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += 3600;
