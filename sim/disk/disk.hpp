@@ -142,6 +142,7 @@ struct JournalEntry {
     std::uint64_t offset = 0;     ///< write: first byte; truncate/extend: new size
     std::uint64_t length = 0;     ///< write: bytes written
     bool doomed = false;          ///< its fsync failed: it will never reach the disk
+    bool synced = false;          ///< an O_SYNC write: durable already, kept for its place in the order
     std::vector<UndoPiece> undo;  ///< what the change overwrote
 };
 

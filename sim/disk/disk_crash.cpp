@@ -21,13 +21,14 @@ using detail::UndoPiece;
 
 namespace {
 
-enum Outcome : std::uint8_t { landed, lost, torn, doomed };
+enum Outcome : std::uint8_t { landed, lost, torn, doomed, synced };
 
 constexpr std::string_view outcome_name(std::uint8_t outcome) {
     switch (outcome) {
         case landed: return "landed";
         case lost: return "lost";
         case torn: return "torn";
+        case synced: return "synced";
         default: return "doomed";
     }
 }
@@ -110,7 +111,7 @@ void Disk::undo_inode(Inode& inode, const std::vector<std::uint8_t>& results,
     std::uint64_t size = inode.durable_size;
     for (std::size_t i = 0; i < inode.journal.size(); ++i) {
         const JournalEntry& entry = inode.journal[i];
-        if (results[i] == landed) {
+        if (results[i] == landed || results[i] == synced) {
             if (entry.kind == JournalEntry::Kind::write) size = std::max(size, entry.offset + entry.length);
             if (entry.kind == JournalEntry::Kind::truncate) size = entry.offset;
             if (entry.kind == JournalEntry::Kind::extend) size = std::max(size, entry.offset);
@@ -129,7 +130,7 @@ void Disk::undo_inode(Inode& inode, const std::vector<std::uint8_t>& results,
         if (entry.kind == JournalEntry::Kind::extend) continue;
         const bool is_write = entry.kind == JournalEntry::Kind::write;
         const std::uint64_t end = is_write ? entry.offset + entry.length : max;
-        if (results[i] == landed) {
+        if (results[i] == landed || results[i] == synced) {
             protect.add(entry.offset, end);
         } else if (results[i] == torn) {
             for_each_sector(entry, ss, [&](std::uint64_t b, std::uint64_t e, std::uint64_t k) {
@@ -177,7 +178,9 @@ CrashReport Disk::crash() {
         const JournalEntry& entry = find(p.ino)->journal[p.index];
         std::uint8_t& outcome = results[p.ino][p.index];
         std::vector<bool>& sectors = kept[p.ino][p.index];
-        if (entry.doomed) {
+        if (entry.synced) {
+            outcome = synced;  // durable already: no decision to make
+        } else if (entry.doomed) {
             outcome = doomed;
         } else if (broken && !f.crash_reorder_writes) {
             outcome = lost;
@@ -198,7 +201,7 @@ CrashReport Disk::crash() {
                 sectors[flip] = !sectors[flip];
             }
         }
-        broken = broken || outcome != landed;
+        broken = broken || (outcome != landed && outcome != synced);
         std::uint64_t kept_sectors = 0;
         std::string kept_mask;  // which sectors of a torn write survived, first sector first
         for (bool s : sectors) {
@@ -210,7 +213,7 @@ CrashReport Disk::crash() {
                                          {"result", outcome_name(outcome)}, {"sectors", sectors.size()},
                                          {"kept_sectors", kept_sectors}, {"kept_mask", kept_mask}});
         ++report.pending;
-        report.landed += outcome == landed;
+        report.landed += outcome == landed || outcome == synced;
         report.lost += outcome == lost || outcome == doomed;
         report.torn += outcome == torn;
     }

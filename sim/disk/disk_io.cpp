@@ -26,7 +26,7 @@ bool Disk::fault(std::string_view kind, const Rate& rate, Prng& prng, Ino ino) {
 }
 
 void Disk::journal_write(Inode& inode, std::uint64_t offset, std::uint64_t length) {
-    JournalEntry entry{next_seq_++, JournalEntry::Kind::write, offset, length, false, {}};
+    JournalEntry entry{next_seq_++, JournalEntry::Kind::write, offset, length, false, false, {}};
     const std::uint64_t end = offset + length;
     if (offset < inode.size) {
         const std::uint64_t old_end = std::min(end, inode.size);
@@ -42,7 +42,7 @@ void Disk::journal_write(Inode& inode, std::uint64_t offset, std::uint64_t lengt
 }
 
 void Disk::journal_truncate(Inode& inode, std::uint64_t new_size) {
-    JournalEntry entry{next_seq_++, JournalEntry::Kind::truncate, new_size, 0, false, {}};
+    JournalEntry entry{next_seq_++, JournalEntry::Kind::truncate, new_size, 0, false, false, {}};
     if (new_size < inode.size) {
         UndoPiece piece{new_size, inode.size - new_size, std::vector<std::byte>(inode.size - new_size)};
         store_.read(inode.ino, new_size, piece.data);
@@ -163,11 +163,17 @@ Result<std::uint64_t> Disk::write(Ino ino, std::uint64_t offset, std::span<const
             inode->bad_sectors.insert(target / ss + io_prng_.uint_less_than((target + n - 1) / ss - target / ss + 1));
         }
         if (sync != WriteSync::none) {
-            // O_SYNC/O_DSYNC: this write is durable on return, including the
-            // size it reached; other pending writes stay pending.
-            trim_older(*inode, target, target + n, inode->journal.size() - 1);
-            inode->journal.pop_back();
-            inode->durable_size = std::max(inode->durable_size, target + n);
+            // O_SYNC/O_DSYNC: this write and the size it needs are durable on
+            // return; other pending changes stay pending. It stays in the
+            // journal (without undo bytes) so a crash applies it in its
+            // place among them: always landing, protecting its bytes from
+            // older undo, and counting for the size after a lost truncate.
+            JournalEntry& entry = inode->journal.back();
+            entry.synced = true;
+            entry.undo.clear();
+            const bool all_synced = std::all_of(inode->journal.begin(), inode->journal.end(),
+                                                [](const JournalEntry& e) { return e.synced; });
+            if (all_synced) make_durable(*inode);
         }
     }
     trace_.emit("disk.write", {{"ino", ino}, {"offset", offset}, {"len", data.size()}, {"written", error ? 0 : n},
@@ -216,7 +222,7 @@ int Disk::fallocate(Ino ino, std::uint64_t offset, std::uint64_t length, bool ke
     }
     if (error == 0 && !keep_size && offset + length > inode->size) {
         inode->journal.push_back(
-            JournalEntry{next_seq_++, JournalEntry::Kind::extend, offset + length, 0, false, {}});
+            JournalEntry{next_seq_++, JournalEntry::Kind::extend, offset + length, 0, false, false, {}});
         inode->size = offset + length;
         inode->mtime_ns = inode->ctime_ns = clock_.now_ns();
     }

@@ -87,11 +87,11 @@ int Disk::fsync(Ino ino) {
         if (pending && fault("fsync_error", options_.faults.fsync_error_rate, io_prng_, ino)) error = EIO;
         if (error == 0) set_durable_entries(*inode, inode->entries);
     } else if (inode->type == FileType::regular) {
-        for (const JournalEntry& entry : inode->journal) pending += !entry.doomed;
+        for (const JournalEntry& entry : inode->journal) pending += !entry.doomed && !entry.synced;
         if (pending > 0 && fault("fsync_error", options_.faults.fsync_error_rate, io_prng_, ino)) {
             // Linux marks the failed pages clean: they are never written
             // again, and the next fsync has nothing to report.
-            for (JournalEntry& entry : inode->journal) entry.doomed = true;
+            for (JournalEntry& entry : inode->journal) entry.doomed = !entry.synced;
             error = EIO;
         }
         if (error == 0) make_durable(*inode);
@@ -115,7 +115,7 @@ int Disk::sync_range(Ino ino, std::uint64_t offset, std::uint64_t length) {
     std::uint64_t committed = 0;
     for (std::size_t i = 0; i < inode->journal.size();) {
         const JournalEntry& entry = inode->journal[i];
-        if (entry.doomed || entry.kind != JournalEntry::Kind::write || entry.offset < offset ||
+        if (entry.doomed || entry.synced || entry.kind != JournalEntry::Kind::write || entry.offset < offset ||
             entry.offset + entry.length > end) {
             ++i;
             continue;
@@ -141,7 +141,7 @@ int Disk::sync_all() {
         if (inode->type == FileType::directory) {
             set_durable_entries(*inode, inode->entries);
         } else if (inode->type == FileType::regular) {
-            for (const JournalEntry& entry : inode->journal) committed += !entry.doomed;
+            for (const JournalEntry& entry : inode->journal) committed += !entry.doomed && !entry.synced;
             make_durable(*inode);
         }
     }
