@@ -261,3 +261,33 @@ TEST_CASE("a run of O_SYNC writes leaves nothing in the journal", "[disk][crash]
     CHECK(rig.disk.journal_entries() == 0);
     CHECK(rig.disk.fstat(ino).value.size == 15);
 }
+
+TEST_CASE("a lost misdirected write restores the bytes it landed on", "[disk][crash]") {
+    DiskOptions options = crash_options(Rate::always(), Rate::never(), 16);
+    DiskRig rig(options);
+    const Ino ino = rig.create("/f");
+    rig.put(ino, 0, std::string(256, 'a'));
+    rig.disk.sync_all();
+    DiskFaults faults = options.faults;
+    faults.misdirected_write_rate = Rate::always();
+    rig.disk.set_faults(faults);
+    rig.put(ino, 64, "XY");
+    CHECK(rig.get(ino) != std::string(256, 'a'));
+    crash_restart(rig);
+    CHECK(rig.get("/f") == std::string(256, 'a'));
+}
+
+TEST_CASE("a crash gives back the blocks of lost appends", "[disk][crash]") {
+    DiskOptions options = crash_options(Rate::always(), Rate::never());
+    options.capacity_bytes = 16384;
+    DiskRig rig(options);
+    const Ino ino = rig.create("/f");
+    rig.put(ino, 0, std::string(4096, 'a'));
+    rig.disk.sync_all();
+    CHECK(rig.disk.write(ino, 4096, bytes(std::string(12288, 'b'))).value == 12288);
+    CHECK(rig.disk.write(ino, 16384, bytes("c")).error == ENOSPC);
+    CHECK(rig.disk.allocated_bytes() == 16384);
+    crash_restart(rig);
+    CHECK(rig.disk.allocated_bytes() == 4096);
+    CHECK(rig.disk.stat("/f").value.blocks == 8);
+}
