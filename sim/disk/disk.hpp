@@ -282,6 +282,7 @@ private:
     void restore(detail::Inode& inode, const detail::JournalEntry& entry, std::uint64_t begin, std::uint64_t end,
                  const detail::IntervalSet& protect, std::uint64_t final_size);
     std::vector<Ino> durable_reachable(std::map<Ino, std::vector<std::string>>* dropped) const;
+    std::uint8_t decide_crash(const detail::JournalEntry& entry, bool broken, std::vector<bool>& sectors);
     void rebuild_namespace(const std::vector<Ino>& reachable,
                            const std::map<Ino, std::vector<std::string>>& dropped, CrashReport& report);
 

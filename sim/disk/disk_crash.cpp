@@ -150,6 +150,28 @@ void Disk::undo_inode(Inode& inode, const std::vector<std::uint8_t>& results,
     inode.journal.clear();
 }
 
+std::uint8_t Disk::decide_crash(const JournalEntry& entry, bool broken, std::vector<bool>& sectors) {
+    const DiskFaults& f = options_.faults;
+    if (entry.synced) return synced;  // durable already: no decision to make
+    if (entry.doomed) return doomed;
+    if (broken && !f.crash_reorder_writes) return lost;  // only a prefix survives
+    if (f.crash_lost_write_rate.roll(crash_prng_).fired) return lost;
+    if (entry.kind != JournalEntry::Kind::write || !f.crash_torn_write_rate.roll(crash_prng_).fired) return landed;
+    const std::uint64_t n = sector_count(entry, options_.sector_size_bytes);
+    std::uint64_t kept_count = 0;
+    for (std::uint64_t k = 0; k < n; ++k) {
+        sectors.push_back(crash_prng_.uint_less_than(2) == 1);
+        kept_count += sectors.back();
+    }
+    // A torn write mixes old and new sectors; a one-sector write (sectors
+    // are atomic) keeps its old sector.
+    if (n >= 2 && (kept_count == 0 || kept_count == n)) {
+        const std::uint64_t flip = crash_prng_.uint_less_than(n);
+        sectors[flip] = !sectors[flip];
+    }
+    return torn;
+}
+
 CrashReport Disk::crash() {
     CrashReport report;
     if (crashed_) return report;
@@ -172,35 +194,12 @@ CrashReport Disk::crash() {
         for (std::size_t i = 0; i < inode.journal.size(); ++i) pending.push_back({inode.journal[i].seq, ino, i});
     }
     std::sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) { return a.seq < b.seq; });
-    const DiskFaults& f = options_.faults;
     bool broken = false;  // without reordering, nothing after a failed change survives
     for (const Pending& p : pending) {
         const JournalEntry& entry = find(p.ino)->journal[p.index];
         std::uint8_t& outcome = results[p.ino][p.index];
         std::vector<bool>& sectors = kept[p.ino][p.index];
-        if (entry.synced) {
-            outcome = synced;  // durable already: no decision to make
-        } else if (entry.doomed) {
-            outcome = doomed;
-        } else if (broken && !f.crash_reorder_writes) {
-            outcome = lost;
-        } else if (f.crash_lost_write_rate.roll(crash_prng_).fired) {
-            outcome = lost;
-        } else if (entry.kind == JournalEntry::Kind::write && f.crash_torn_write_rate.roll(crash_prng_).fired) {
-            outcome = torn;
-            const std::uint64_t n = sector_count(entry, options_.sector_size_bytes);
-            std::uint64_t kept_count = 0;
-            for (std::uint64_t k = 0; k < n; ++k) {
-                sectors.push_back(crash_prng_.uint_less_than(2) == 1);
-                kept_count += sectors.back();
-            }
-            // A torn write mixes old and new sectors; a one-sector write
-            // (sectors are atomic) keeps its old sector.
-            if (n >= 2 && (kept_count == 0 || kept_count == n)) {
-                const std::uint64_t flip = crash_prng_.uint_less_than(n);
-                sectors[flip] = !sectors[flip];
-            }
-        }
+        outcome = decide_crash(entry, broken, sectors);
         broken = broken || (outcome != landed && outcome != synced);
         std::uint64_t kept_sectors = 0;
         std::string kept_mask;  // which sectors of a torn write survived, first sector first
