@@ -153,7 +153,8 @@ struct NetStreams {
           clog(root.derive("clog")),
           partition(root.derive("partition")),
           reset(root.derive("reset")),
-          partial(root.derive("partial")) {}
+          partial(root.derive("partial")),
+          tail(root.derive("tail")) {}
     Prng latency;
     Prng drop;
     Prng duplicate;
@@ -161,6 +162,7 @@ struct NetStreams {
     Prng partition;
     Prng reset;
     Prng partial;
+    Prng tail;
 };
 
 }  // namespace detail

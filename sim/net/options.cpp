@@ -45,6 +45,8 @@ const std::vector<OptionKey>& option_keys() {
         duration_key("latency_ns_min", latency_bit, &NetOptions::latency_ns_min),
         duration_key("latency_ns_jitter", latency_bit, &NetOptions::latency_ns_jitter),
         duration_key("loopback_latency_ns", latency_bit, &NetOptions::loopback_latency_ns),
+        rate_key("latency_tail_rate", latency_bit, &NetOptions::latency_tail_rate),
+        duration_key("latency_tail_ns_max", latency_bit, &NetOptions::latency_tail_ns_max),
         rate_key("drop_rate", lossiness_bit, &NetOptions::drop_rate),
         rate_key("duplicate_rate", lossiness_bit, &NetOptions::duplicate_rate),
         rate_key("path_clog_rate", lossiness_bit, &NetOptions::path_clog_rate),

@@ -31,6 +31,8 @@ struct NetOptions {
     Ns latency_ns_min = 100 * ns_per_us;  ///< one-way latency floor
     Ns latency_ns_jitter = 0;             ///< extra uniform latency; > 0 reorders packets
     Ns loopback_latency_ns = ns_per_us;   ///< latency inside one node (127/8, own address); never faulted
+    Rate latency_tail_rate = Rate::never();  ///< a packet is slow: extra uniform [0, latency_tail_ns_max]
+    Ns latency_tail_ns_max = 200 * ns_per_ms;
 
     Rate drop_rate = Rate::never();              ///< a packet is lost at send (`net.drop reason=send_drop`)
     Rate duplicate_rate = Rate::never();         ///< a UDP datagram is delivered twice (`net.duplicate`)
@@ -67,7 +69,7 @@ struct NetOptions {
 enum class NetOptionGroup {
     all,                 ///< net.set_faults: every key
     lossiness,           ///< net.set_lossiness: drop, duplicate, reset and clog rates
-    latency,             ///< net.set_latency: latency_ns_min, latency_ns_jitter, loopback_latency_ns
+    latency,             ///< net.set_latency: latency_ns_min, latency_ns_jitter, loopback_latency_ns, tail
     partition_dynamics,  ///< net.set_partition_dynamics: rates, floors (stability_ns_min sets both), tick, mode
 };
 

@@ -235,6 +235,9 @@ void Network::transmit(detail::NetPacket packet) {
     }
     Ns latency = options_.latency_ns_min;
     if (options_.latency_ns_jitter > 0) latency += streams_.latency.uint_in_range(0, options_.latency_ns_jitter);
+    if (!options_.latency_tail_rate.is_never() && options_.latency_tail_rate.roll(streams_.tail).fired) {
+        latency += streams_.tail.uint_in_range(0, options_.latency_tail_ns_max);  // the long tail
+    }
     packet.deliver_at_ns = now + latency;
     trace_send(packet, latency);
     if (!nodes_[packet.from].up) return drop(packet, "source_down");

@@ -311,3 +311,22 @@ TEST_CASE("uniform_split dynamics cut the nodes into two non-empty sides") {
     }
     CHECK(partitions == 15);  // partition and heal alternate every 100 ms tick
 }
+
+TEST_CASE("latency_tail_rate makes some packets slow, within the bound") {
+    NetOptions o = one_ms();
+    NetFixture f(4, o);
+    f.net.set_latency("latency_tail_rate=25% latency_tail_ns_max=50ms");
+    const SocketId a = f.udp(0, 5000);
+    f.udp(1, 7000);
+    for (int i = 0; i < 200; ++i) f.net.send_to(a, bytes_of("t"), f.addr(1, 7000));
+    std::size_t slow = 0;
+    for (const TraceEvent& e : f.trace.events()) {
+        if (e.name != "net.send") continue;
+        const std::uint64_t latency = field_u64(e, "latency_ns");
+        CHECK(latency >= ns_per_ms);
+        CHECK(latency <= ns_per_ms + 50 * ns_per_ms);
+        slow += latency > ns_per_ms ? 1 : 0;
+    }
+    CHECK(slow > 25);   // ~50 expected of 200
+    CHECK(slow < 100);
+}
