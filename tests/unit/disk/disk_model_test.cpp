@@ -13,6 +13,8 @@
 // Failed fsyncs follow Linux: their bytes never become durable, even after
 // a later successful fsync, unless rewritten. A failure prints the
 // sequence's seed; rerun one with MARIONETTE_DISK_SEED=<seed>.
+// MARIONETTE_DISK_BASE=<n> MARIONETTE_DISK_SEQUENCES=<count> sweep other
+// seeds.
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -307,8 +309,13 @@ TEST_CASE("randomized crash consistency over 10,000 seeded sequences", "[disk][m
         run_sequence(std::strtoull(only, nullptr, 0));
         return;
     }
-    for (std::uint64_t i = 0; i < 10'000; ++i) {
-        const std::uint64_t seed = sequence_seed(20261126, i);
+    // MARIONETTE_DISK_BASE / MARIONETTE_DISK_SEQUENCES sweep further locally.
+    const char* base_text = std::getenv("MARIONETTE_DISK_BASE");
+    const char* count_text = std::getenv("MARIONETTE_DISK_SEQUENCES");
+    const std::uint64_t base = base_text != nullptr ? std::strtoull(base_text, nullptr, 0) : 20261126;
+    const std::uint64_t count = count_text != nullptr ? std::strtoull(count_text, nullptr, 0) : 10'000;
+    for (std::uint64_t i = 0; i < count; ++i) {
+        const std::uint64_t seed = sequence_seed(base, i);
         INFO("marionette disk model failure: seed=" << seed << " iteration=" << i);
         run_sequence(seed);
     }
