@@ -58,11 +58,11 @@ enum class SocketType {
 /// What poll/epoll would report for a socket (POLLIN, POLLOUT, POLLHUP,
 /// POLLRDHUP, POLLERR).
 struct Readiness {
-    bool readable = false;
-    bool writable = false;
-    bool hup = false;
-    bool rdhup = false;
-    bool error = false;
+    bool readable = false;  ///< data, EOF, an error, or (listener) a queued connection
+    bool writable = false;  ///< established with send-buffer space, or failed
+    bool hup = false;       ///< both directions shut, or the connection failed
+    bool rdhup = false;     ///< the peer sent FIN
+    bool error = false;     ///< SO_ERROR is pending
     friend bool operator==(const Readiness&, const Readiness&) = default;
 };
 
