@@ -123,12 +123,19 @@ std::vector<std::byte> Coordinator::handle_hello(ProcessId id, const wire::Heade
         return protocol_error(id, header.sequence, "hello cwd size mismatch");
     }
     Process& p = *processes_.at(id);
+    // A second hello from the same process is a new image after execve:
+    // close-on-exec descriptors go, the others stay (as in the kernel).
+    if (p.introduced) p.files.close_on_exec();
     std::string cwd(reinterpret_cast<const char*>(payload.data() + sizeof hello), hello.cwd_bytes);
-    p.files.set_cwd(normalize_path("/", cwd));
+    if (!p.introduced || !p.files.cwd_simulated()) p.files.set_cwd(normalize_path("/", cwd));
     p.files.set_umask(hello.umask);
     p.introduced = true;
     clock_.run_until(std::max(clock_.now_ns(), hello.now_ns));
-    return reply(header.sequence, 0, {});
+    // The reply lists the simulated descriptors the image inherits, so its
+    // shim knows which numbers to forward.
+    std::vector<std::int32_t> fds;
+    for (int fd : p.files.descriptors()) fds.push_back(fd);
+    return reply(header.sequence, 0, std::as_bytes(std::span(fds)));
 }
 
 std::vector<std::byte> Coordinator::handle_syscall(ProcessId id, const wire::Header& header,

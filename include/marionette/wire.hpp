@@ -37,7 +37,8 @@ inline constexpr std::uint16_t wire_version = 1;
 inline constexpr std::uint32_t max_payload_bytes = 16u << 20;
 
 enum class Kind : std::uint16_t {
-    hello = 1,    ///< payload: Hello + cwd bytes
+    hello = 1,    ///< payload: Hello + cwd bytes; reply output: the inherited
+                  ///< simulated descriptors as int32 (a second hello = execve)
     syscall = 2,  ///< payload: SyscallRequest + input buffers
     exit = 3,     ///< payload: ExitNotice
     reply = 0x8001,

@@ -163,10 +163,13 @@ CallResult call(int fd, long nr, const long* args, std::uint64_t now_ns, long bi
     return {static_cast<long>(reply.result), reply.now_ns, true, (reply.flags & reply_passthrough) != 0};
 }
 
-/// Introduces the process: its working directory, umask and clock. Returns
-/// false if the coordinator refused (it then closes the socket) or is gone.
+/// Introduces the process: its working directory, umask and clock. The
+/// reply lists the simulated descriptors this image inherits (after an
+/// execve); up to `fd_capacity` are stored in `fds` and their total count in
+/// `fd_count`. Returns false if the coordinator refused or is gone.
 template <typename Io>
-bool hello(int fd, std::uint64_t now_ns, std::uint32_t umask, const char* cwd, std::size_t cwd_bytes) {
+bool hello(int fd, std::uint64_t now_ns, std::uint32_t umask, const char* cwd, std::size_t cwd_bytes,
+           std::int32_t* fds = nullptr, std::size_t fd_capacity = 0, std::size_t* fd_count = nullptr) {
     Hello body;
     body.now_ns = now_ns;
     body.umask = umask;
@@ -182,7 +185,11 @@ bool hello(int fd, std::uint64_t now_ns, std::uint32_t umask, const char* cwd, s
         !detail::read_all<Io>(fd, &reply, sizeof reply)) {
         return false;
     }
-    return reply.result == 0 && detail::skip<Io>(fd, reply.out_bytes);
+    const std::size_t count = reply.out_bytes / sizeof(std::int32_t);
+    if (fd_count != nullptr) *fd_count = count;
+    const std::size_t keep = count < fd_capacity ? count : fd_capacity;
+    if (keep > 0 && !detail::read_all<Io>(fd, fds, keep * sizeof(std::int32_t))) return false;
+    return reply.result == 0 && detail::skip<Io>(fd, reply.out_bytes - keep * sizeof(std::int32_t));
 }
 
 }  // namespace marionette::wire

@@ -262,3 +262,20 @@ TEST_CASE("the same client script gives the same trace; a different disk seed ch
     CHECK(run(1) == run(1));
     CHECK(run(1).second != run(2).second);
 }
+
+TEST_CASE("a second hello is an execve: close-on-exec descriptors go, the rest are listed", "[coordinator]") {
+    Trace trace(TraceHeader{}, nullptr, true);
+    Coordinator coordinator(options_with_mount(), trace);
+    std::int32_t inherited[8] = {};
+    std::size_t count = 0;
+    bool second_hello = false;
+    run_client(coordinator, [&](Client& c) {
+        c.call(SYS_openat, AT_FDCWD, reinterpret_cast<long>("data/keep"), O_CREAT | O_RDWR, 0644, 0, 5);
+        c.call(SYS_openat, AT_FDCWD, reinterpret_cast<long>("data/drop"), O_CREAT | O_RDWR | O_CLOEXEC, 0644, 0, 6);
+        const char cwd[] = "/work";
+        second_hello = wire::hello<LibcIo>(c.fd, c.now_ns, 022, cwd, sizeof cwd - 1, inherited, 8, &count);
+    });
+    CHECK(second_hello);
+    REQUIRE(count == 1);
+    CHECK(inherited[0] == 5);
+}
