@@ -59,8 +59,8 @@ enum class SocketType {
 /// POLLRDHUP, POLLERR).
 struct Readiness {
     bool readable = false;  ///< data, EOF, an error, or (listener) a queued connection
-    bool writable = false;  ///< established with send-buffer space, or failed
-    bool hup = false;       ///< both directions shut, or the connection failed
+    bool writable = false;  ///< send-buffer space, or SHUT_WR, failed, never connected
+    bool hup = false;       ///< both directions shut, failed, or never connected
     bool rdhup = false;     ///< the peer sent FIN
     bool error = false;     ///< SO_ERROR is pending
     friend bool operator==(const Readiness&, const Readiness&) = default;

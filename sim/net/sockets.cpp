@@ -236,7 +236,7 @@ Readiness Network::readiness(SocketId id) const {
     r.error = s->error != 0;
     if (s->type == SocketType::datagram) {
         r.readable = !s->datagrams.empty() || s->tcp.read_shut;
-        r.writable = !s->write_shut;
+        r.writable = true;
         return r;
     }
     if (s->listening) {
@@ -245,12 +245,13 @@ Readiness Network::readiness(SocketId id) const {
     }
     const detail::TcpConn& t = s->tcp;
     switch (t.state) {
-        case detail::TcpState::none: r.hup = true; break;
+        case detail::TcpState::none: r.writable = r.hup = true; break;  // as Linux tcp_poll in CLOSE
         case detail::TcpState::syn_sent: break;
         case detail::TcpState::established: {
             const bool read_done = t.fin_received || t.read_shut;
             r.readable = !t.rcv_buf.empty() || read_done;
-            r.writable = !s->write_shut && t.snd_buf.size() < t.send_capacity;
+            // After SHUT_WR Linux reports POLLOUT so a writer learns EPIPE at once.
+            r.writable = s->write_shut || t.snd_buf.size() < t.send_capacity;
             r.rdhup = t.fin_received;
             r.hup = read_done && s->write_shut;
             break;

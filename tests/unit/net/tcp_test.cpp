@@ -245,6 +245,7 @@ TEST_CASE("half close: EOF after the data, the other direction keeps working") {
     auto [c, s] = f.connect_pair(0, l, f.addr(1, 7000));
     REQUIRE(f.net.send(c, bytes_of("req")).ok());
     REQUIRE(f.net.shutdown(c, false, true) == 0);
+    CHECK(f.net.readiness(c).writable);  // so a blocked writer wakes up to EPIPE
     CHECK(f.net.send(c, bytes_of("x")).error == EPIPE);
     f.queue.run_for(ns_per_s);
     std::array<std::byte, 8> buf{};
@@ -339,7 +340,9 @@ TEST_CASE("the readiness listener fires for arrivals, and readiness reflects the
     f.net.set_readiness_listener([&](SocketId id) { woken.push_back(id); });
     const SocketId l = f.listener(1, 7000);
     const SocketId c = f.net.open(0, SocketType::stream).value;
+    CHECK(f.net.readiness(c) == Readiness{false, true, true, false, false});  // POLLOUT|POLLHUP, as Linux
     f.net.connect(c, f.addr(1, 7000));
+    CHECK(f.net.readiness(c) == Readiness{});  // connecting: nothing yet
     f.queue.run_for(ns_per_ms);
     CHECK(woken == std::vector<SocketId>{l});
     CHECK(f.net.readiness(l).readable);
