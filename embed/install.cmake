@@ -29,6 +29,8 @@ install(FILES
   ${PROJECT_SOURCE_DIR}/sim/disk/disk.hpp ${PROJECT_SOURCE_DIR}/sim/disk/store.hpp
   ${PROJECT_SOURCE_DIR}/sim/disk/interval_set.hpp
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/sim/disk COMPONENT marionette_embed)
+install(FILES ${PROJECT_SOURCE_DIR}/sim/net/address.hpp ${PROJECT_SOURCE_DIR}/sim/net/options.hpp
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/sim/net COMPONENT marionette_embed)
 
 set(marionette_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/marionette)
 install(EXPORT marionetteTargets NAMESPACE marionette:: DESTINATION ${marionette_cmake_dir}

@@ -50,6 +50,7 @@ bool sim_fd(int fd, R& out, F&& op) {
     if (state == nullptr) return false;
     switch (state->kind(fd)) {
         case FdKind::real:
+        case FdKind::socket:  // the socket calls (posix_net.cpp) serve these
             return false;
         case FdKind::stale:
             errno = EIO;
@@ -78,6 +79,8 @@ inline AtRoute route_at(SimState& state, int dirfd, const char* path) {
             return {};
         case FdKind::stale:
             return {{}, EIO};
+        case FdKind::socket:
+            return {{}, ENOTDIR};
         case FdKind::simulated:
             break;
     }
@@ -115,5 +118,12 @@ inline std::span<const std::byte> bytes(const void* data, std::size_t size) {
 
 /// open(2) of a simulated route: opens, reserves a number, installs.
 long open_route(SimState& state, const Route& route, int flags, mode_t mode);
+
+/// read/recv on a simulated socket; false if `fd` is not one (posix_net.cpp).
+bool socket_read(int fd, void* buffer, std::size_t size, long& out);
+/// write/send on a simulated socket; false if `fd` is not one.
+bool socket_write(int fd, const void* buffer, std::size_t size, long& out);
+/// fcntl on a simulated socket; false if `fd` is not one.
+bool socket_fcntl(int fd, int cmd, long arg, int& out);
 
 }  // namespace marionette::detail

@@ -139,6 +139,7 @@ int close(int fd) {
 }
 
 ssize_t read(int fd, void* buffer, size_t size) {
+    if (long r = 0; socket_read(fd, buffer, size, r)) return r;
     ssize_t result = 0;
     if (sim_fd(fd, result, [&](SimState& s) { return s.files().read(fd, bytes(buffer, size)); })) return result;
     return MARIONETTE_REAL(read)(fd, buffer, size);
@@ -147,6 +148,7 @@ ssize_t read(int fd, void* buffer, size_t size) {
 ssize_t __read_chk(int fd, void* buffer, size_t size, size_t /*buffer_size*/) { return read(fd, buffer, size); }
 
 ssize_t write(int fd, const void* buffer, size_t size) {
+    if (long r = 0; socket_write(fd, buffer, size, r)) return r;
     ssize_t result = 0;
     if (sim_fd(fd, result, [&](SimState& s) { return s.files().write(fd, bytes(buffer, size)); })) return result;
     return MARIONETTE_REAL(write)(fd, buffer, size);
@@ -285,6 +287,10 @@ int posix_fallocate(int fd, off_t offset, off_t length) {
 int posix_fallocate64(int fd, off64_t offset, off64_t length) { return posix_fallocate(fd, offset, length); }
 
 int dup(int fd) noexcept {
+    if (SimState* s = enter(); s != nullptr && s->kind(fd) == FdKind::socket) {
+        errno = EOPNOTSUPP;  // dup of simulated sockets is not modelled
+        return -1;
+    }
     int result = 0;
     if (sim_fd(fd, result, [&](SimState& s) { return dup_simulated(s, fd, 0, false); })) return result;
     return MARIONETTE_REAL(dup)(fd);
@@ -297,6 +303,10 @@ int dup3(int fd, int target, int flags) noexcept {
     }
     if (s->kind(fd) == FdKind::stale) {
         errno = EIO;
+        return -1;
+    }
+    if (s->kind(fd) == FdKind::socket) {
+        errno = EOPNOTSUPP;  // dup of simulated sockets is not modelled
         return -1;
     }
     if (fd == target) {
@@ -330,6 +340,7 @@ int fcntl(int fd, int cmd, ...) {
     void* arg = va_arg(args, void*);
     va_end(args);
     int result = 0;
+    if (socket_fcntl(fd, cmd, reinterpret_cast<long>(arg), result)) return result;
     const auto op = [&](SimState& s) -> long {
         if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
             return dup_simulated(s, fd, static_cast<int>(reinterpret_cast<long>(arg)), cmd == F_DUPFD_CLOEXEC);

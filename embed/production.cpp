@@ -64,6 +64,20 @@ void Production::disk_set_bad_sector(std::string_view, std::uint64_t) { unavaila
 void Production::disk_set_faults(const DiskFaults&) { unavailable("disk.set_faults"); }
 DiskFaults Production::disk_faults() const { return DiskFaults{}; }
 
+std::string Production::node_address(NodeId node) const {
+    if (node >= 254) throw std::out_of_range("node_address: at most 254 nodes under Production");
+    return "127.0.0." + std::to_string(node + 1);
+}
+
+void Production::net_partition(const std::vector<NodeId>&, const std::vector<NodeId>&) {
+    unavailable("network.partition");
+}
+void Production::net_heal() { unavailable("network.heal"); }
+NetOptions Production::net_options() const { return NetOptions{}; }
+void Production::net_set_options(const NetOptions&, std::string_view what) { unavailable(what); }
+void Production::net_clog(NodeId, NodeId, Ns) { unavailable("network.clog"); }
+void Production::net_set_node(NodeId, bool) { unavailable("network.set_node"); }
+
 void Production::run_for(Ns duration_ns) {
     // Time passes for real: the production answer to "let time go by".
     timespec request{static_cast<time_t>(duration_ns / ns_per_s), static_cast<long>(duration_ns % ns_per_s)};

@@ -65,12 +65,24 @@ SimState::SimState(std::uint64_t seed, const WorldOptions& world, SimulationOpti
                                    {"sector_size_bytes", options_.disk.sector_size_bytes},
                                    {"call_cost_ns", options_.call_cost_ns}});
     node_.mount(root_, disk_, "/");
+    if (options_.network.nodes > 0) {
+        network_ = std::make_unique<Network>(queue_, &trace_, root_prng_.derive("net"), options_.network.options);
+        for (NodeId n = 0; n < options_.network.nodes; ++n) network_->add_node("node" + std::to_string(n));
+        if (options_.network.default_node >= options_.network.nodes) {
+            throw std::invalid_argument("NetworkOptions.default_node is not a node");
+        }
+    }
 }
 
 SimState::~SimState() {
     InsideSim inside;
     // Descriptors the harness leaked: give the reserved numbers back.
     for (int fd : files_.descriptors()) files_.close(fd);
+    if (network_ != nullptr) {
+        for (auto& [fd, sock] : sockets_) {
+            if (sock.id != 0 && network_->valid(sock.id)) network_->close(sock.id);
+        }
+    }
     for (int fd : reserved_) real::close(fd);
 }
 
@@ -152,6 +164,7 @@ void SimState::advance(Ns duration_ns) {
 
 FdKind SimState::kind(int fd) const {
     if (files_.owns(fd)) return FdKind::simulated;
+    if (sockets_.contains(fd)) return FdKind::socket;
     if (stale_.contains(fd)) return FdKind::stale;
     return FdKind::real;
 }
@@ -171,6 +184,9 @@ long SimState::close_fd(int fd) {
     long result = 0;
     if (files_.owns(fd)) {
         result = files_.close(fd);
+    } else if (auto it = sockets_.find(fd); it != sockets_.end()) {
+        if (it->second.id != 0 && network_->valid(it->second.id)) network_->close(it->second.id);
+        sockets_.erase(it);
     } else if (!stale_.erase(fd)) {
         return -EBADF;
     }
@@ -180,8 +196,81 @@ long SimState::close_fd(int fd) {
 
 void SimState::forget(int fd) {
     if (files_.owns(fd)) files_.close(fd);
+    if (auto it = sockets_.find(fd); it != sockets_.end()) {
+        if (it->second.id != 0 && network_->valid(it->second.id)) network_->close(it->second.id);
+        sockets_.erase(it);
+    }
     stale_.erase(fd);
     reserved_.erase(fd);
+}
+
+SimSocket* SimState::socket(int fd) {
+    auto it = sockets_.find(fd);
+    return it == sockets_.end() ? nullptr : &it->second;
+}
+
+int SimState::add_socket(SimSocket sock, bool cloexec) {
+    (void)cloexec;  // placeholders are always close-on-exec
+    const int fd = reserve_fd();
+    if (fd >= 0) sockets_[fd] = sock;
+    return fd;
+}
+
+bool SimState::wait_until(const std::function<bool()>& ready, Ns timeout_ns) {
+    const Ns deadline = timeout_ns == 0 ? 0 : queue_.now_ns() + timeout_ns;
+    while (!ready()) {
+        const std::optional<Ns> next = queue_.next_at();
+        if (!next || (deadline != 0 && *next > deadline)) {
+            if (deadline != 0) queue_.run_until(deadline);
+            return ready();
+        }
+        queue_.step();
+    }
+    return true;
+}
+
+std::string SimState::node_address(NodeId node) const {
+    if (network_ != nullptr && node < network_->node_count()) return to_string(network_->node_address(node));
+    return to_string(Ipv4{0x0a000001u + node});
+}
+
+namespace {
+Network& need(const std::unique_ptr<Network>& network) {
+    if (network == nullptr) throw std::logic_error("this simulation has no network (SimulationOptions.network.nodes = 0)");
+    return *network;
+}
+}  // namespace
+
+void SimState::net_partition(const std::vector<NodeId>& a, const std::vector<NodeId>& b) {
+    InsideSim inside;
+    need(network_).partition({a, b});
+}
+
+void SimState::net_heal() {
+    InsideSim inside;
+    need(network_).heal();
+}
+
+NetOptions SimState::net_options() const { return need(network_).options(); }
+
+void SimState::net_set_options(const NetOptions& options, std::string_view) {
+    InsideSim inside;
+    need(network_).set_options(options);
+}
+
+void SimState::net_clog(NodeId from, NodeId to, Ns duration_ns) {
+    InsideSim inside;
+    need(network_).clog(from, to, duration_ns);
+}
+
+void SimState::net_set_node(NodeId node, bool up) {
+    InsideSim inside;
+    Network& network = need(network_);
+    if (up) {
+        network.restart(node);
+    } else {
+        network.crash(node);
+    }
 }
 
 }  // namespace marionette::detail

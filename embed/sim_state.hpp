@@ -11,6 +11,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -20,6 +24,7 @@
 #include "sim/disk/disk.hpp"
 #include "sim/disk/store.hpp"
 #include "sim/event_queue.hpp"
+#include "sim/net/network.hpp"
 #include "sim/random.hpp"
 #include "sim/trace.hpp"
 #include "sim/vfs/vfs.hpp"
@@ -27,7 +32,17 @@
 namespace marionette::detail {
 
 /// How the simulation sees a descriptor number.
-enum class FdKind { real, simulated, stale };
+enum class FdKind { real, simulated, socket, stale };
+
+/// A simulated socket descriptor. The network socket is created lazily, at
+/// bind/connect/listen/sendto, because the address decides its node.
+struct SimSocket {
+    SocketId id = 0;  ///< 0 until created in the network
+    SocketType type = SocketType::datagram;
+    bool nonblocking = false;
+    Ns receive_timeout_ns = 0;  ///< SO_RCVTIMEO; 0 = none
+    Ns send_timeout_ns = 0;     ///< SO_SNDTIMEO; 0 = none
+};
 
 class SimState final : public Backend {
 public:
@@ -52,6 +67,26 @@ public:
     DiskFaults disk_faults() const override { return disk_.options().faults; }
     bool disk_crashed() const override { return disk_.crashed(); }
     void run_for(Ns duration_ns) override;
+    std::string node_address(NodeId node) const override;
+    void net_partition(const std::vector<NodeId>& a, const std::vector<NodeId>& b) override;
+    void net_heal() override;
+    NetOptions net_options() const override;
+    void net_set_options(const NetOptions& options, std::string_view what) override;
+    void net_clog(NodeId from, NodeId to, Ns duration_ns) override;
+    void net_set_node(NodeId node, bool up) override;
+
+    // --- sockets -------------------------------------------------------------
+    /// The simulated network, or null when the simulation has none.
+    Network* network() { return network_.get(); }
+    NodeId default_node() const { return options_.network.default_node; }
+    /// The socket behind a simulated descriptor, or null.
+    SimSocket* socket(int fd);
+    /// Reserves a descriptor for a new socket; -errno on failure.
+    int add_socket(SimSocket socket, bool cloexec);
+    /// Runs events until `ready()` holds, `timeout_ns` (0 = none) of
+    /// virtual time passes, or nothing is left to happen (which, with every
+    /// node on this one thread, means it never will). True if ready.
+    bool wait_until(const std::function<bool()>& ready, Ns timeout_ns);
 
     // --- for the POSIX layer ----------------------------------------------------
     Trace& trace() { return trace_; }
@@ -107,6 +142,8 @@ private:
     Prng getrandom_prng_;
     std::set<int> reserved_;  ///< real placeholder descriptors we own
     std::set<int> stale_;     ///< simulated descriptors that died in a crash
+    std::unique_ptr<Network> network_;
+    std::map<int, SimSocket> sockets_;
 };
 
 /// The state active on this thread for an intercepted call, or null (no

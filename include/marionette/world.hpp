@@ -27,6 +27,8 @@
 
 #include "marionette/recorder.hpp"
 #include "sim/disk/disk.hpp"
+#include "sim/net/address.hpp"
+#include "sim/net/options.hpp"
 #include "sim/rate.hpp"
 #include "sim/time.hpp"
 #include "sim/trace.hpp"
@@ -46,10 +48,24 @@ struct WorldOptions {
     Ns start_time_ns = 1'767'225'600ULL * ns_per_s;
 };
 
+/// The simulated network of a World: in-process nodes on one thread.
+struct NetworkOptions {
+    /// Number of nodes; 0 = no simulated network (sockets stay real). Node n
+    /// owns 10.0.0.(n+1) (Env::node_address), plus 127/8 meaning itself.
+    std::uint32_t nodes = 0;
+    /// Latency, loss, duplication, clogs, partition dynamics, TCP model.
+    NetOptions options{};
+    /// The node a socket belongs to when it is used before being bound to
+    /// a node's address (connect or sendto first).
+    NodeId default_node = 0;
+};
+
 /// What `World::simulate` builds.
 struct SimulationOptions {
     /// The disk under `root` (sector size, latency, faults, capacity).
     DiskOptions disk{};
+    /// The network (none by default).
+    NetworkOptions network{};
     /// Host path prefix the simulated disk serves; files the harness keeps
     /// under it never touch the real file system.
     std::string root = "/marionette";
@@ -82,6 +98,13 @@ public:
     virtual DiskFaults disk_faults() const = 0;
     virtual bool disk_crashed() const = 0;
     virtual void run_for(Ns duration_ns) = 0;
+    virtual std::string node_address(NodeId node) const = 0;
+    virtual void net_partition(const std::vector<NodeId>& a, const std::vector<NodeId>& b) = 0;
+    virtual void net_heal() = 0;
+    virtual NetOptions net_options() const = 0;
+    virtual void net_set_options(const NetOptions& options, std::string_view what) = 0;
+    virtual void net_clog(NodeId from, NodeId to, Ns duration_ns) = 0;
+    virtual void net_set_node(NodeId node, bool up) = 0;
 
 protected:
     ~Backend() = default;
@@ -115,6 +138,10 @@ public:
     std::uint64_t random_u64() const { return backend_->random_u64(); }
     bool simulated() const { return backend_->simulated(); }
     std::uint64_t seed() const { return backend_->seed(); }
+    /// The address node `node` binds to: 10.0.0.(node+1) in a simulation,
+    /// 127.0.0.(node+1) under Production (distinct real loopback
+    /// addresses, so the same harness runs on both).
+    std::string node_address(NodeId node) const { return backend_->node_address(node); }
 
 private:
     detail::Backend* backend_;
@@ -152,12 +179,50 @@ private:
     detail::Backend* backend_;
 };
 
+/// Packet loss and duplication (the rest of NetOptions is kept).
+struct Lossiness {
+    Rate drop_rate = Rate::never();
+    Rate duplicate_rate = Rate::never();
+};
+
+/// One-way latency between nodes: min + uniform [0, jitter].
+struct Latency {
+    Ns latency_ns_min = 0;
+    Ns latency_ns_jitter = 0;
+};
+
+/// Fault injection on the simulated network (throws Unavailable under
+/// Production, std::logic_error without a simulated network).
+class NetworkControl {
+public:
+    explicit NetworkControl(detail::Backend& backend) : backend_(&backend) {}
+
+    /// Cuts every link between `a` and `b`, both ways (replaces an earlier
+    /// partition).
+    void partition(const std::vector<NodeId>& a, const std::vector<NodeId>& b) const { backend_->net_partition(a, b); }
+    /// Removes partitions and link cuts.
+    void heal() const { backend_->net_heal(); }
+    void set_lossiness(const Lossiness& lossiness) const;
+    void set_latency(const Latency& latency) const;
+    /// Holds packets from -> to for `duration_ns` (none dropped).
+    void clog(NodeId from, NodeId to, Ns duration_ns) const { backend_->net_clog(from, to, duration_ns); }
+    /// Takes a node off the network (its packets dropped) or back on.
+    void set_node(NodeId node, bool up) const { backend_->net_set_node(node, up); }
+    /// Every option at once.
+    void set_options(const NetOptions& options) const { backend_->net_set_options(options, "net.set_options"); }
+    NetOptions options() const { return backend_->net_options(); }
+
+private:
+    detail::Backend* backend_;
+};
+
 /// What tests drive: faults and the passage of time.
 class Control {
 public:
     explicit Control(detail::Backend& backend) : backend_(&backend) {}
 
     DiskControl disk() const { return DiskControl(*backend_); }
+    NetworkControl network() const { return NetworkControl(*backend_); }
     /// Advances virtual time by `duration_ns`, running every event due.
     void run_for(Ns duration_ns) const { backend_->run_for(duration_ns); }
     /// False under Production (every control call then throws Unavailable).
@@ -247,6 +312,13 @@ private:
     DiskFaults disk_faults() const override;
     bool disk_crashed() const override { return false; }
     void run_for(Ns duration_ns) override;
+    std::string node_address(NodeId node) const override;
+    void net_partition(const std::vector<NodeId>& a, const std::vector<NodeId>& b) override;
+    void net_heal() override;
+    NetOptions net_options() const override;
+    void net_set_options(const NetOptions& options, std::string_view what) override;
+    void net_clog(NodeId from, NodeId to, Ns duration_ns) override;
+    void net_set_node(NodeId node, bool up) override;
 
     std::string root_;
     bool owns_root_ = false;
