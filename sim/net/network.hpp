@@ -83,6 +83,14 @@ struct NetStats {
     std::uint64_t retransmissions = 0;
 };
 
+/// Packet counts of one directed link (from == to: loopback).
+struct LinkStats {
+    std::uint64_t sent = 0;
+    std::uint64_t delivered = 0;
+    std::uint64_t dropped = 0;
+    friend bool operator==(const LinkStats&, const LinkStats&) = default;
+};
+
 class Network {
 public:
     /// `prng` is the network's stream (derive it from the run's root);
@@ -222,6 +230,8 @@ public:
     std::optional<Ns> next_delivery_ns() const;
 
     const NetStats& stats() const { return stats_; }
+    /// Sends, deliveries and drops on from -> to (for run summaries).
+    LinkStats link_stats(NodeId from, NodeId to) const { return links_.at(from * nodes_.size() + to); }
 
 private:
 
@@ -283,6 +293,7 @@ private:
     detail::NetStreams streams_;
     std::vector<detail::NetNode> nodes_;
     std::vector<std::uint8_t> cuts_;  // N x N, bit per cause (see transport.cpp)
+    std::vector<LinkStats> links_;    // N x N
     std::map<std::pair<NodeId, NodeId>, detail::NetClog> clogs_;
     std::set<std::pair<NodeId, NodeId>> connect_failures_;
     std::vector<detail::NetPacket> in_flight_;  // min-heap on (deliver_at_ns, id)

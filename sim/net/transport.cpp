@@ -90,10 +90,15 @@ void Network::resize_topology() {
     const std::size_t old_n = nodes_.size() - 1;
     const std::size_t n = nodes_.size();
     std::vector<std::uint8_t> cuts(n * n, 0);
+    std::vector<LinkStats> links(n * n);
     for (std::size_t a = 0; a < old_n; ++a) {
-        for (std::size_t b = 0; b < old_n; ++b) cuts[a * n + b] = cuts_[a * old_n + b];
+        for (std::size_t b = 0; b < old_n; ++b) {
+            cuts[a * n + b] = cuts_[a * old_n + b];
+            links[a * n + b] = links_[a * old_n + b];
+        }
     }
     cuts_ = std::move(cuts);
+    links_ = std::move(links);
 }
 
 std::uint8_t& Network::cut(NodeId from, NodeId to) { return cuts_[from * nodes_.size() + to]; }
@@ -213,11 +218,13 @@ void Network::trace_send(const detail::NetPacket& packet, Ns latency_ns) {
 
 void Network::trace_deliver(const detail::NetPacket& packet) {
     ++stats_.packets_delivered;
+    ++links_[packet.from * nodes_.size() + packet.to].delivered;
     if (trace_ != nullptr) trace_->emit("net.deliver", {{"id", packet.id}, {"from", packet.from}, {"to", packet.to}});
 }
 
 void Network::drop(const detail::NetPacket& packet, std::string_view reason) {
     ++stats_.packets_dropped;
+    ++links_[packet.from * nodes_.size() + packet.to].dropped;
     if (trace_ == nullptr) return;
     trace_->emit("net.drop", {{"id", packet.id}, {"from", packet.from}, {"to", packet.to}, {"reason", reason}});
 }
@@ -227,6 +234,7 @@ void Network::transmit(detail::NetPacket packet) {
     packet.id = next_packet_id_++;
     packet.sent_ns = now;
     ++stats_.packets_sent;
+    ++links_[packet.from * nodes_.size() + packet.to].sent;
     if (packet.from == packet.to) {  // loopback: never faulted
         packet.deliver_at_ns = now + options_.loopback_latency_ns;
         trace_send(packet, options_.loopback_latency_ns);
@@ -255,6 +263,7 @@ void Network::transmit(detail::NetPacket packet) {
         if (options_.latency_ns_jitter > 0) copy_latency += streams_.duplicate.uint_in_range(0, options_.latency_ns_jitter);
         copy.deliver_at_ns = now + copy_latency;
         ++stats_.packets_duplicated;
+        ++links_[copy.from * nodes_.size() + copy.to].sent;
         if (trace_ != nullptr) {
             trace_->emit("net.duplicate", {{"id", copy.id}, {"of", packet.id}, {"from", copy.from}, {"to", copy.to},
                                            {"deliver_at_ns", copy.deliver_at_ns}, {"latency_ns", copy_latency}});

@@ -125,6 +125,10 @@ TEST_CASE("partition groups cut only between groups - unlisted nodes keep their 
     CHECK(f.count("net.drop", "reason", "partition") == 2);
     f.net.heal();
     CHECK(reach(0, 1));
+    CHECK(f.net.link_stats(0, 1) == LinkStats{2, 1, 1});
+    CHECK(f.net.link_stats(2, 0) == LinkStats{1, 0, 1});
+    CHECK(f.net.link_stats(1, 2) == LinkStats{1, 1, 0});
+    CHECK(f.net.link_stats(2, 1) == LinkStats{});
 }
 
 TEST_CASE("a packet sent during a partition that heals before it lands is delivered") {
