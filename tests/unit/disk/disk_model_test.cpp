@@ -19,6 +19,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -87,6 +88,19 @@ struct Model {
         if (ino) names[name] = *ino;
         else names.erase(name);
         if (lenient) durable_names = names;
+    }
+
+    /// fsync of one directory: "" for the root, "d/" for /d. Names are
+    /// paths without the leading slash, so a directory's entries are the
+    /// names with its prefix and no further slash.
+    void dir_synced(const std::string& prefix) {
+        auto in_dir = [&prefix](const std::string& name) {
+            return name.starts_with(prefix) && name.find('/', prefix.size()) == std::string::npos;
+        };
+        std::erase_if(durable_names, [&](const auto& kv) { return in_dir(kv.first); });
+        for (const auto& [name, ino] : names) {
+            if (in_dir(name)) durable_names[name] = ino;
+        }
     }
 };
 
@@ -184,10 +198,21 @@ void crash_and_check(DiskRig& rig, Model& m) {
         decisions[std::get<std::uint64_t>(*event.find("seq"))] =
             Decision{std::get<std::string>(*event.find("result")), std::get<std::string>(*event.find("kept_mask"))};
     }
+    std::map<std::string, Ino> listed;
     auto root = rig.disk.readdir(Disk::root_ino);
     REQUIRE(root.ok());
-    std::map<std::string, Ino> listed;
-    for (const DirEntry& e : root.value) listed[e.name] = e.ino;
+    for (const DirEntry& e : root.value) {
+        if (e.name != "d") listed[e.name] = e.ino;
+    }
+    auto d = rig.disk.readdir(rig.disk.stat("/d").value.ino);
+    REQUIRE(d.ok());
+    for (const DirEntry& e : d.value) listed["d/" + e.name] = e.ino;
+    auto show = [](const std::map<std::string, Ino>& names) {
+        std::string out;
+        for (const auto& [name, ino] : names) out += name + "=" + std::to_string(ino) + " ";
+        return out;
+    };
+    INFO("listed: " << show(listed) << "expected: " << show(m.durable_names));
     REQUIRE(listed == m.durable_names);
     std::map<Ino, FileModel> survivors;
     for (const auto& [name, ino] : m.durable_names) {
@@ -241,9 +266,22 @@ std::uint64_t run_sequence(std::uint64_t seed, Store* store = nullptr) {
     options.faults.crash_reorder_writes = prng.uint_less_than(4) != 0;
     options.faults.fsync_error_rate = prng.uint_less_than(3) == 0 ? Rate::percent(30) : Rate::never();
     DiskRig rig(options, seed, store);
+    // MARIONETTE_DISK_TRACE=1 prints the sequence's trace, even on failure.
+    struct TraceDump {
+        const Trace& trace;
+        ~TraceDump() {
+            if (std::getenv("MARIONETTE_DISK_TRACE") == nullptr) return;
+            for (const TraceEvent& e : trace.events()) std::printf("%s\n", render_event(e, TraceFormat::text).c_str());
+        }
+    } dump{rig.trace};
     Model m;
     m.lenient = options.metadata == MetadataDurability::lenient;
-    const std::vector<std::string> pool{"n0", "n1", "n2"};
+    // Names in the root and in /d (created and synced first), so renames
+    // cross directories that are synced separately.
+    REQUIRE(rig.disk.mkdir("/d") == 0);
+    REQUIRE(rig.disk.sync_all() == 0);
+    const Ino d_ino = rig.disk.stat("/d").value.ino;
+    const std::vector<std::string> pool{"n0", "n1", "n2", "d/n0", "d/n1"};
     auto pick = [&] { return pool[prng.uint_less_than(pool.size())]; };
     const std::uint64_t steps = prng.uint_in_range(10, 40);
     for (std::uint64_t step = 0; step < steps; ++step) {
@@ -262,13 +300,18 @@ std::uint64_t run_sequence(std::uint64_t seed, Store* store = nullptr) {
                 if (rig.disk.fsync(ino) == 0) m.files[ino].synced();
                 else m.files[ino].failed_sync();
                 break;
-            case 5:
-                if (rig.disk.fsync(Disk::root_ino) == 0) m.durable_names = m.names;
+            case 5: {
+                const bool root_dir = prng.uint_less_than(2) == 0;
+                if (rig.disk.fsync(root_dir ? Disk::root_ino : d_ino) == 0) m.dir_synced(root_dir ? "" : "d/");
                 break;
+            }
             case 6: {
                 const std::string to = pick();
                 if (!exists) break;
                 REQUIRE(rig.disk.rename("/" + name, "/" + to) == 0);
+                // Two names of one inode (a crash can leave a file under its
+                // old and new name): rename does nothing, as POSIX says.
+                if (m.names.contains(to) && m.names[to] == ino) break;
                 m.named(name, std::nullopt);
                 m.named(to, ino);
                 break;
