@@ -1,12 +1,14 @@
 // Randomized crash-consistency test: thousands of seeded sequences of
-// creates, writes, truncates, syncs (some failing), renames, unlinks and
-// crashes, checked after every crash against a reference model:
+// creates, writes, truncates, syncs (some failing), renames and hard links
+// within and between two separately synced directories, unlinks and
+// crashes, in strict and lenient mode, with and without reordering,
+// checked after every crash against a reference model:
 //  - a file with no unsynced change reads back exactly as last synced;
 //  - every byte is its synced value or the value of an unsynced change to
 //    it (nothing never-written appears);
 //  - the size is the synced size, a truncate size, or the end of (a sector
 //    of) an unsynced write;
-//  - the root directory lists exactly the durable names;
+//  - both directories list exactly their durable names;
 //  - exactly: the contents equal the synced contents with the changes the
 //    crash let through (per its traced decisions, sector by sector for torn
 //    writes) applied in order.
@@ -308,6 +310,11 @@ std::uint64_t run_sequence(std::uint64_t seed, Store* store = nullptr) {
             case 6: {
                 const std::string to = pick();
                 if (!exists) break;
+                if (!m.names.contains(to) && prng.uint_less_than(3) == 0) {  // a hard link instead
+                    REQUIRE(rig.disk.link("/" + name, "/" + to) == 0);
+                    m.named(to, ino);
+                    break;
+                }
                 REQUIRE(rig.disk.rename("/" + name, "/" + to) == 0);
                 // Two names of one inode (a crash can leave a file under its
                 // old and new name): rename does nothing, as POSIX says.
