@@ -129,6 +129,8 @@ struct NetSocket {
 };
 
 inline std::uint64_t saturating_sub(std::uint64_t a, std::uint64_t b) { return a > b ? a - b : 0; }
+/// a + b, clamped (a deadline of "never" must not wrap to the past).
+inline std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
 
 struct NetNode {
     std::string name;

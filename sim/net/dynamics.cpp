@@ -48,6 +48,12 @@ void Network::update_dynamics() {
         events_.cancel(dynamics_timer_);
         dynamics_timer_ = 0;
     }
+    if (!enabled && auto_partitioned_) {  // turning dynamics off heals what they cut
+        for (std::uint8_t& c : cuts_) c = static_cast<std::uint8_t>(c & ~cut_auto);
+        auto_partitioned_ = false;
+        auto_changed_ns_ = events_.now_ns();
+        if (trace_ != nullptr) trace_->emit("net.auto_partition", {{"action", "heal"}, {"reason", "disabled"}});
+    }
 }
 
 void Network::dynamics_tick() {

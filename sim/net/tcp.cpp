@@ -129,10 +129,11 @@ void Network::tcp_arm_timer(detail::NetSocket& s, bool restart) {
         return;
     }
     if (t.timer != 0) events_.cancel(t.timer);
-    const Ns deadline = t.waiting_since_ns + options_.tcp_timeout_ns;
+    const Ns deadline = detail::saturating_add(t.waiting_since_ns, options_.tcp_timeout_ns);
     // A closed socket waiting for the peer's FIN retransmits nothing: one
     // timer at the deadline is enough.
-    const Ns at = fin_wait && !outstanding(t) ? deadline : std::min(events_.now_ns() + t.rto_ns, deadline);
+    const Ns at = fin_wait && !outstanding(t) ? deadline
+                                                : std::min(detail::saturating_add(events_.now_ns(), t.rto_ns), deadline);
     const SocketId id = s.id;
     t.timer = events_.schedule_at(at, [this, id] { tcp_timer_fired(id); });
 }
@@ -144,7 +145,7 @@ void Network::tcp_timer_fired(SocketId id) {
     TcpConn& t = s.tcp;
     t.timer = 0;
     const Ns now = events_.now_ns();
-    const bool expired = now >= t.waiting_since_ns + options_.tcp_timeout_ns;
+    const bool expired = now >= detail::saturating_add(t.waiting_since_ns, options_.tcp_timeout_ns);
     if (s.closed && t.fin_acked && !outstanding(t)) {  // FIN_WAIT_2 of a closed socket
         if (expired) return destroy(id);
         return tcp_arm_timer(s, true);
@@ -164,7 +165,7 @@ void Network::tcp_timer_fired(SocketId id) {
     } else if (t.snd_nxt < data_end(t)) {
         tcp_send_segment(s, detail::tcp_ack, t.snd_nxt, 1);  // zero-window probe
     }
-    t.rto_ns = std::min(t.rto_ns * 2, options_.tcp_rto_ns_max);
+    t.rto_ns = std::min(detail::saturating_add(t.rto_ns, t.rto_ns), options_.tcp_rto_ns_max);
     tcp_arm_timer(s, true);
 }
 
@@ -175,8 +176,8 @@ void Network::tcp_timer_fired(SocketId id) {
 void Network::tcp_arm_keepalive(detail::NetSocket& s) {
     TcpConn& t = s.tcp;
     if (t.keepalive_idle_ns == 0 || t.state != TcpState::established || t.keepalive_timer != 0) return;
-    const Ns at = t.keepalive_probes == 0 ? t.last_heard_ns + t.keepalive_idle_ns
-                                          : events_.now_ns() + t.keepalive_interval_ns;
+    const Ns at = t.keepalive_probes == 0 ? detail::saturating_add(t.last_heard_ns, t.keepalive_idle_ns)
+                                          : detail::saturating_add(events_.now_ns(), t.keepalive_interval_ns);
     const SocketId id = s.id;
     t.keepalive_timer = events_.schedule_at(at, [this, id] { tcp_keepalive_fired(id); });
 }
@@ -188,7 +189,7 @@ void Network::tcp_keepalive_fired(SocketId id) {
     TcpConn& t = s.tcp;
     t.keepalive_timer = 0;
     if (t.state != TcpState::established || t.keepalive_idle_ns == 0) return;
-    if (t.keepalive_probes == 0 && events_.now_ns() < t.last_heard_ns + t.keepalive_idle_ns) {
+    if (t.keepalive_probes == 0 && events_.now_ns() < detail::saturating_add(t.last_heard_ns, t.keepalive_idle_ns)) {
         return tcp_arm_keepalive(s);
     }
     if (t.keepalive_probes >= t.keepalive_count) return tcp_fail(s, ETIMEDOUT, "keepalive", false);

@@ -575,3 +575,19 @@ TEST_CASE("under every fault at once, a stream's reader only ever sees a prefix 
     CHECK(completed > 200);  // streams do get through between the faults
     CHECK(broken > 10);      // and the faults do break some
 }
+
+TEST_CASE("an unbounded tcp_timeout_ns never wraps into an early timeout") {
+    NetFixture f(1, one_ms());
+    f.net.set_faults("tcp_timeout_ns=18446744073709551615 tcp_rto_ns_max=18446744073709551615");
+    f.listener(1, 7000);
+    f.net.partition({{0}, {1}});
+    const SocketId c = f.net.open(0, SocketType::stream).value;
+    REQUIRE(f.net.connect(c, f.addr(1, 7000)) == EINPROGRESS);
+    f.queue.run_for(3600 * ns_per_s);
+    CHECK(f.count("net.timeout") == 0);
+    CHECK(f.count("net.send") == 15);  // SYNs at 0 and 0.2 * (2^k - 1) s while that stays within the hour
+    f.net.heal();
+    f.queue.run_for(3600 * ns_per_s);
+    CHECK(f.net.readiness(c).writable);
+    CHECK(f.net.take_error(c) == 0);
+}

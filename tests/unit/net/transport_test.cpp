@@ -334,3 +334,21 @@ TEST_CASE("latency_tail_rate makes some packets slow, within the bound") {
     CHECK(slow > 25);   // ~50 expected of 200
     CHECK(slow < 100);
 }
+
+TEST_CASE("turning partition dynamics off heals the partition they made") {
+    NetFixture f(1, one_ms(), 3);
+    f.net.set_partition_dynamics("partition_rate=always unpartition_rate=never");
+    f.queue.run_for(ns_per_s);
+    REQUIRE(f.count("net.auto_partition", "action", "partition") == 1);
+    f.net.set_partition_dynamics("partition_rate=never");
+    CHECK(f.count("net.auto_partition", "reason", "disabled") == 1);
+    const SocketId a = f.udp(0, 5000);
+    const SocketId b = f.udp(1, 5000);
+    const SocketId c = f.udp(2, 5000);
+    f.net.send_to(a, bytes_of("1"), f.addr(1, 5000));
+    f.net.send_to(b, bytes_of("2"), f.addr(2, 5000));
+    f.net.send_to(c, bytes_of("3"), f.addr(0, 5000));
+    f.queue.run_for(ns_per_s);
+    CHECK(f.count("net.drop") == 0);
+    CHECK(f.queue.size() == 0);  // and no tick is left scheduled
+}
