@@ -112,6 +112,8 @@ public:
     std::optional<NodeId> node_of(Ipv4 address) const;
     /// getaddrinfo/gethostbyname: a node name, `localhost`, or dotted-quad.
     std::optional<Ipv4> resolve(std::string_view name) const;
+    /// The node called `name` (for control commands that name nodes).
+    std::optional<NodeId> node_named(std::string_view name) const;
     /// Incremented by every restart; 0 for the first life.
     std::uint64_t node_incarnation(NodeId node) const;
     bool node_up(NodeId node) const;
@@ -230,6 +232,10 @@ public:
     std::optional<Ns> next_delivery_ns() const;
 
     const NetStats& stats() const { return stats_; }
+    /// The current state for `net.show`: one `key=value ...` line per node,
+    /// cut link, clog and injected connect failure, then the options. Sorted
+    /// and free of addresses of memory, so it can be compared across runs.
+    std::string describe() const;
     /// Sends, deliveries and drops on from -> to (for run summaries).
     LinkStats link_stats(NodeId from, NodeId to) const { return links_.at(from * nodes_.size() + to); }
 

@@ -77,6 +77,42 @@ std::optional<NodeId> Network::node_of(Ipv4 address) const {
     return std::nullopt;
 }
 
+std::optional<NodeId> Network::node_named(std::string_view name) const {
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+        if (nodes_[i].name == name) return static_cast<NodeId>(i);
+    }
+    return std::nullopt;
+}
+
+std::string Network::describe() const {
+    std::string out;
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+        const detail::NetNode& n = nodes_[i];
+        out += "node id=" + std::to_string(i) + " name=" + escape_value(n.name) + " address=" + to_string(n.address) +
+               " up=" + (n.up ? "true" : "false") + " incarnation=" + std::to_string(n.incarnation) + "\n";
+    }
+    for (NodeId a = 0; a < nodes_.size(); ++a) {
+        for (NodeId b = 0; b < nodes_.size(); ++b) {
+            const std::uint8_t why = cut(a, b);
+            if (why == 0) continue;
+            out += "cut from=" + std::to_string(a) + " to=" + std::to_string(b) +
+                   " partition=" + ((why & cut_partition) != 0 ? "true" : "false") +
+                   " link=" + ((why & cut_link) != 0 ? "true" : "false") +
+                   " auto=" + ((why & cut_auto) != 0 ? "true" : "false") + "\n";
+        }
+    }
+    for (const auto& [path, state] : clogs_) {
+        out += "clog from=" + std::to_string(path.first) + " to=" + std::to_string(path.second) +
+               " until_ns=" + std::to_string(state.until_ns) + " held=" + std::to_string(state.held.size()) + "\n";
+    }
+    for (const auto& [from, to] : connect_failures_) {
+        out += "connect_failure from=" + std::to_string(from) + " to=" + std::to_string(to) + "\n";
+    }
+    out += "options";
+    for (const auto& [key, value] : describe_net_options(options_)) out += " " + key + "=" + value;
+    return out + "\n";
+}
+
 std::optional<Ipv4> Network::resolve(std::string_view name) const {
     if (name == "localhost") return ipv4_loopback;
     if (std::optional<Ipv4> literal = parse_ipv4(name)) return literal;

@@ -84,3 +84,24 @@ TEST_CASE("nodes get 10.0.0.(n+1) and names resolve") {
     CHECK_THROWS(f.net.add_node("10.1.2.3"));
     CHECK_THROWS(f.net.add_node("x", parse_ipv4("10.0.0.1")));
 }
+
+TEST_CASE("describe shows nodes, cuts, clogs and connect failures") {
+    test::NetFixture f(1, {}, 3);
+    f.net.set_link(0, 2, false);
+    f.net.partition({{0}, {1}});
+    f.net.clog(2, 1, ns_per_s);
+    f.net.set_connect_failure(1, 0, true);
+    f.net.crash(2);
+    CHECK(f.net.node_named("c") == NodeId{2});
+    CHECK_FALSE(f.net.node_named("zz"));
+    const std::string text = f.net.describe();
+    CHECK(text.starts_with("node id=0 name=a address=10.0.0.1 up=true incarnation=0\n"
+                           "node id=1 name=b address=10.0.0.2 up=true incarnation=0\n"
+                           "node id=2 name=c address=10.0.0.3 up=false incarnation=0\n"
+                           "cut from=0 to=1 partition=true link=false auto=false\n"
+                           "cut from=0 to=2 partition=false link=true auto=false\n"
+                           "cut from=1 to=0 partition=true link=false auto=false\n"
+                           "clog from=2 to=1 until_ns=1000000000 held=0\n"
+                           "connect_failure from=1 to=0\n"
+                           "options latency_ns_min=100000 "));
+}
