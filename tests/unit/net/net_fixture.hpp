@@ -2,6 +2,8 @@
 // keeps its events, a network of named nodes, and small socket helpers.
 #pragma once
 
+#include <catch2/catch.hpp>
+
 #include <cerrno>
 #include <cstddef>
 #include <string>
