@@ -1,9 +1,13 @@
 // The C++ control client (include/marionette/control.hpp).
+#include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 
 #include "control/command.hpp"
 #include "control/parse.hpp"
@@ -44,6 +48,26 @@ Rate rate_argument(std::string_view text) {
     }
 }
 
+// Exit code of a waitpid status: the code, or 128 + signal like a shell.
+int exit_code_of(int status) {
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return -1;
+}
+
+pid_t spawn_process(const std::vector<std::string>& argv) {
+    if (argv.empty()) throw ControlError(ErrorCode::bad_argument, "launch needs a command line");
+    std::vector<char*> args;
+    for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
+    pid_t pid = -1;
+    const int error = ::posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ);
+    if (error != 0) {
+        throw ControlError(ErrorCode::connection, "cannot start '" + argv[0] + "': " + std::strerror(error));
+    }
+    return pid;
+}
+
 }  // namespace
 
 ControlError::ControlError(ErrorCode code, std::string message)
@@ -67,21 +91,76 @@ ControlClient ControlClient::adopt(int connected_fd) {
     return client;
 }
 
+ControlClient ControlClient::launch(const std::vector<std::string>& argv, const std::string& socket_path,
+                                   std::chrono::milliseconds wait) {
+    const pid_t pid = spawn_process(argv);
+    const auto deadline = std::chrono::steady_clock::now() + wait;
+    while (true) {
+        int status = 0;
+        if (::waitpid(pid, &status, WNOHANG) == pid) {
+            throw ControlError(ErrorCode::connection, "'" + argv[0] + "' exited with status " +
+                                                          std::to_string(exit_code_of(status)) +
+                                                          " before its control socket accepted a connection");
+        }
+        int fd = -1;
+        try {
+            fd = connect_unix(socket_path);
+        } catch (const std::runtime_error& e) {
+            if (std::chrono::steady_clock::now() >= deadline) {
+                ::kill(pid, SIGKILL);
+                ::waitpid(pid, &status, 0);
+                throw ControlError(ErrorCode::connection, std::string("timed out waiting for the run: ") + e.what());
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            continue;
+        }
+        ControlClient client(fd);
+        client.child_pid_ = pid;  // from here on the destructor reaps it
+        client.hello_ = client.exchange("hello " + std::to_string(control_protocol_version));
+        return client;
+    }
+}
+
+int ControlClient::wait() {
+    if (child_pid_ < 0) throw ControlError(ErrorCode::state, "this client did not launch a run, or already waited");
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    int status = 0;
+    while (::waitpid(child_pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    child_pid_ = -1;
+    return exit_code_of(status);
+}
+
 ControlClient::ControlClient(ControlClient&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), hello_(std::move(other.hello_)), pending_(std::move(other.pending_)) {}
+    : fd_(std::exchange(other.fd_, -1)),
+      child_pid_(std::exchange(other.child_pid_, -1)),
+      quit_sent_(other.quit_sent_),
+      hello_(std::move(other.hello_)),
+      pending_(std::move(other.pending_)) {}
 
 ControlClient& ControlClient::operator=(ControlClient&& other) noexcept {
     if (this != &other) {
-        if (fd_ >= 0) ::close(fd_);
+        release();
         fd_ = std::exchange(other.fd_, -1);
+        child_pid_ = std::exchange(other.child_pid_, -1);
+        quit_sent_ = other.quit_sent_;
         hello_ = std::move(other.hello_);
         pending_ = std::move(other.pending_);
     }
     return *this;
 }
 
-ControlClient::~ControlClient() {
-    if (fd_ >= 0) ::close(fd_);
+ControlClient::~ControlClient() { release(); }
+
+void ControlClient::release() noexcept {
+    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+    if (child_pid_ > 0) {
+        if (!quit_sent_) ::kill(child_pid_, SIGTERM);
+        int status = 0;
+        while (::waitpid(child_pid_, &status, 0) < 0 && errno == EINTR) {
+        }
+        child_pid_ = -1;
+    }
 }
 
 Reply ControlClient::exchange(const std::string& line) {
@@ -149,7 +228,10 @@ std::string ControlClient::read_trace(std::uint64_t since_event) {
     return *trace;
 }
 Reply ControlClient::status() { return exchange(checked_text(Status{})); }
-void ControlClient::quit() { exchange(checked_text(Quit{})); }
+void ControlClient::quit() {
+    exchange(checked_text(Quit{}));
+    quit_sent_ = true;
+}
 
 Reply DiskControl::set_faults(const std::vector<std::pair<std::string, std::string>>& faults) {
     // Through the text form, so unknown keys get the parser's "did you mean".

@@ -79,7 +79,10 @@ private:
     ControlClient& client_;
 };
 
-/// A connection to a run's control socket. Move-only; closes on destruction.
+/// A connection to a run's control socket. Move-only. Destruction closes
+/// the connection; for a launched run it also reaps the launcher — waiting
+/// for it after quit(), otherwise terminating it (SIGTERM) first, since a
+/// run without a client would wait for the next one forever.
 class ControlClient {
 public:
     /// Connects to the socket at `path` and checks the protocol version with
@@ -88,6 +91,13 @@ public:
     /// Adopts an already connected stream socket (e.g. one end of a
     /// socketpair) and performs the same handshake.
     static ControlClient adopt(int connected_fd);
+    /// Starts a run — `argv` is a marionette-launch command line that
+    /// includes `--control <socket_path>` — waits (up to `wait`, wall clock)
+    /// until its socket accepts a connection, and attaches. Throws
+    /// ControlError(connection) if the process exits first (naming its exit
+    /// status), cannot be started, or the socket does not appear in time.
+    static ControlClient launch(const std::vector<std::string>& argv, const std::string& socket_path,
+                                std::chrono::milliseconds wait = std::chrono::seconds(30));
 
     ControlClient(ControlClient&& other) noexcept;
     ControlClient& operator=(ControlClient&& other) noexcept;
@@ -132,13 +142,22 @@ public:
     /// Ends the run.
     void quit();
 
+    /// For a launched run: closes the connection, waits for the launcher to
+    /// exit and returns its exit code (128 + signal number if a signal ended
+    /// it). Call after quit(). Throws ControlError(state) if the run was
+    /// attached rather than launched, or already waited for.
+    int wait();
+
 private:
     friend class DiskControl;
     friend class NetControl;
     explicit ControlClient(int fd);
+    void release() noexcept;
     Reply exchange(const std::string& line);
 
     int fd_ = -1;
+    int child_pid_ = -1;  // launched runs only; -1 once reaped
+    bool quit_sent_ = false;
     Reply hello_;
     std::string pending_;  // reply bytes read past the last reply line
 };

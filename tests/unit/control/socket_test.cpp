@@ -240,3 +240,43 @@ TEST_CASE("socket paths: stale sockets are replaced, live ones and bad paths ref
     CHECK_THROWS_WITH(ControlServer(file), Catch::Contains("not a socket"));
     CHECK_THROWS_WITH(ControlServer(std::string(200, 'a')), Catch::Contains("must be 1 to 107 bytes"));
 }
+
+TEST_CASE("launch starts a run, attaches to its socket, and wait() returns its exit code") {
+    TempDir dir;
+    const std::string path = (dir.path / "launched.sock").string();
+    ControlClient run = ControlClient::launch({MARIONETTE_FAKE_LAUNCHER_PATH, "--control", path}, path);
+    run.run_for(std::chrono::seconds(2));
+    run.crash();
+    run.restart();
+    run.quit();
+    CHECK(run.wait() == 4);  // the fake launcher exits with its command count
+    CHECK_THROWS_AS(run.wait(), ControlError);
+}
+
+TEST_CASE("launch reports a run that exits before its socket is up") {
+    TempDir dir;
+    const std::string path = (dir.path / "never.sock").string();
+    try {
+        ControlClient::launch({"sh", "-c", "exit 7"}, path);
+        FAIL("launch should have thrown");
+    } catch (const ControlError& e) {
+        CHECK(e.code() == ErrorCode::connection);
+        CHECK(e.message().find("exited with status 7") != std::string::npos);
+    }
+    try {
+        ControlClient::launch({"/nonexistent/marionette-launch"}, path);
+        FAIL("launch should have thrown");
+    } catch (const ControlError& e) {
+        CHECK(e.code() == ErrorCode::connection);
+    }
+}
+
+TEST_CASE("a launched run that is not quit is terminated when the client goes away") {
+    TempDir dir;
+    const std::string path = (dir.path / "abandoned.sock").string();
+    {
+        ControlClient run = ControlClient::launch({MARIONETTE_FAKE_LAUNCHER_PATH, "--control", path}, path);
+        run.status();
+    }  // SIGTERM + reap: must not hang
+    SUCCEED("the destructor returned");
+}
