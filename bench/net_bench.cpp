@@ -100,11 +100,13 @@ void native_ping_pong(std::uint64_t round_trips) {
     ::close(listener);
 }
 
-void ping_pong(std::uint64_t round_trips, bool traced) {
+void ping_pong(std::uint64_t round_trips, bool traced, Ns ack_delay_ns = 0) {
     EventQueue queue;
     Trace trace;
     trace.set_clock([&] { return queue.now_ns(); });
-    Network net(queue, traced ? &trace : nullptr, Prng(1).derive("net"));
+    NetOptions options;
+    options.tcp_ack_delay_ns = ack_delay_ns;
+    Network net(queue, traced ? &trace : nullptr, Prng(1).derive("net"), options);
     net.add_node("client");
     net.add_node("server");
     auto [c, s] = connect(queue, net, 0, 1, 7000);
@@ -121,9 +123,10 @@ void ping_pong(std::uint64_t round_trips, bool traced) {
         net.recv(c, buf);
     }
     const double wall = seconds_since(start);
-    std::printf("ping-pong 64 B over TCP, trace %-6s: %llu round trips in %.3f s wall = %.0f round trips/s "
+    std::printf("ping-pong 64 B over TCP, trace %-6s%s: %llu round trips in %.3f s wall = %.0f round trips/s "
                 "(%.1f virtual s, %llu packets, %llu events)\n",
-                traced ? "hashed" : "off", static_cast<unsigned long long>(round_trips), wall,
+                traced ? "hashed" : "off", ack_delay_ns != 0 ? ", delayed acks" : "",
+                static_cast<unsigned long long>(round_trips), wall,
                 static_cast<double>(round_trips) / wall, static_cast<double>(queue.now_ns() - virtual_start) / 1e9,
                 static_cast<unsigned long long>(net.stats().packets_sent),
                 static_cast<unsigned long long>(trace.size()));
@@ -184,6 +187,7 @@ int main(int argc, char** argv) {
     native_ping_pong(round_trips);
     ping_pong(round_trips, false);
     ping_pong(round_trips, true);
+    ping_pong(round_trips, true, 40 * ns_per_ms);
     idle_cluster(hours, false);
     idle_cluster(hours, true);
     return 0;

@@ -100,6 +100,7 @@ struct TcpConn {
     std::uint32_t keepalive_probes = 0;
     Ns last_heard_ns = 0;
     TimerId keepalive_timer = 0;
+    TimerId ack_timer = 0;  // a delayed acknowledgement is owed
 };
 
 struct NetSocket {

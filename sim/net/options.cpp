@@ -86,6 +86,7 @@ const std::vector<OptionKey>& option_keys() {
         count_key("tcp_send_buffer_bytes", other_bit, &NetOptions::tcp_send_buffer_bytes),
         count_key("tcp_receive_buffer_bytes", other_bit, &NetOptions::tcp_receive_buffer_bytes),
         count_key("tcp_window_bytes", other_bit, &NetOptions::tcp_window_bytes),
+        duration_key("tcp_ack_delay_ns", other_bit, &NetOptions::tcp_ack_delay_ns),
     };
     return keys;
 }
@@ -117,6 +118,9 @@ void validate(const NetOptions& o) {
     if (o.tcp_rto_ns_min == 0) throw std::invalid_argument("tcp_rto_ns_min must be > 0");
     if (o.partition_tick_ns == 0) throw std::invalid_argument("partition_tick_ns must be > 0");
     if (o.tcp_rto_ns_max < o.tcp_rto_ns_min) throw std::invalid_argument("tcp_rto_ns_max must be >= tcp_rto_ns_min");
+    if (o.tcp_ack_delay_ns >= o.tcp_rto_ns_min) {
+        throw std::invalid_argument("tcp_ack_delay_ns must be below tcp_rto_ns_min (else every ack races a retransmission)");
+    }
 }
 
 }  // namespace

@@ -61,6 +61,10 @@ struct NetOptions {
     std::uint64_t tcp_send_buffer_bytes = 256 * 1024;     ///< default SO_SNDBUF
     std::uint64_t tcp_receive_buffer_bytes = 256 * 1024;  ///< default SO_RCVBUF (the advertised window)
     std::uint64_t tcp_window_bytes = 64 * 1024;           ///< most bytes in flight per connection
+    /// Delayed acknowledgement: 0 acks every data segment at once; > 0
+    /// waits up to this long for outgoing data to carry the ack (every
+    /// second segment, out-of-order data and FINs are still acked at once).
+    Ns tcp_ack_delay_ns = 0;
 
     friend bool operator==(const NetOptions&, const NetOptions&) = default;
 };

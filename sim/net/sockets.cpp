@@ -187,6 +187,7 @@ void Network::destroy(SocketId id) {
     detail::NetSocket& s = *it->second;
     if (s.tcp.timer != 0) events_.cancel(s.tcp.timer);
     if (s.tcp.keepalive_timer != 0) events_.cancel(s.tcp.keepalive_timer);
+    if (s.tcp.ack_timer != 0) events_.cancel(s.tcp.ack_timer);
     unbind(s);
     tcp_unregister(s);
     if (s.listener != 0) {

@@ -61,6 +61,10 @@ void Network::tcp_send_segment(detail::NetSocket& s, std::uint8_t flags, std::ui
     p.src_nonce = t.local_nonce;
     p.dst_nonce = t.remote_nonce;
     t.last_advertised_window = p.window;
+    if (t.ack_timer != 0) {  // this segment carries the owed acknowledgement
+        events_.cancel(t.ack_timer);
+        t.ack_timer = 0;
+    }
     if (length > 0) {
         const auto begin = t.snd_buf.begin() + static_cast<std::ptrdiff_t>(seq - t.snd_una);
         p.payload.assign(begin, begin + static_cast<std::ptrdiff_t>(length));
@@ -102,8 +106,10 @@ void Network::tcp_fail(detail::NetSocket& s, int error, std::string_view reason,
     t.state = TcpState::failed;
     if (t.timer != 0) events_.cancel(t.timer);
     if (t.keepalive_timer != 0) events_.cancel(t.keepalive_timer);
+    if (t.ack_timer != 0) events_.cancel(t.ack_timer);
     t.timer = 0;
     t.keepalive_timer = 0;
+    t.ack_timer = 0;
     t.snd_buf.clear();
     t.out_of_order.clear();
     tcp_unregister(s);
@@ -408,7 +414,20 @@ bool Network::tcp_data_in(detail::NetSocket& s, detail::NetPacket& packet) {
         t.rcv_nxt += 1;
         readable = true;
     }
-    tcp_send_ack(s);
+    // Delay the ack of plain in-order data, hoping a reply carries it; ack
+    // anything else, and every second segment, at once.
+    const bool plain = length > 0 && !fin && packet.seq == before && t.rcv_nxt > before && t.out_of_order.empty();
+    if (options_.tcp_ack_delay_ns == 0 || !plain || t.ack_timer != 0) {
+        tcp_send_ack(s);
+    } else {
+        const SocketId id = s.id;
+        t.ack_timer = events_.schedule_after(options_.tcp_ack_delay_ns, [this, id] {
+            auto it = sockets_.find(id);
+            if (it == sockets_.end()) return;
+            it->second->tcp.ack_timer = 0;
+            if (it->second->tcp.state == TcpState::established) tcp_send_ack(*it->second);
+        });
+    }
     if (readable && !s.closed) notify(s.id);
     return true;
 }

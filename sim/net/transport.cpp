@@ -42,6 +42,7 @@ Network::~Network() {
     for (auto& [id, socket] : sockets_) {
         if (socket->tcp.timer != 0) events_.cancel(socket->tcp.timer);
         if (socket->tcp.keepalive_timer != 0) events_.cancel(socket->tcp.keepalive_timer);
+        if (socket->tcp.ack_timer != 0) events_.cancel(socket->tcp.ack_timer);
     }
 }
 

@@ -492,6 +492,7 @@ TEST_CASE("under every fault at once, a stream's reader only ever sees a prefix 
         o.partition_rate = Rate::percent(2);
         o.unpartition_rate = Rate::percent(10);
         o.tcp_timeout_ns = 4 * ns_per_s;
+        if (seed % 2 == 0) o.tcp_ack_delay_ns = 40 * ns_per_ms;
         NetFixture f(seed, o, 3);
         SocketId listener = f.listener(1, 7000);
         Prng chaos(seed * 7919);
@@ -590,4 +591,65 @@ TEST_CASE("an unbounded tcp_timeout_ns never wraps into an early timeout") {
     f.queue.run_for(3600 * ns_per_s);
     CHECK(f.net.readiness(c).writable);
     CHECK(f.net.take_error(c) == 0);
+}
+
+TEST_CASE("delayed acks ride on the reply, or go out after tcp_ack_delay_ns") {
+    NetOptions o = one_ms();
+    o.tcp_ack_delay_ns = 40 * ns_per_ms;
+    NetFixture f(1, o);
+    const SocketId l = f.listener(1, 7000);
+    auto [c, s] = f.connect_pair(0, l, f.addr(1, 7000));
+    const std::size_t before = f.count("net.send");
+    const Ns start = f.queue.now_ns();
+    std::array<std::byte, 64> buf{};
+    for (int i = 0; i < 10; ++i) {  // request/response: the response carries the ack
+        REQUIRE(f.net.send(c, bytes_of("request")).ok());
+        while (f.net.readable_bytes(s) == 0) REQUIRE(f.queue.step());
+        f.net.recv(s, buf);
+        REQUIRE(f.net.send(s, bytes_of("response")).ok());
+        while (f.net.readable_bytes(c) == 0) REQUIRE(f.queue.step());
+        f.net.recv(c, buf);
+    }
+    CHECK(f.count("net.send") - before == 20);  // 2 packets per round trip, not 4
+    CHECK(f.queue.now_ns() - start == 20 * ns_per_ms);
+    // A one-way message carries the ack the client still owes for the last
+    // response; its own ack waits the full delay at the server. Nothing is
+    // retransmitted.
+    const Ns sent_at = f.queue.now_ns();
+    REQUIRE(f.net.send(c, bytes_of("oneway")).ok());
+    f.queue.run_for(ns_per_s);
+    CHECK(f.count("net.send") - before == 22);
+    const TraceEvent* last_send = nullptr;
+    for (const TraceEvent& e : f.trace.events()) {
+        if (e.name == "net.send") last_send = &e;
+    }
+    REQUIRE(last_send != nullptr);
+    CHECK(last_send->at_ns == sent_at + ns_per_ms + 40 * ns_per_ms);
+    CHECK(value_text(*last_send->find("from")) == "1");
+    CHECK(f.net.stats().retransmissions == 0);
+    CHECK_THROWS_WITH(f.net.set_faults("tcp_ack_delay_ns=300ms"), Catch::Contains("below tcp_rto_ns_min"));
+}
+
+TEST_CASE("delayed acks keep streams intact under loss") {
+    for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+        CAPTURE(seed);
+        NetOptions o = one_ms();
+        o.latency_ns_jitter = 4 * ns_per_ms;
+        o.drop_rate = Rate::percent(30);
+        o.tcp_ack_delay_ns = 40 * ns_per_ms;
+        o.tcp_timeout_ns = 3600 * ns_per_s;
+        NetFixture f(seed, o);
+        const SocketId l = f.listener(1, 7000);
+        auto [c, s] = f.connect_pair(0, l, f.addr(1, 7000), 3600 * ns_per_s);
+        Pipe up(c, s, random_bytes(seed, 30000));
+        Pipe down(s, c, random_bytes(seed + 1, 5000));
+        Prng chunks(seed);
+        for (int steps = 0; steps < 2'000'000 && !(up.eof && down.eof); ++steps) {
+            up.poke(f.net, chunks);
+            down.poke(f.net, chunks);
+            if (!f.queue.step()) break;
+        }
+        CHECK(up.got == up.data);
+        CHECK(down.got == down.data);
+    }
 }
