@@ -15,14 +15,14 @@ std::string Env::path(std::string_view name) const {
     return result;
 }
 
-void NetworkControl::set_lossiness(const Lossiness& lossiness) const {
+void SimNetworkControl::set_lossiness(const Lossiness& lossiness) const {
     NetOptions options = backend_->net_options();
     options.drop_rate = lossiness.drop_rate;
     options.duplicate_rate = lossiness.duplicate_rate;
     backend_->net_set_options(options, "network.set_lossiness");
 }
 
-void NetworkControl::set_latency(const Latency& latency) const {
+void SimNetworkControl::set_latency(const Latency& latency) const {
     NetOptions options = backend_->net_options();
     options.latency_ns_min = latency.latency_ns_min;
     options.latency_ns_jitter = latency.latency_ns_jitter;

@@ -149,9 +149,9 @@ private:
 
 /// Fault injection on the simulated disk (all of it throws Unavailable
 /// under Production). Paths are host paths, as the application names them.
-class DiskControl {
+class SimDiskControl {
 public:
-    explicit DiskControl(detail::Backend& backend) : backend_(&backend) {}
+    explicit SimDiskControl(detail::Backend& backend) : backend_(&backend) {}
 
     /// Power loss. The descriptors the application holds on simulated files
     /// die with it (every later call on them fails with EIO; close() them),
@@ -193,9 +193,9 @@ struct Latency {
 
 /// Fault injection on the simulated network (throws Unavailable under
 /// Production, std::logic_error without a simulated network).
-class NetworkControl {
+class SimNetworkControl {
 public:
-    explicit NetworkControl(detail::Backend& backend) : backend_(&backend) {}
+    explicit SimNetworkControl(detail::Backend& backend) : backend_(&backend) {}
 
     /// Cuts every link between `a` and `b`, both ways (replaces an earlier
     /// partition).
@@ -221,8 +221,8 @@ class Control {
 public:
     explicit Control(detail::Backend& backend) : backend_(&backend) {}
 
-    DiskControl disk() const { return DiskControl(*backend_); }
-    NetworkControl network() const { return NetworkControl(*backend_); }
+    SimDiskControl disk() const { return SimDiskControl(*backend_); }
+    SimNetworkControl network() const { return SimNetworkControl(*backend_); }
     /// Advances virtual time by `duration_ns`, running every event due.
     void run_for(Ns duration_ns) const { backend_->run_for(duration_ns); }
     /// False under Production (every control call then throws Unavailable).

@@ -35,7 +35,7 @@ TEST_CASE("Production roots the harness in a fresh real directory, removed after
 
 TEST_CASE("fault injection under Production says it is unavailable") {
     Production production;
-    DiskControl disk = production.control().disk();
+    SimDiskControl disk = production.control().disk();
     CHECK_FALSE(production.control().available());
     CHECK_THROWS_AS(disk.crash(), Unavailable);
     CHECK_THROWS_AS(disk.restart(), Unavailable);
