@@ -2,185 +2,14 @@
 
 #include <algorithm>
 #include <set>
-#include <stdexcept>
 
+#include "control/parse_args.hpp"
 #include "sim/trace.hpp"
 
 namespace marionette {
 namespace {
 
-// Internal: parse functions throw this and parse_line turns it into a value.
-struct Failure {
-    ParseError error;
-};
-
-[[noreturn]] void fail(ErrorCode code, std::size_t column, std::string message) {
-    throw Failure{ParseError{code, column, std::move(message)}};
-}
-
-std::string_view usage_of(std::string_view name) {
-    for (const CommandInfo& info : command_table()) {
-        if (info.name == name) return info.usage;
-    }
-    return name;
-}
-
-std::vector<std::string_view> all_command_names() {
-    std::vector<std::string_view> names;
-    for (const CommandInfo& info : command_table()) names.push_back(info.name);
-    return names;
-}
-
-// The words of one command after its name, consumed left to right.
-class Cursor {
-public:
-    Cursor(std::string_view name, const std::vector<Word>& words, std::size_t first, std::size_t end_column)
-        : name_(name), words_(words), pos_(first), end_column_(end_column) {}
-
-    bool done() const { return pos_ >= words_.size(); }
-    std::size_t remaining() const { return words_.size() - pos_; }
-    const Word& peek() const { return words_[pos_]; }
-    std::size_t position() const { return pos_; }
-    std::string_view name() const { return name_; }
-    std::size_t end_column() const { return end_column_; }
-
-    /// The remaining words as the arguments of a nested command `name`
-    /// (the action of `at`/`after`); this cursor is then used up.
-    Cursor rest_as(std::string_view name) {
-        Cursor rest(name, words_, pos_, end_column_);
-        pos_ = words_.size();
-        return rest;
-    }
-
-    const Word& next(std::string_view what) {
-        if (done()) {
-            fail(ErrorCode::bad_argument, end_column_,
-                 "missing " + std::string(what) + " (usage: " + std::string(usage_of(name_)) + ")");
-        }
-        return words_[pos_++];
-    }
-
-    void finish() const {
-        if (!done()) {
-            fail(ErrorCode::bad_argument, words_[pos_].column,
-                 "unexpected argument '" + words_[pos_].text + "' (usage: " + std::string(usage_of(name_)) + ")");
-        }
-    }
-
-private:
-    std::string_view name_;
-    const std::vector<Word>& words_;
-    std::size_t pos_;
-    std::size_t end_column_;
-};
-
-std::uint64_t parse_u64(const Word& word, std::string_view what) {
-    const std::string& t = word.text;
-    if (t.empty() || !std::all_of(t.begin(), t.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-        fail(ErrorCode::bad_argument, word.column,
-             "invalid " + std::string(what) + " '" + t + "': expected a decimal number");
-    }
-    if (t.size() > 1 && t[0] == '0') {
-        fail(ErrorCode::bad_argument, word.column,
-             "invalid " + std::string(what) + " '" + t + "': leading zeros are not allowed");
-    }
-    std::uint64_t value = 0;
-    for (char c : t) {
-        const auto digit = static_cast<std::uint64_t>(c - '0');
-        if (value > (UINT64_MAX - digit) / 10) {
-            fail(ErrorCode::bad_argument, word.column, "invalid " + std::string(what) + " '" + t + "': too large");
-        }
-        value = value * 10 + digit;
-    }
-    return value;
-}
-
-Ns parse_time(std::size_t column, std::string_view text) {
-    try {
-        return parse_duration(text);
-    } catch (const std::invalid_argument& e) {
-        fail(ErrorCode::bad_argument, column, e.what());
-    }
-}
-
-Ns parse_time(const Word& word) { return parse_time(word.column, word.text); }
-
-Rate parse_rate(const Word& word, std::string_view text) {
-    try {
-        return Rate::parse(text);
-    } catch (const std::invalid_argument& e) {
-        fail(ErrorCode::bad_argument, word.column, e.what());
-    }
-}
-
-std::string node_name(const Word& word, std::string_view what) {
-    if (!valid_node_name(word.text)) {
-        fail(ErrorCode::bad_argument, word.column,
-             "invalid " + std::string(what) + " '" + word.text +
-                 "': expected 1 to 64 of A-Z a-z 0-9 _ - (not starting with '-', not 'random')");
-    }
-    return word.text;
-}
-
-// Optional trailing node name (crash, kill, restart).
-std::string optional_node(Cursor& args) {
-    std::string node;
-    if (!args.done()) node = node_name(args.next("node"), "node name");
-    args.finish();
-    return node;
-}
-
-// key=value words; every key must be one of `keys`, at most once.
-struct KeyValue {
-    std::string key;
-    std::string value;
-    const Word* word;
-};
-
-std::vector<KeyValue> key_values(Cursor& args, const std::vector<std::string_view>& keys) {
-    std::vector<KeyValue> out;
-    while (!args.done()) {
-        const Word& word = args.next("key=value");
-        const std::size_t eq = word.text.find('=');
-        if (eq == std::string::npos) {
-            fail(ErrorCode::bad_argument, word.column,
-                 "expected key=value, got '" + word.text + "' (usage: " + std::string(usage_of(args.name())) + ")");
-        }
-        KeyValue kv{word.text.substr(0, eq), word.text.substr(eq + 1), &word};
-        if (std::find(keys.begin(), keys.end(), kv.key) == keys.end()) {
-            fail(ErrorCode::bad_argument, word.column,
-                 "unknown key '" + kv.key + "' for " + std::string(args.name()) + did_you_mean(kv.key, keys));
-        }
-        for (const KeyValue& seen : out) {
-            if (seen.key == kv.key) fail(ErrorCode::bad_argument, word.column, "key '" + kv.key + "' given twice");
-        }
-        out.push_back(std::move(kv));
-    }
-    return out;
-}
-
-const KeyValue* find_key(const std::vector<KeyValue>& kvs, std::string_view key) {
-    for (const KeyValue& kv : kvs) {
-        if (kv.key == key) return &kv;
-    }
-    return nullptr;
-}
-
-const KeyValue& require_key(const std::vector<KeyValue>& kvs, std::string_view key, const Cursor& args) {
-    const KeyValue* kv = find_key(kvs, key);
-    if (kv == nullptr) {
-        fail(ErrorCode::bad_argument, args.end_column(),
-             "missing " + std::string(key) + "=... (usage: " + std::string(usage_of(args.name())) + ")");
-    }
-    return *kv;
-}
-
-std::string kv_node(const std::vector<KeyValue>& kvs) {
-    const KeyValue* kv = find_key(kvs, "node");
-    if (kv == nullptr) return "";
-    if (!valid_node_name(kv->value)) node_name(Word{kv->value, kv->word->column, true}, "node name");
-    return kv->value;
-}
+using namespace detail;
 
 DiskSetFaults parse_disk_set_faults(Cursor& args) {
     std::vector<std::string_view> keys = disk_fault_keys();
@@ -192,9 +21,9 @@ DiskSetFaults parse_disk_set_faults(Cursor& args) {
         if (const KeyValue* kv = find_key(kvs, key)) out.faults.push_back({kv->key, parse_rate(*kv->word, kv->value)});
     }
     if (out.faults.empty()) {
-        fail(ErrorCode::bad_argument, args.end_column(),
-             "missing <key>=<rate>; keys: read_error_rate write_error_rate corrupt_read_rate crash_lost_write_rate "
-             "crash_torn_write_rate misdirected_write_rate fsync_error_rate short_io_rate latent_sector_error_rate");
+        std::string known;
+        for (std::string_view key : disk_fault_keys()) known += " " + std::string(key);
+        fail(ErrorCode::bad_argument, args.end_column(), "missing <key>=<rate>; keys:" + known);
     }
     return out;
 }
