@@ -1,6 +1,6 @@
 // The embedded API's path and metadata calls: the stat family (as glibc
 // 2.36 exports it: stat/fstat/lstat/fstatat and their 64 names, statx),
-// access, mkdir, rmdir, unlink, rename, link, symlink, readlink, chmod,
+// access, mkdir, rmdir, unlink, remove, rename, link, symlink, readlink, chmod,
 // truncate and getdents64. Paths under the simulation's root and simulated
 // descriptors are served by ProcessFiles; everything else goes to glibc.
 #undef _FORTIFY_SOURCE
@@ -134,6 +134,20 @@ int unlinkat(int dirfd, const char* path, int flags) noexcept {
 }
 
 int unlink(const char* path) noexcept { return unlinkat(AT_FDCWD, path, 0); }
+
+int remove(const char* path) noexcept {
+    // stdio's remove: glibc calls its internal unlink/rmdir, which we cannot
+    // see, so the simulated path is handled here (unlink, then rmdir for a
+    // directory, as glibc does).
+    int result = 0;
+    if (sim_path(path, result, [&](SimState& s, const Route& r) {
+            const long unlinked = s.files().unlink(r);
+            return unlinked == -EISDIR ? s.files().rmdir(r) : unlinked;
+        })) {
+        return result;
+    }
+    return MARIONETTE_REAL(remove)(path);
+}
 
 int renameat2(int from_dirfd, const char* from, int to_dirfd, const char* to, unsigned int flags) noexcept {
     SimState* s = enter();

@@ -204,6 +204,21 @@ void SimState::forget(int fd) {
     reserved_.erase(fd);
 }
 
+SimDir* SimState::dir(const void* handle) {
+    auto it = dirs_.find(handle);
+    return it == dirs_.end() ? nullptr : it->second.get();
+}
+
+SimDir* SimState::add_dir(int fd) {
+    auto stream = std::make_unique<SimDir>();
+    stream->fd = fd;
+    SimDir* raw = stream.get();
+    dirs_[raw] = std::move(stream);
+    return raw;
+}
+
+void SimState::remove_dir(const void* handle) { dirs_.erase(handle); }
+
 SimSocket* SimState::socket(int fd) {
     auto it = sockets_.find(fd);
     return it == sockets_.end() ? nullptr : &it->second;

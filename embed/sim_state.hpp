@@ -31,6 +31,15 @@
 
 namespace marionette::detail {
 
+/// An open directory stream (opendir) on a simulated directory: the DIR*
+/// handed to the application points at one of these.
+struct SimDir {
+    int fd = -1;
+    std::vector<std::byte> buffer = std::vector<std::byte>(32 * 1024);
+    std::size_t position = 0;  ///< next record in buffer
+    std::size_t end = 0;       ///< bytes of records in buffer
+};
+
 /// How the simulation sees a descriptor number.
 enum class FdKind { real, simulated, socket, stale };
 
@@ -88,6 +97,14 @@ public:
     /// node on this one thread, means it never will). True if ready.
     bool wait_until(const std::function<bool()>& ready, Ns timeout_ns);
 
+    // --- directory streams ------------------------------------------------------
+    /// The stream behind a DIR* we handed out, or null.
+    SimDir* dir(const void* handle);
+    /// A new stream over the simulated directory descriptor `fd` (owned).
+    SimDir* add_dir(int fd);
+    /// Forgets the stream (the caller closes its descriptor).
+    void remove_dir(const void* handle);
+
     // --- for the POSIX layer ----------------------------------------------------
     Trace& trace() { return trace_; }
     const Trace& trace() const { return trace_; }
@@ -144,6 +161,7 @@ private:
     std::set<int> stale_;     ///< simulated descriptors that died in a crash
     std::unique_ptr<Network> network_;
     std::map<int, SimSocket> sockets_;
+    std::map<const void*, std::unique_ptr<SimDir>> dirs_;
 };
 
 /// The state active on this thread for an intercepted call, or null (no

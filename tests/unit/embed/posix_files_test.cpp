@@ -2,6 +2,7 @@
 // simulation's root reach the simulated disk (and nothing reaches the real
 // file system); other paths and descriptors pass through; crashes, corrupted
 // sectors and descriptor semantics behave as the disk model says.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "marionette/world.hpp"
 
@@ -190,4 +192,32 @@ TEST_CASE("std::filesystem calls that go through the POSIX symbols reach the sim
     CHECK(std::filesystem::is_directory("/marionette/a/b"));
     put("/marionette/a/b/f", "12345", 0, false);
     CHECK(std::filesystem::file_size("/marionette/a/b/f") == 5);
+    put("/marionette/a/b/e", "1", 0, false);
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator("/marionette/a/b")) {
+        names.push_back(entry.path().filename().string());
+    }
+    CHECK(names == std::vector<std::string>{"e", "f"});  // the disk lists in name order
+    CHECK(std::filesystem::remove_all("/marionette/a") == 4);
+    CHECK_FALSE(std::filesystem::exists("/marionette/a"));
+}
+
+TEST_CASE("readdir on a simulated directory lists it; other DIR streams are glibc's") {
+    World world(9);
+    world.simulate();
+    REQUIRE(::mkdir("/marionette/d", 0755) == 0);
+    put("/marionette/d/x", "1", 0, false);
+    DIR* dir = ::opendir("/marionette/d");
+    REQUIRE(dir != nullptr);
+    CHECK(::dirfd(dir) >= 512);
+    std::vector<std::string> names;
+    while (const dirent* e = ::readdir(dir)) names.push_back(e->d_name);
+    CHECK(names == std::vector<std::string>{".", "..", "x"});
+    ::rewinddir(dir);
+    CHECK(::readdir(dir) != nullptr);
+    CHECK(::closedir(dir) == 0);
+    DIR* real = ::opendir("/");
+    REQUIRE(real != nullptr);
+    CHECK(::readdir(real) != nullptr);
+    CHECK(::closedir(real) == 0);
 }
