@@ -9,6 +9,7 @@ constexpr std::uint8_t cut_auto = 4;  // matches transport.cpp
 }
 
 void Network::set_options(const NetOptions& options) {
+    validate_net_options(options);
     options_ = options;
     update_dynamics();
 }

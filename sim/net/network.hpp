@@ -94,7 +94,8 @@ struct LinkStats {
 class Network {
 public:
     /// `prng` is the network's stream (derive it from the run's root);
-    /// `trace` may be null (no events recorded).
+    /// `trace` may be null (no events recorded). Throws
+    /// std::invalid_argument on options that cannot work together.
     Network(EventQueue& events, Trace* trace, const Prng& prng, NetOptions options = {});
     ~Network();
     Network(const Network&) = delete;

@@ -111,7 +111,9 @@ std::string accepted_keys(unsigned mask) {
     return out;
 }
 
-void validate(const NetOptions& o) {
+}  // namespace
+
+void validate_net_options(const NetOptions& o) {
     if (o.tcp_mss_bytes == 0) throw std::invalid_argument("tcp_mss_bytes must be > 0");
     if (o.tcp_window_bytes == 0) throw std::invalid_argument("tcp_window_bytes must be > 0");
     if (o.tcp_receive_buffer_bytes == 0) throw std::invalid_argument("tcp_receive_buffer_bytes must be > 0");
@@ -122,8 +124,6 @@ void validate(const NetOptions& o) {
         throw std::invalid_argument("tcp_ack_delay_ns must be below tcp_rto_ns_min (else every ack races a retransmission)");
     }
 }
-
-}  // namespace
 
 std::vector<std::string> apply_net_options(NetOptions& options, std::string_view text, NetOptionGroup group) {
     const unsigned mask = group_mask(group);
@@ -156,7 +156,7 @@ std::vector<std::string> apply_net_options(NetOptions& options, std::string_view
         }
         set_keys.emplace_back(key);
     }
-    validate(updated);
+    validate_net_options(updated);
     options = updated;
     return set_keys;
 }

@@ -83,6 +83,10 @@ enum class NetOptionGroup {
 std::vector<std::string> apply_net_options(NetOptions& options, std::string_view text,
                                            NetOptionGroup group = NetOptionGroup::all);
 
+/// Throws std::invalid_argument if the options cannot work together (a zero
+/// segment size, an ack delay not below the retransmission timeout, ...).
+void validate_net_options(const NetOptions& options);
+
 /// Every option as `key=value` pairs, in declaration order (for traces and
 /// `net.show`).
 std::vector<std::pair<std::string, std::string>> describe_net_options(const NetOptions& options);

@@ -31,7 +31,9 @@ std::string flags_text(std::uint8_t flags) {
 }  // namespace
 
 Network::Network(EventQueue& events, Trace* trace, const Prng& prng, NetOptions options)
-    : events_(events), trace_(trace), options_(options), streams_(prng) {}
+    : events_(events), trace_(trace), options_(options), streams_(prng) {
+    validate_net_options(options_);
+}
 
 Network::~Network() {
     // Timers hold `this`; cancel them so a longer-lived EventQueue never

@@ -105,3 +105,14 @@ TEST_CASE("describe shows nodes, cuts, clogs and connect failures") {
                            "connect_failure from=1 to=0\n"
                            "options latency_ns_min=100000 "));
 }
+
+TEST_CASE("options that cannot work together are refused everywhere") {
+    NetOptions bad;
+    bad.tcp_ack_delay_ns = bad.tcp_rto_ns_min;
+    CHECK_THROWS_WITH(validate_net_options(bad), Catch::Contains("tcp_ack_delay_ns"));
+    EventQueue queue;
+    CHECK_THROWS(Network(queue, nullptr, Prng(1), bad));
+    Network net(queue, nullptr, Prng(1));
+    CHECK_THROWS(net.set_options(bad));
+    CHECK(net.options() == NetOptions{});
+}
