@@ -16,6 +16,7 @@ struct Coordinator::Process {
     explicit Process(NodeFiles& node) : files(node, "/") {}
     ProcessFiles files;
     bool introduced = false;
+    std::int64_t real_pid = 0;
 };
 
 namespace {
@@ -123,6 +124,13 @@ std::vector<std::byte> Coordinator::handle_hello(ProcessId id, const wire::Heade
         return protocol_error(id, header.sequence, "hello cwd size mismatch");
     }
     Process& p = *processes_.at(id);
+    if (p.introduced && hello.real_pid != p.real_pid) {
+        // A forked child inherited the connection: it cannot speak for the
+        // parent. (Children get connections of their own in a later version.)
+        trace_.emit("coordinator.refused_hello", {{"process", id}, {"reason", "forked_child"}});
+        return reply(header.sequence, -EPERM, {});
+    }
+    p.real_pid = hello.real_pid;
     // A second hello from the same process is a new image after execve:
     // close-on-exec descriptors go, the others stay (as in the kernel).
     if (p.introduced) p.files.close_on_exec();

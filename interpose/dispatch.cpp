@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "interpose/files.hpp"
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim.hpp"
 #include "interpose/shim_internal.hpp"
@@ -139,6 +140,7 @@ long handle_passthrough(SyscallArgs& a) {
 #define MARIONETTE_HANDLER_emulated(name) &handle_##name
 #define MARIONETTE_HANDLER_denied(name) &handle_denied
 #define MARIONETTE_HANDLER_passthrough(name) &handle_passthrough
+#define MARIONETTE_HANDLER_file(name) &handle_##name
 
 constexpr std::array<Handler, table_size> make_table() {
     std::array<Handler, table_size> table{};

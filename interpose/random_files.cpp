@@ -1,11 +1,13 @@
-// /dev/urandom and /dev/random served from the process's seeded stream.
+// The libc symbol wrappers for open/read/close and fopen.
 //
-// Descriptors opened on those paths through the libc symbols are real (so
-// fstat and close behave) but remembered; read() on them returns seeded
-// bytes. fopen() of those paths returns a fopencookie stream, because
-// stdio's internal reads never pass through the read() symbol. Known gaps
-// (docs/determinism.md): dup'ed descriptors, readv/pread, and opens that
-// bypass the libc symbols (raw syscalls, libc internals) read real entropy.
+// open/read/close reach the file layer (files.cpp) through the dispatch
+// table without a seccomp trap: it routes simulated paths to the coordinator
+// and serves /dev/urandom and /dev/random from the process's seeded stream
+// (descriptors on those paths are real, so fstat and close behave, but
+// remembered, including through dup, readv and pread). fopen() of a random
+// device returns a fopencookie stream, because stdio's internal reads only
+// reach the file layer through the seccomp trap, which does not cover file
+// calls when no coordinator is connected (docs/determinism.md).
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/syscall.h>
@@ -23,61 +25,30 @@
 namespace marionette::shim {
 namespace {
 
-constexpr int max_tracked_fd = 4096;
-std::atomic<std::uint64_t> random_fds[max_tracked_fd / 64];
-
 bool is_random_device(const char* path) {
     return path != nullptr && (std::strcmp(path, "/dev/urandom") == 0 || std::strcmp(path, "/dev/random") == 0);
 }
 
-void set_tracked(long fd, bool tracked) {
-    if (fd < 0 || fd >= max_tracked_fd) return;
-    const std::uint64_t bit = std::uint64_t{1} << (fd % 64);
-    if (tracked) {
-        random_fds[fd / 64].fetch_or(bit, std::memory_order_relaxed);
-    } else {
-        random_fds[fd / 64].fetch_and(~bit, std::memory_order_relaxed);
-    }
-}
-
-bool tracked(long fd) {
-    if (fd < 0 || fd >= max_tracked_fd) return false;
-    return (random_fds[fd / 64].load(std::memory_order_relaxed) >> (fd % 64) & 1) != 0;
-}
-
+// The file layer (files.cpp) routes simulated paths and serves the random
+// devices; these wrappers only reach it without a seccomp trap.
 long open_common(int dirfd, const char* path, int flags, unsigned mode) {
-    const long fd = raw_syscall(SYS_openat, dirfd, arg(path), flags, mode);
-    if (fd >= 0 && is_random_device(path)) set_tracked(fd, true);
-    return fd;
+    return invoke(SYS_openat, dirfd, arg(path), flags, mode);
 }
 
 unsigned mode_argument(int flags, va_list& args) {
     return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE ? va_arg(args, unsigned) : 0;
 }
 
-/// Serves `length` bytes from the seeded stream; false if nested in the shim.
-bool serve_random(void* buffer, std::size_t length) {
-    ensure_init();
-    Enter enter;
-    if (!enter.entered()) return false;
-    enter.kernel().read_random_device({static_cast<std::byte*>(buffer), length});
-    return true;
-}
-
 long read_common(int fd, void* buffer, std::size_t length) {
-    if (tracked(fd) && serve_random(buffer, length)) return static_cast<long>(length);
-    return raw_syscall(SYS_read, fd, arg(buffer), static_cast<long>(length));
+    return invoke(SYS_read, fd, arg(buffer), static_cast<long>(length));
 }
 
 ssize_t cookie_read(void* cookie, char* buffer, std::size_t length) {
-    if (serve_random(buffer, length)) return static_cast<ssize_t>(length);
-    return raw_syscall(SYS_read, reinterpret_cast<long>(cookie), arg(buffer), static_cast<long>(length));
+    return read_common(static_cast<int>(reinterpret_cast<long>(cookie)), buffer, length);
 }
 
 int cookie_close(void* cookie) {
-    const long fd = reinterpret_cast<long>(cookie);
-    set_tracked(fd, false);
-    return static_cast<int>(libc_result(raw_syscall(SYS_close, fd)));
+    return static_cast<int>(libc_result(invoke(SYS_close, reinterpret_cast<long>(cookie))));
 }
 
 FILE* fopen_common(const char* path, const char* mode, const char* real_name) {
@@ -91,7 +62,7 @@ FILE* fopen_common(const char* path, const char* mode, const char* real_name) {
         functions.read = &cookie_read;
         functions.close = &cookie_close;
         FILE* stream = fopencookie(reinterpret_cast<void*>(fd), mode, functions);
-        if (stream == nullptr) raw_syscall(SYS_close, fd);
+        if (stream == nullptr) invoke(SYS_close, fd);
         return stream;
     }
     using Real = FILE* (*)(const char*, const char*);
@@ -102,6 +73,7 @@ FILE* fopen_common(const char* path, const char* mode, const char* real_name) {
 }  // namespace
 }  // namespace marionette::shim
 
+using marionette::shim::invoke;
 using marionette::shim::libc_result;
 using marionette::shim::mode_argument;
 using marionette::shim::open_common;
@@ -160,10 +132,7 @@ MARIONETTE_EXPORT ssize_t __read_chk(int fd, void* buffer, std::size_t length, s
     return libc_result(marionette::shim::read_common(fd, buffer, length));
 }
 
-MARIONETTE_EXPORT int close(int fd) {
-    marionette::shim::set_tracked(fd, false);
-    return static_cast<int>(libc_result(marionette::shim::raw_syscall(SYS_close, fd)));
-}
+MARIONETTE_EXPORT int close(int fd) { return static_cast<int>(libc_result(marionette::shim::invoke(SYS_close, fd))); }
 
 MARIONETTE_EXPORT FILE* fopen(const char* path, const char* mode) {
     return marionette::shim::fopen_common(path, mode, "fopen");

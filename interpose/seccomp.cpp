@@ -15,12 +15,16 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 
+#include <elf.h>
 #include <fcntl.h>
+#include <sys/auxv.h>
+#include <sys/personality.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
+#include "interpose/files.hpp"
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim.hpp"
 #include "interpose/shim_internal.hpp"
@@ -30,9 +34,40 @@ namespace {
 
 #include "interpose_filter.inc"
 
-constexpr std::size_t prefix_length = 5;
+constexpr std::size_t prefix_length = 10;
 constexpr std::size_t generated_length = sizeof(generated_filter) / sizeof(generated_filter[0]);
 sock_filter program[prefix_length + generated_length];
+
+/// The loader's executable range, [start, end), if it can be exempted.
+struct Range {
+    std::uint64_t start = 0;
+    std::uint64_t end = 0;
+};
+
+/// The file calls are trapped only if the dynamic loader can be exempted:
+/// the filter survives execve, and the loader of the next image opens,
+/// reads and maps its libraries before this shim exists there to answer a
+/// trap. With ASLR off (the launcher turns it off, and the setting is
+/// inherited) every image's loader lands at the same address, so its text
+/// range, measured here, is valid in children too. Loader calls therefore
+/// always reach the real kernel: libraries never live on a simulated disk.
+bool loader_range(Range& range) {
+    const long persona = raw_syscall(SYS_personality, 0xffffffff);
+    if (persona < 0 || (persona & ADDR_NO_RANDOMIZE) == 0) return false;
+    const auto base = static_cast<std::uint64_t>(getauxval(AT_BASE));
+    if (base == 0) return false;
+    const auto* header = reinterpret_cast<const Elf64_Ehdr*>(base);
+    const auto* phdrs = reinterpret_cast<const Elf64_Phdr*>(base + header->e_phoff);
+    for (int i = 0; i < header->e_phnum; ++i) {
+        if (phdrs[i].p_type != PT_LOAD || (phdrs[i].p_flags & PF_X) == 0) continue;
+        const std::uint64_t start = base + phdrs[i].p_vaddr;
+        const std::uint64_t end = start + phdrs[i].p_memsz;
+        if (range.end == 0 || start < range.start) range.start = start;
+        if (end > range.end) range.end = end;
+    }
+    // Two 32-bit compares on the high word: the range must not cross 4 GiB.
+    return range.end != 0 && (range.start >> 32) == ((range.end - 1) >> 32);
+}
 
 /// Seccomp_filters from /proc/self/status, or -1 if unreadable.
 long installed_filter_count() {
@@ -70,14 +105,29 @@ void install_seccomp_filter() {
     if (filter_inherited()) return;
     const std::uint64_t ip = raw_syscall_return_address();
     constexpr std::uint32_t ip_offset = offsetof(seccomp_data, instruction_pointer);
-    // Jumps are relative: a miss on either half skips to the generated part.
+    Range loader;
+    const bool trap_files = files_active() && loader_range(loader);
+    const sock_filter* generated = trap_files ? generated_filter : generated_filter_without_files;
+    const std::size_t length = trap_files ? generated_length
+                                          : sizeof(generated_filter_without_files) / sizeof(generated_filter_without_files[0]);
+    // Jumps are relative to the next instruction. 0-3: the stub's exact
+    // return address -> 9 (allow). 4-8: the loader's text [start, end) -> 9;
+    // an empty range (0, 0) matches nothing. Everything else -> 10, the
+    // generated program.
+    const auto lo = [](std::uint64_t v) { return static_cast<std::uint32_t>(v); };
+    const auto hi = [](std::uint64_t v) { return static_cast<std::uint32_t>(v >> 32); };
     program[0] = BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ip_offset);
-    program[1] = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<std::uint32_t>(ip), 0, 3);
+    program[1] = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, lo(ip), 0, 2);
     program[2] = BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ip_offset + 4);
-    program[3] = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<std::uint32_t>(ip >> 32), 0, 1);
-    program[4] = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    for (std::size_t i = 0; i < generated_length; ++i) program[prefix_length + i] = generated_filter[i];
-    sock_fprog fprog{static_cast<unsigned short>(prefix_length + generated_length), program};
+    program[3] = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi(ip), 5, 0);
+    program[4] = BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ip_offset + 4);
+    program[5] = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi(loader.start), 0, 4);
+    program[6] = BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ip_offset);
+    program[7] = BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo(loader.start), 0, 2);
+    program[8] = BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo(loader.end), 1, 0);
+    program[9] = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    for (std::size_t i = 0; i < length; ++i) program[prefix_length + i] = generated[i];
+    sock_fprog fprog{static_cast<unsigned short>(prefix_length + length), program};
     // Required without CAP_SYS_ADMIN; it also stops setuid binaries from
     // gaining privileges under Marionette (docs/interposer.md).
     raw_syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);

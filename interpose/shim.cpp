@@ -8,6 +8,7 @@
 #include <cstring>
 #include <new>
 
+#include "interpose/files.hpp"
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim_internal.hpp"
 
@@ -91,6 +92,9 @@ void init_once() {
     install_signal_handlers();
     if (features_.tsc) enable_tsc_trap();
     if (features_.vdso) patch_vdso();
+    // Before the filter: whether file calls are trapped depends on a
+    // coordinator being connected.
+    files_init();
     if (features_.seccomp) install_seccomp_filter();
 }
 

@@ -6,13 +6,16 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <fstream>
+#include <list>
 #include <iostream>
 #include <memory>
 
 #include "launcher/audit.hpp"
 #include "launcher/demo.hpp"
 #include "launcher/program_run.hpp"
+#include "sim/disk/disk_options.hpp"
 #include "sim/seed.hpp"
 #include "sim/trace.hpp"
 
@@ -94,6 +97,23 @@ int main(int argc, char** argv) {
     app.add_option("--wall-timeout", cli.run.wall_timeout_text, "Kill the program after this much real time (e.g. 30s)")
         ->capture_default_str();
     app.add_flag("--quiet", cli.run.quiet, "Print nothing of Marionette's own unless something failed");
+    app.add_option("--disk", cli.run.disk_dir,
+                   "Simulate DIR (and /tmp): the program sees a copy of DIR on the simulated disk; DIR is never written");
+    app.add_option("--export-disk", cli.run.export_disk_dir,
+                   "After the run, write the disk's durable state (what a crash would keep) to DIR (new or empty)");
+    // One flag per disk model option, named as in the model and the trace
+    // (--crash-torn-write-rate 20%, --latency-ns-min 2ms, --metadata lenient).
+    // A list: CLI11 keeps a reference to each value, which a vector would
+    // invalidate as it grows.
+    std::list<std::pair<std::string, std::string>> disk_texts;
+    for (const auto& [key, value] : marionette::disk_option_pairs(marionette::DiskOptions{})) {
+        const std::string name = key.substr(key.find('.') + 1);
+        std::string flag = name;
+        std::replace(flag.begin(), flag.end(), '_', '-');
+        disk_texts.emplace_back(name, "");
+        app.add_option("--" + flag, disk_texts.back().second, "Disk model: " + name + " (default " + value + ")")
+            ->group("Disk model (with --disk)");
+    }
     app.add_option("command", cli.run.command, "The program and its arguments, after --");
     try {
         app.parse(argc, argv);
@@ -105,6 +125,13 @@ int main(int argc, char** argv) {
         if (!cli.audit.empty()) return marionette::run_audit(cli.audit);
         if (cli.demo) return run_demo(cli);
         if (!cli.run.command.empty()) {
+            for (const auto& [name, text] : disk_texts) {
+                if (!text.empty()) cli.run.disk_options.emplace_back(name, text);
+            }
+            if (!cli.run.disk_options.empty() && cli.run.disk_dir.empty()) {
+                fmt::print(stderr, "marionette-launch: disk model options need --disk DIR\n");
+                return exit_usage;
+            }
             cli.run.seed_text = cli.seed_text;
             cli.run.trace_path = cli.trace_path;
             cli.run.trace_format_text = cli.trace_format_text;

@@ -7,9 +7,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/personality.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <linux/close_range.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <chrono>
@@ -20,6 +24,8 @@
 #include <memory>
 #include <stdexcept>
 
+#include "coordinator/coordinator.hpp"
+#include "sim/disk/disk_options.hpp"
 #include "sim/random.hpp"
 #include "sim/seed.hpp"
 
@@ -28,8 +34,10 @@ extern char** environ;
 namespace marionette {
 namespace {
 
-/// The descriptor number the shim's trace pipe gets in the child.
+/// The descriptor numbers the shim's trace pipe and coordinator connection
+/// get in the child.
 constexpr int child_trace_fd = 1000;
+constexpr int child_coordinator_fd = 1001;
 
 struct Pipe {
     int read_end = -1;
@@ -60,6 +68,12 @@ std::vector<std::string> child_environment(const ProgramRunOptions& options, int
         {"MARIONETTE_BASE_FILTERS", std::to_string(own_seccomp_filters())},
     };
     if (options.start_realtime_ns != 0) set.emplace_back("MARIONETTE_START_TIME_NS", std::to_string(options.start_realtime_ns));
+    if (options.coordinator != nullptr) {
+        std::string mounts;
+        for (const std::string& prefix : options.mount_prefixes) mounts += (mounts.empty() ? "" : "\n") + prefix;
+        set.emplace_back("MARIONETTE_COORDINATOR_FD", std::to_string(child_coordinator_fd));
+        set.emplace_back("MARIONETTE_MOUNTS", mounts);
+    }
     const char* old_preload = std::getenv("LD_PRELOAD");
     set.emplace_back("LD_PRELOAD", old_preload != nullptr && *old_preload != '\0'
                                        ? options.preload_path + ":" + old_preload
@@ -78,7 +92,7 @@ std::vector<std::string> child_environment(const ProgramRunOptions& options, int
 }
 
 [[noreturn]] void exec_child(const ProgramRunOptions& options, const std::vector<std::string>& env, Pipe out, Pipe err,
-                             Pipe trace, Pipe exec_error) {
+                             Pipe trace, Pipe exec_error, int coordinator_socket) {
     // Only async-signal-safe calls from here on (the launcher may have threads).
     dup2(out.write_end, 1);
     dup2(err.write_end, 2);
@@ -91,6 +105,13 @@ std::vector<std::string> child_environment(const ProgramRunOptions& options, int
     int trace_fd = dup2(trace.write_end, child_trace_fd);
     if (trace_fd < 0) trace_fd = fcntl(trace.write_end, F_DUPFD, 100);
     (void)trace_fd;
+    // dup2 clears FD_CLOEXEC: the connection survives exec into the program.
+    if (coordinator_socket >= 0) dup2(coordinator_socket, child_coordinator_fd);
+    // Nothing else of the launcher's may leak into the program (its trace
+    // file, say): the program would see descriptor numbers taken that a
+    // plain run has free. Close-on-exec, so the exec error pipe still works.
+    syscall(SYS_close_range, 3, child_trace_fd - 1, CLOSE_RANGE_CLOEXEC);
+    syscall(SYS_close_range, child_coordinator_fd + 1, ~0U, CLOSE_RANGE_CLOEXEC);
     std::vector<char*> argv;
     for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -196,11 +217,21 @@ ProgramRunResult run_program(const ProgramRunOptions& options) {
         return result;
     }
     Pipe out = make_pipe(), err = make_pipe(), trace = make_pipe(), exec_error = make_pipe();
+    int connection[2] = {-1, -1};
+    ProcessId process = 0;
+    if (options.coordinator != nullptr) {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, connection) != 0) {
+            throw std::runtime_error(std::string("socketpair: ") + std::strerror(errno));
+        }
+        process = options.coordinator->add_process();
+    }
     const std::vector<std::string> env = child_environment(options, child_trace_fd);
     const pid_t pid = fork();
     if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-    if (pid == 0) exec_child(options, env, out, err, trace, exec_error);
-    for (int fd : {out.write_end, err.write_end, trace.write_end, exec_error.write_end}) close(fd);
+    if (pid == 0) exec_child(options, env, out, err, trace, exec_error, connection[1]);
+    for (int fd : {out.write_end, err.write_end, trace.write_end, exec_error.write_end, connection[1]}) {
+        if (fd >= 0) close(fd);
+    }
 
     int exec_errno = 0;
     if (read(exec_error.read_end, &exec_errno, sizeof exec_errno) == sizeof exec_errno) {
@@ -224,8 +255,11 @@ ProgramRunResult run_program(const ProgramRunOptions& options) {
             result.shim_events.push_back(std::move(event));
         }
     };
-    pollfd fds[3] = {{out.read_end, POLLIN, 0}, {err.read_end, POLLIN, 0}, {trace.read_end, POLLIN, 0}};
-    int open_count = 3;
+    // The coordinator connection is polled with the output pipes: the
+    // program blocks on each forwarded call until it is answered here.
+    pollfd fds[4] = {{out.read_end, POLLIN, 0}, {err.read_end, POLLIN, 0}, {trace.read_end, POLLIN, 0},
+                     {connection[0], POLLIN, 0}};
+    int open_count = connection[0] >= 0 ? 4 : 3;
     char buffer[65536];
     while (open_count > 0) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -234,11 +268,19 @@ ProgramRunResult run_program(const ProgramRunOptions& options) {
             result.timed_out = true;
             break;
         }
-        if (poll(fds, 3, static_cast<int>(std::min<long long>(left.count(), 1000))) < 0 && errno != EINTR) {
+        if (poll(fds, 4, static_cast<int>(std::min<long long>(left.count(), 1000))) < 0 && errno != EINTR) {
             throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
         }
-        for (int i = 0; i < 3; ++i) {
+        for (int i = 0; i < 4; ++i) {
             if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+            if (i == 3) {
+                if (!options.coordinator->serve_one(fds[i].fd, process)) {
+                    close(fds[i].fd);
+                    fds[i].fd = -1;
+                    --open_count;
+                }
+                continue;
+            }
             const ssize_t n = read(fds[i].fd, buffer, sizeof buffer);
             if (n <= 0) {
                 close(fds[i].fd);
@@ -260,6 +302,7 @@ ProgramRunResult run_program(const ProgramRunOptions& options) {
         if (p.fd >= 0) close(p.fd);
     }
     take_trace_lines(true);
+    if (options.coordinator != nullptr) options.coordinator->end_process(process);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
@@ -273,10 +316,24 @@ void record_run(Trace& trace, const ProgramRunOptions& options, const ProgramRun
     trace.set_clock([&now] { return now; });
     trace.emit("process.spawn", {{"program", std::filesystem::path(options.argv.at(0)).filename().string()},
                                  {"argc", static_cast<std::uint64_t>(options.argv.size())}});
+    // The shim's events and the node's (disk, descriptors) share one clock;
+    // merged by time, the shim's first at equal times: both sequences are
+    // deterministic, so the merge is too.
+    std::size_t node = 0;
+    auto emit_node_until = [&](Ns limit, bool inclusive) {
+        while (node < result.node_events.size() &&
+               (result.node_events[node].at_ns < limit || (inclusive && result.node_events[node].at_ns == limit))) {
+            now = std::max(now, result.node_events[node].at_ns);
+            trace.emit(result.node_events[node].name, result.node_events[node].fields);
+            ++node;
+        }
+    };
     for (const TraceEvent& event : result.shim_events) {
-        now = event.at_ns;
+        emit_node_until(event.at_ns, false);
+        now = std::max(now, event.at_ns);
         trace.emit(event.name, event.fields);
     }
+    emit_node_until(UINT64_MAX, true);
     trace.emit("process.output", {{"stream", "stdout"}, {"bytes", result.stdout_digest.bytes},
                                   {"hash", fmt_hash(result.stdout_digest.hash)}});
     trace.emit("process.output", {{"stream", "stderr"}, {"bytes", result.stderr_digest.bytes},
@@ -351,6 +408,12 @@ std::string quote(const std::string& arg) {
 std::string replay_command(const RunCommandOptions& options, std::uint64_t seed) {
     std::string line = fmt::format("marionette-launch --seed {}", seed);
     if (!options.start_time_text.empty()) line += " --start-time " + quote(options.start_time_text);
+    if (!options.disk_dir.empty()) line += " --disk " + quote(options.disk_dir);
+    for (const auto& [key, value] : options.disk_options) {
+        std::string flag = key;
+        std::replace(flag.begin(), flag.end(), '_', '-');
+        line += " --" + flag + " " + quote(value);
+    }
     line += " --";
     for (const auto& arg : options.command) line += " " + quote(arg);
     return line;
@@ -362,9 +425,50 @@ struct RecordedRun {
     std::unique_ptr<Trace> trace;
 };
 
-RecordedRun record(const ProgramRunOptions& run, const TraceHeader& header, std::ostream* out) {
+/// The simulated node of one run (--disk): coordinator, its event record.
+struct Node {
+    Node(const RunCommandOptions& options, std::uint64_t seed, Ns start_ns) : start_ns_(start_ns) {
+        CoordinatorOptions config;
+        config.seed = seed;
+        config.start_ns = start_ns;
+        for (const auto& [key, value] : options.disk_options) set_disk_option(config.disk, key, value);
+        const std::filesystem::path dir = std::filesystem::absolute(options.disk_dir).lexically_normal();
+        std::string host = dir.string();
+        while (host.size() > 1 && host.back() == '/') host.pop_back();
+        MountSpec data{host, "/data"};
+        if (std::filesystem::is_directory(dir)) data.import_from = dir;
+        config.mounts = {data, MountSpec{"/tmp", "/tmp"}};
+        prefixes = {host, "/tmp"};
+        trace.set_clock([this] { return coordinator ? coordinator->clock().now_ns() - start_ns_ : 0; });
+        coordinator = std::make_unique<Coordinator>(config, trace);
+    }
+    Ns start_ns_;
+    Trace trace{TraceHeader{}, nullptr, true};
+    std::unique_ptr<Coordinator> coordinator;
+    std::vector<std::string> prefixes;
+};
+
+RecordedRun record(ProgramRunOptions run, const RunCommandOptions& command, const TraceHeader& header,
+                   std::ostream* out) {
     RecordedRun recorded;
+    std::unique_ptr<Node> node;
+    if (!command.disk_dir.empty()) {
+        node = std::make_unique<Node>(command, run.seed,
+                                      run.start_realtime_ns != 0 ? run.start_realtime_ns : 1'767'225'600ULL * ns_per_s);
+        run.coordinator = node->coordinator.get();
+        run.mount_prefixes = node->prefixes;
+    }
     recorded.result = run_program(run);
+    if (node) {
+        recorded.result.node_events = node->trace.events();
+        if (!command.export_disk_dir.empty()) {
+            const std::uint64_t entries = node->coordinator->disk().export_durable(command.export_disk_dir);
+            if (!command.quiet) {
+                fmt::print(stderr, "marionette: durable disk state ({} entries) exported to {}\n", entries,
+                           command.export_disk_dir);
+            }
+        }
+    }
     recorded.trace = std::make_unique<Trace>(header, out, true);
     record_run(*recorded.trace, run, recorded.result);
     return recorded;
@@ -424,7 +528,13 @@ int run_command(const RunCommandOptions& options) {
         file = std::make_unique<std::ofstream>(options.trace_path);
         if (!*file) throw std::invalid_argument("cannot write trace file '" + options.trace_path + "'");
     }
-    RecordedRun first = record(run, header, file.get());
+    for (const auto& [key, value] : options.disk_options) {
+        DiskOptions probe;
+        set_disk_option(probe, key, value);  // a bad name or value is a usage error, before anything runs
+        header.options.emplace_back(key, value);
+    }
+    if (!options.disk_dir.empty()) header.options.emplace_back("disk", options.disk_dir);
+    RecordedRun first = record(run, options, header, file.get());
     if (file) file->flush();
     describe_outcome(first.result, run);
     int code = first.result.succeeded() ? 0 : exit_program_failed;
@@ -433,7 +543,9 @@ int run_command(const RunCommandOptions& options) {
     if (options.verify && first.result.spawn_error.empty()) {
         ProgramRunOptions again = run;
         again.forward_output = false;
-        RecordedRun second = record(again, header, nullptr);
+        RunCommandOptions second_command = options;
+        second_command.export_disk_dir.clear();
+        RecordedRun second = record(again, second_command, header, nullptr);
         if (!same_runs(*first.trace, *second.trace)) {
             code = exit_program_failed;
         } else if (!options.quiet) {

@@ -22,6 +22,8 @@
 
 namespace marionette {
 
+class Coordinator;
+
 /// How to run the program.
 struct ProgramRunOptions {
     /// Program and arguments; argv[0] is looked up in PATH.
@@ -38,6 +40,11 @@ struct ProgramRunOptions {
     bool forward_output = true;
     /// Extra environment for the shim (e.g. MARIONETTE_SECCOMP=0).
     std::vector<std::pair<std::string, std::string>> extra_env;
+    /// The node's coordinator when files are simulated (--disk): the child
+    /// gets a connection to it and the host prefixes below are routed there.
+    /// Null: every file call reaches the real kernel.
+    Coordinator* coordinator = nullptr;
+    std::vector<std::string> mount_prefixes;
 };
 
 /// Size and FNV-1a hash of everything a stream carried.
@@ -52,6 +59,9 @@ struct ProgramRunResult {
     /// Events the shim reported, in order, `at_ns` made non-decreasing
     /// across exec'd images (each image's clock restarts).
     std::vector<TraceEvent> shim_events;
+    /// Events of the node (disk, descriptors) the coordinator recorded,
+    /// `at_ns` on the same clock as the shim's.
+    std::vector<TraceEvent> node_events;
     StreamDigest stdout_digest;
     StreamDigest stderr_digest;
     int exit_code = -1;  ///< exit status if the program exited
@@ -100,6 +110,13 @@ struct RunCommandOptions {
     bool summary = false;
     bool verify = false;
     bool quiet = false;
+    /// --disk DIR: the program sees DIR (and /tmp) on the simulated disk,
+    /// starting from a copy of DIR's contents; DIR itself is never written.
+    std::string disk_dir;
+    /// --export-disk DIR: where the durable state is written after the run.
+    std::string export_disk_dir;
+    /// Disk model options by name (`crash_torn_write_rate` -> `20%`).
+    std::vector<std::pair<std::string, std::string>> disk_options;
 };
 
 /// Runs the command; returns the launcher's exit code (0 ok, 1 the program

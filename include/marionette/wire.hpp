@@ -55,10 +55,14 @@ static_assert(sizeof(Header) == 16);
 
 struct Hello {
     std::uint64_t now_ns = 0;
+    /// The caller's real pid: the first hello on a connection fixes it; a
+    /// hello from another pid (a forked child that inherited the socket) is
+    /// refused, so one connection always speaks for one process.
+    std::int64_t real_pid = 0;
     std::uint32_t umask = 022;
     std::uint32_t cwd_bytes = 0;  ///< followed by the cwd (no NUL)
 };
-static_assert(sizeof(Hello) == 16);
+static_assert(sizeof(Hello) == 24);
 
 struct ExitNotice {
     std::int64_t status = 0;

@@ -168,10 +168,12 @@ CallResult call(int fd, long nr, const long* args, std::uint64_t now_ns, long bi
 /// execve); up to `fd_capacity` are stored in `fds` and their total count in
 /// `fd_count`. Returns false if the coordinator refused or is gone.
 template <typename Io>
-bool hello(int fd, std::uint64_t now_ns, std::uint32_t umask, const char* cwd, std::size_t cwd_bytes,
-           std::int32_t* fds = nullptr, std::size_t fd_capacity = 0, std::size_t* fd_count = nullptr) {
+bool hello(int fd, std::uint64_t now_ns, std::int64_t real_pid, std::uint32_t umask, const char* cwd,
+           std::size_t cwd_bytes, std::int32_t* fds = nullptr, std::size_t fd_capacity = 0,
+           std::size_t* fd_count = nullptr) {
     Hello body;
     body.now_ns = now_ns;
+    body.real_pid = real_pid;
     body.umask = umask;
     body.cwd_bytes = static_cast<std::uint32_t>(cwd_bytes);
     Header header;

@@ -1,6 +1,10 @@
 # Helpers for the integration tests: run a command under marionette-launch
 # with a seed and compare outputs. Every check prints what it expected.
 set -euo pipefail
+# The programs under test are Debian's own binaries. A developer's PATH may
+# put wrappers first (pyenv's python3 is a bash script that forks a pipeline
+# of helpers, whose concurrent trace lines are not ordered yet).
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/marionette-it.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 

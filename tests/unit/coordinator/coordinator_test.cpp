@@ -66,7 +66,7 @@ void run_client(Coordinator& coordinator, Script script) {
     std::thread client([&] {
         Client c{sv[1]};
         const char cwd[] = "/work";
-        hello_ok = wire::hello<LibcIo>(c.fd, 5, 022, cwd, sizeof cwd - 1);
+        hello_ok = wire::hello<LibcIo>(c.fd, 5, 4242, 022, cwd, sizeof cwd - 1);
         if (hello_ok) script(c);
         transport_failed = c.transport_failed;
         ::close(sv[1]);
@@ -268,14 +268,16 @@ TEST_CASE("a second hello is an execve: close-on-exec descriptors go, the rest a
     Coordinator coordinator(options_with_mount(), trace);
     std::int32_t inherited[8] = {};
     std::size_t count = 0;
-    bool second_hello = false;
+    bool second_hello = false, forked_hello = true;
     run_client(coordinator, [&](Client& c) {
         c.call(SYS_openat, AT_FDCWD, reinterpret_cast<long>("data/keep"), O_CREAT | O_RDWR, 0644, 0, 5);
         c.call(SYS_openat, AT_FDCWD, reinterpret_cast<long>("data/drop"), O_CREAT | O_RDWR | O_CLOEXEC, 0644, 0, 6);
         const char cwd[] = "/work";
-        second_hello = wire::hello<LibcIo>(c.fd, c.now_ns, 022, cwd, sizeof cwd - 1, inherited, 8, &count);
+        second_hello = wire::hello<LibcIo>(c.fd, c.now_ns, 4242, 022, cwd, sizeof cwd - 1, inherited, 8, &count);
+        forked_hello = wire::hello<LibcIo>(c.fd, c.now_ns, 4343, 022, cwd, sizeof cwd - 1);
     });
     CHECK(second_hello);
+    CHECK_FALSE(forked_hello);  // another pid on the same connection is refused
     REQUIRE(count == 1);
     CHECK(inherited[0] == 5);
 }

@@ -1,0 +1,582 @@
+// Simulated files in the shim: routing and forwarding (see files.hpp).
+//
+// The rules of interpose/ apply: no program malloc, no stdio, no locks the
+// program may hold, every real syscall through the raw stub. Paths are
+// normalised lexically into fixed buffers; descriptor ownership is a bitmap.
+// The coordinator is the authority: if it answers "passthrough" for a path
+// the shim thought simulated, the shim issues the call to the real kernel.
+#include "interpose/files.hpp"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "interpose/raw_syscall.hpp"
+#include "interpose/shim.hpp"
+#include "marionette/wire_client.hpp"
+
+namespace marionette::shim {
+namespace {
+
+constexpr std::size_t path_capacity = 4096;
+constexpr int max_mounts = 8;
+constexpr long max_fd = 65536;
+
+int coordinator_fd = -1;
+int owner_pid = 0;  // the process the connection speaks for
+std::uint32_t sequence = 0;
+char mounts[max_mounts][path_capacity];
+std::size_t mount_lengths[max_mounts];
+int mount_count = 0;
+char cwd[path_capacity] = "/";
+std::size_t cwd_length = 1;
+
+/// A set of descriptor numbers, lock-free (threads may close concurrently).
+class FdSet {
+public:
+    bool has(long fd_arg) const {
+        const long fd = static_cast<int>(fd_arg);  // zero-extended through the trap
+        return fd >= 0 && fd < max_fd && ((bits_[fd / 64].load(std::memory_order_relaxed) >> (fd % 64)) & 1) != 0;
+    }
+    void set(long fd_arg, bool on) {
+        const long fd = static_cast<int>(fd_arg);
+        if (fd < 0 || fd >= max_fd) return;
+        const std::uint64_t bit = std::uint64_t{1} << (fd % 64);
+        if (on) {
+            bits_[fd / 64].fetch_or(bit, std::memory_order_relaxed);
+        } else {
+            bits_[fd / 64].fetch_and(~bit, std::memory_order_relaxed);
+        }
+    }
+
+private:
+    std::atomic<std::uint64_t> bits_[max_fd / 64] = {};
+};
+
+FdSet simulated_fds;
+FdSet random_fds;
+
+struct RawIo {
+    static long sendmsg(int fd, const struct msghdr* msg) { return raw_syscall(SYS_sendmsg, fd, arg(msg), MSG_NOSIGNAL); }
+    static long read(int fd, void* buf, std::size_t n) { return raw_syscall(SYS_read, fd, arg(buf), static_cast<long>(n)); }
+};
+
+long raw(const SyscallArgs& a) { return raw_syscall(a.nr, a.a[0], a.a[1], a.a[2], a.a[3], a.a[4], a.a[5]); }
+
+SyscallArgs with(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0) {
+    SyscallArgs a;
+    a.nr = nr;
+    a.a[0] = a0, a.a[1] = a1, a.a[2] = a2, a.a[3] = a3, a.a[4] = a4, a.a[5] = a5;
+    return a;
+}
+
+// --- paths -------------------------------------------------------------------
+
+/// Appends `path`'s components to the absolute normalised path in `out`
+/// ("/" or "/a/b"), resolving "." and ".." lexically. False if too long.
+bool append_components(char* out, std::size_t& length, const char* path) {
+    const char* p = path;
+    while (*p != '\0') {
+        while (*p == '/') ++p;
+        const char* start = p;
+        while (*p != '\0' && *p != '/') ++p;
+        const std::size_t n = static_cast<std::size_t>(p - start);
+        if (n == 0 || (n == 1 && start[0] == '.')) continue;
+        if (n == 2 && start[0] == '.' && start[1] == '.') {
+            while (length > 1 && out[length - 1] != '/') --length;
+            if (length > 1) --length;  // drop the slash too, unless at the root
+            out[length] = '\0';
+            continue;
+        }
+        if (length + 1 + n + 1 > path_capacity) return false;
+        if (length > 1) out[length++] = '/';
+        std::memcpy(out + length, start, n);
+        length += n;
+        out[length] = '\0';
+    }
+    return true;
+}
+
+/// The absolute normalised form of `path` relative to `dirfd`; false if it
+/// cannot be known (too long, unreadable real descriptor).
+bool absolute(long dirfd, const char* path, char* out, std::size_t& length) {
+    if (path[0] == '/') {
+        out[0] = '/', out[1] = '\0', length = 1;
+    } else if (dirfd == AT_FDCWD) {
+        std::memcpy(out, cwd, cwd_length + 1);
+        length = cwd_length;
+    } else {
+        char link[32] = "/proc/self/fd/";
+        std::size_t n = std::strlen(link);
+        char digits[12];
+        int d = 0;
+        for (long v = dirfd; d == 0 || v > 0; v /= 10) digits[d++] = static_cast<char>('0' + v % 10);
+        while (d > 0) link[n++] = digits[--d];
+        link[n] = '\0';
+        const long got = raw_syscall(SYS_readlinkat, AT_FDCWD, arg(link), arg(out), path_capacity - 1);
+        if (got <= 0 || out[0] != '/') return false;
+        out[got] = '\0';
+        length = static_cast<std::size_t>(got);
+    }
+    return append_components(out, length, path);
+}
+
+bool under_mount(const char* path, std::size_t length) {
+    for (int i = 0; i < mount_count; ++i) {
+        const std::size_t m = mount_lengths[i];
+        if (length >= m && std::memcmp(path, mounts[i], m) == 0 && (length == m || path[m] == '/')) return true;
+    }
+    return false;
+}
+
+/// True if (dirfd, path) names something on a simulated mount.
+bool simulated_path(long dirfd_arg, long path_arg) {
+    // An int argument arrives zero-extended through the trap (AT_FDCWD is
+    // 0xffffff9c there): compare it as the int the kernel reads.
+    const int dirfd = static_cast<int>(dirfd_arg);
+    const char* path = reinterpret_cast<const char*>(path_arg);
+    if (mount_count == 0 || path == nullptr) return false;
+    // Relative to a simulated directory: the coordinator resolves it.
+    if (path[0] != '/' && dirfd != AT_FDCWD && simulated_fds.has(dirfd)) return true;
+    char buffer[path_capacity];
+    std::size_t length = 0;
+    return absolute(dirfd, path, buffer, length) && under_mount(buffer, length);
+}
+
+bool is_random_device(long path_arg) {
+    const char* path = reinterpret_cast<const char*>(path_arg);
+    return path != nullptr && (std::strcmp(path, "/dev/urandom") == 0 || std::strcmp(path, "/dev/random") == 0);
+}
+
+// --- forwarding --------------------------------------------------------------------
+
+/// A forked child inherits the connection but must not speak on it; an
+/// exec'd image whose hello was refused (a forked child's) has none. Such a
+/// process may not touch simulated files at all: the real kernel would
+/// read or write the user's real directory behind the model's back.
+bool connection_ours() {
+    static bool warned = false;
+    if (coordinator_fd >= 0 && raw_syscall(SYS_getpid) == owner_pid) return true;
+    coordinator_fd = -1;
+    if (!warned) {
+        warned = true;
+        warn("a forked child cannot use the simulated disk yet (docs/processes.md); "
+             "its calls on simulated paths fail with EACCES");
+        locked_kernel().emit_escape("files", "forked_child");
+    }
+    return false;
+}
+
+struct Forwarded {
+    long result;
+    bool passthrough;
+};
+
+Forwarded forward(const SyscallArgs& a, long bind_fd = -1) {
+    if (!connection_ours()) return {-EACCES, false};
+    VirtualClock& clock = locked_kernel().clock();
+    const Ns start = clock.options().start_realtime_ns;
+    const Ns now = start + clock.elapsed_ns();
+    const wire::CallResult r = wire::call<RawIo>(coordinator_fd, a.nr, a.a, now, bind_fd, ++sequence);
+    if (!r.transport_ok) {
+        // The launcher is gone: nothing simulated can be served any more.
+        warn("lost the connection to marionette-launch; exiting");
+        raw_syscall(SYS_exit_group, 3);
+    }
+    if (r.now_ns > now) clock.advance(r.now_ns - now);
+    return {r.result, r.passthrough};
+}
+
+/// Forwards, or issues for real when the coordinator says passthrough.
+long forward_or_raw(const SyscallArgs& a) {
+    const Forwarded f = forward(a);
+    return f.passthrough ? raw(a) : f.result;
+}
+
+long by_fd(SyscallArgs& a) { return simulated_fds.has(a.a[0]) ? forward_or_raw(a) : raw(a); }
+
+long by_path(SyscallArgs& a, int dirfd_index, int path_index) {
+    const long dirfd = dirfd_index < 0 ? AT_FDCWD : a.a[dirfd_index];
+    return simulated_path(dirfd, a.a[path_index]) ? forward_or_raw(a) : raw(a);
+}
+
+long serve_random(void* buffer, std::size_t length) {
+    locked_kernel().read_random_device({static_cast<std::byte*>(buffer), length});
+    return static_cast<long>(length);
+}
+
+long serve_random_iov(long iov_arg, long count) {
+    const auto* iov = reinterpret_cast<const struct iovec*>(iov_arg);
+    long total = 0;
+    for (long i = 0; i < count; ++i) total += serve_random(iov[i].iov_base, iov[i].iov_len);
+    return total;
+}
+
+/// Refreshes the local copy of the working directory after a chdir.
+void refresh_cwd(bool simulated, const char* absolute_path, std::size_t length) {
+    if (simulated && absolute_path != nullptr) {
+        std::memcpy(cwd, absolute_path, length + 1);
+        cwd_length = length;
+        return;
+    }
+    if (simulated) {
+        const Forwarded f = forward(with(SYS_getcwd, arg(cwd), path_capacity));
+        if (f.result > 0) cwd_length = static_cast<std::size_t>(f.result - 1);
+        return;
+    }
+    const long got = raw_syscall(SYS_getcwd, arg(cwd), path_capacity);
+    if (got > 0) cwd_length = static_cast<std::size_t>(got - 1);
+}
+
+}  // namespace
+
+// --- set-up ------------------------------------------------------------------
+
+bool files_active() { return coordinator_fd >= 0; }
+
+void files_init() {
+    const char* fd_text = std::getenv("MARIONETTE_COORDINATOR_FD");
+    if (fd_text == nullptr || *fd_text == '\0') return;
+    const long fd = std::strtol(fd_text, nullptr, 10);
+    if (raw_syscall(SYS_fcntl, fd, F_GETFD) < 0) return;  // the program closed it before exec
+    // Mounts: absolute prefixes separated by newlines.
+    if (const char* text = std::getenv("MARIONETTE_MOUNTS"); text != nullptr) {
+        while (*text != '\0' && mount_count < max_mounts) {
+            const char* end = std::strchr(text, '\n');
+            const std::size_t n = end == nullptr ? std::strlen(text) : static_cast<std::size_t>(end - text);
+            if (n > 0 && n < path_capacity && text[0] == '/') {
+                std::memcpy(mounts[mount_count], text, n);
+                mounts[mount_count][n] = '\0';
+                mount_lengths[mount_count++] = n;
+            }
+            text += n + (end != nullptr ? 1 : 0);
+        }
+    }
+    const long got = raw_syscall(SYS_getcwd, arg(cwd), path_capacity);
+    cwd_length = got > 0 ? static_cast<std::size_t>(got - 1) : 1;
+    const long mask = raw_syscall(SYS_umask, 022);
+    raw_syscall(SYS_umask, mask);
+    owner_pid = static_cast<int>(raw_syscall(SYS_getpid));
+    // Runs inside the shim's one-time initialisation (the thread is already
+    // "in the shim" and no other thread may enter yet): no Enter here.
+    Kernel& kernel = locked_kernel();
+    VirtualClock& clock = kernel.clock();
+    std::int32_t inherited[1024];
+    std::size_t count = 0;
+    const bool ok = wire::hello<RawIo>(static_cast<int>(fd), clock.options().start_realtime_ns + clock.elapsed_ns(),
+                                       owner_pid, static_cast<std::uint32_t>(mask), cwd, cwd_length, inherited,
+                                       1024, &count);
+    if (!ok) {
+        warn("this process's simulated files are not served (a forked child, or the launcher is gone); "
+             "its file calls go to the real kernel");
+        kernel.emit_escape("files", "no_coordinator");
+        return;
+    }
+    coordinator_fd = static_cast<int>(fd);
+    for (std::size_t i = 0; i < count && i < 1024; ++i) simulated_fds.set(inherited[i], true);
+    // If the cwd is simulated the exec'd image must ask for it.
+    if (under_mount(cwd, cwd_length)) refresh_cwd(true, nullptr, 0);
+}
+
+// --- descriptors ----------------------------------------------------------------
+
+long handle_openat(SyscallArgs& a) {
+    if (!simulated_path(a.a[0], a.a[1])) {
+        const long fd = raw(a);
+        if (fd >= 0) random_fds.set(fd, is_random_device(a.a[1]));
+        return fd;
+    }
+    // Reserve the number the kernel would give, on /dev/null, then bind it.
+    const long flags = a.a[2];
+    const long placeholder = raw_syscall(SYS_openat, AT_FDCWD, arg("/dev/null"), O_RDONLY | (flags & O_CLOEXEC));
+    if (placeholder < 0) return placeholder;
+    const Forwarded f = forward(a, placeholder);
+    if (f.passthrough || f.result < 0) {
+        raw_syscall(SYS_close, placeholder);
+        return f.passthrough ? raw(a) : f.result;
+    }
+    simulated_fds.set(placeholder, true);
+    random_fds.set(placeholder, false);
+    return placeholder;
+}
+
+long handle_open(SyscallArgs& a) {
+    SyscallArgs at = with(SYS_openat, AT_FDCWD, a.a[0], a.a[1], a.a[2]);
+    return handle_openat(at);
+}
+
+long handle_creat(SyscallArgs& a) {
+    SyscallArgs at = with(SYS_openat, AT_FDCWD, a.a[0], O_CREAT | O_WRONLY | O_TRUNC, a.a[1]);
+    return handle_openat(at);
+}
+
+long handle_close(SyscallArgs& a) {
+    const long fd = a.a[0];
+    random_fds.set(fd, false);
+    if (simulated_fds.has(fd)) {
+        forward(a);
+        simulated_fds.set(fd, false);
+    }
+    return raw(a);
+}
+
+long handle_close_range(SyscallArgs& a) {
+    const long first = a.a[0];
+    const long last = a.a[1] < max_fd ? a.a[1] : max_fd - 1;
+    for (long fd = first; fd <= last && fd >= 0; ++fd) {
+        if (!simulated_fds.has(fd)) continue;
+        if (a.a[2] & CLOSE_RANGE_CLOEXEC) {
+            forward(with(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC));
+        } else {
+            forward(with(SYS_close, fd));
+            simulated_fds.set(fd, false);
+        }
+    }
+    return raw(a);
+}
+
+/// dup/dup2/dup3/F_DUPFD: the kernel picks the number on the placeholder,
+/// the coordinator binds it to the same open file.
+long bind_duplicate(long old_fd, long new_fd, bool cloexec) {
+    const Forwarded f = forward(with(SYS_dup3, old_fd, new_fd, cloexec ? O_CLOEXEC : 0));
+    if (f.result < 0) {
+        raw_syscall(SYS_close, new_fd);
+        return f.result;
+    }
+    simulated_fds.set(new_fd, true);
+    return new_fd;
+}
+
+long handle_dup(SyscallArgs& a) {
+    const long fd = raw(a);
+    if (fd >= 0 && simulated_fds.has(a.a[0])) return bind_duplicate(a.a[0], fd, false);
+    if (fd >= 0) random_fds.set(fd, random_fds.has(a.a[0]));
+    return fd;
+}
+
+long dup_onto(long old_fd, long new_fd, long flags, const SyscallArgs& real_call) {
+    if (old_fd != new_fd && simulated_fds.has(new_fd)) {
+        forward(with(SYS_close, new_fd));
+        simulated_fds.set(new_fd, false);
+    }
+    const long fd = raw(real_call);
+    if (fd < 0 || old_fd == new_fd) return fd;
+    random_fds.set(fd, random_fds.has(old_fd));
+    if (simulated_fds.has(old_fd)) return bind_duplicate(old_fd, fd, (flags & O_CLOEXEC) != 0);
+    return fd;
+}
+
+long handle_dup2(SyscallArgs& a) { return dup_onto(a.a[0], a.a[1], 0, a); }
+long handle_dup3(SyscallArgs& a) { return dup_onto(a.a[0], a.a[1], a.a[2], a); }
+
+long handle_fcntl(SyscallArgs& a) {
+    const long fd = a.a[0];
+    const long cmd = a.a[1];
+    if (!simulated_fds.has(fd)) {
+        const long result = raw(a);
+        if (result >= 0 && wire::fcntl_dups(cmd)) random_fds.set(result, random_fds.has(fd));
+        return result;
+    }
+    if (wire::fcntl_dups(cmd)) {
+        const long new_fd = raw(a);
+        return new_fd < 0 ? new_fd : bind_duplicate(fd, new_fd, cmd == F_DUPFD_CLOEXEC);
+    }
+    // The placeholder carries FD_CLOEXEC for the real execve.
+    if (cmd == F_SETFD) raw(a);
+    return forward(a).result;
+}
+
+long handle_flock(SyscallArgs& a) {
+    // One process at a time holds a node's files today: no lock contends.
+    return simulated_fds.has(a.a[0]) ? 0 : raw(a);
+}
+
+// --- data ----------------------------------------------------------------------
+
+long handle_read(SyscallArgs& a) {
+    if (random_fds.has(a.a[0])) return serve_random(reinterpret_cast<void*>(a.a[1]), static_cast<std::size_t>(a.a[2]));
+    return by_fd(a);
+}
+
+long handle_pread64(SyscallArgs& a) {
+    if (random_fds.has(a.a[0])) return serve_random(reinterpret_cast<void*>(a.a[1]), static_cast<std::size_t>(a.a[2]));
+    return by_fd(a);
+}
+
+long handle_readv(SyscallArgs& a) {
+    if (random_fds.has(a.a[0])) return serve_random_iov(a.a[1], a.a[2]);
+    return by_fd(a);
+}
+
+long handle_preadv(SyscallArgs& a) {
+    if (random_fds.has(a.a[0])) return serve_random_iov(a.a[1], a.a[2]);
+    return by_fd(a);
+}
+
+long handle_preadv2(SyscallArgs& a) {
+    if (!simulated_fds.has(a.a[0])) return random_fds.has(a.a[0]) ? serve_random_iov(a.a[1], a.a[2]) : raw(a);
+    if (a.a[5] != 0) return -EOPNOTSUPP;  // RWF_* flags are not modelled
+    // offset -1 means "the current position", i.e. readv.
+    SyscallArgs v = a.a[3] == -1 ? with(SYS_readv, a.a[0], a.a[1], a.a[2]) : with(SYS_preadv, a.a[0], a.a[1], a.a[2], a.a[3]);
+    return forward(v).result;
+}
+
+long handle_pwritev2(SyscallArgs& a) {
+    if (!simulated_fds.has(a.a[0])) return raw(a);
+    if (a.a[5] != 0) return -EOPNOTSUPP;
+    SyscallArgs v = a.a[3] == -1 ? with(SYS_writev, a.a[0], a.a[1], a.a[2]) : with(SYS_pwritev, a.a[0], a.a[1], a.a[2], a.a[3]);
+    return forward(v).result;
+}
+
+long handle_write(SyscallArgs& a) { return by_fd(a); }
+long handle_pwrite64(SyscallArgs& a) { return by_fd(a); }
+long handle_writev(SyscallArgs& a) { return by_fd(a); }
+long handle_pwritev(SyscallArgs& a) { return by_fd(a); }
+long handle_lseek(SyscallArgs& a) { return by_fd(a); }
+long handle_fsync(SyscallArgs& a) { return by_fd(a); }
+long handle_fdatasync(SyscallArgs& a) { return by_fd(a); }
+long handle_sync_file_range(SyscallArgs& a) { return by_fd(a); }
+long handle_syncfs(SyscallArgs& a) { return by_fd(a); }
+long handle_ftruncate(SyscallArgs& a) { return by_fd(a); }
+long handle_fallocate(SyscallArgs& a) { return by_fd(a); }
+long handle_fstat(SyscallArgs& a) { return by_fd(a); }
+long handle_getdents64(SyscallArgs& a) { return by_fd(a); }
+long handle_fchmod(SyscallArgs& a) { return by_fd(a); }
+
+long handle_sync(SyscallArgs& a) {
+    // The simulated disk's sync; the host's page cache is not the model's.
+    if (mount_count > 0 && connection_ours()) return forward(a).result;
+    return raw(a);
+}
+
+// --- metadata by path --------------------------------------------------------------
+
+long handle_truncate(SyscallArgs& a) { return by_path(a, -1, 0); }
+long handle_newfstatat(SyscallArgs& a) {
+    // fstatat(fd, "", AT_EMPTY_PATH) is fstat(fd).
+    const char* path = reinterpret_cast<const char*>(a.a[1]);
+    if (path != nullptr && path[0] == '\0' && (a.a[3] & AT_EMPTY_PATH)) return by_fd(a);
+    return by_path(a, 0, 1);
+}
+long handle_statx(SyscallArgs& a) {
+    const char* path = reinterpret_cast<const char*>(a.a[1]);
+    if (path != nullptr && path[0] == '\0' && (a.a[2] & AT_EMPTY_PATH)) return by_fd(a);
+    return by_path(a, 0, 1);
+}
+long handle_faccessat(SyscallArgs& a) { return by_path(a, 0, 1); }
+long handle_faccessat2(SyscallArgs& a) { return by_path(a, 0, 1); }
+long handle_mkdirat(SyscallArgs& a) { return by_path(a, 0, 1); }
+long handle_unlinkat(SyscallArgs& a) { return by_path(a, 0, 1); }
+long handle_readlinkat(SyscallArgs& a) { return by_path(a, 0, 1); }
+long handle_fchmodat(SyscallArgs& a) { return by_path(a, 0, 1); }
+long handle_utimensat(SyscallArgs& a) {
+    if (a.a[1] == 0) return by_fd(a);  // futimens(fd, ...)
+    return by_path(a, 0, 1);
+}
+long handle_symlinkat(SyscallArgs& a) { return by_path(a, 1, 2); }
+
+long two_paths(SyscallArgs& a) {
+    if (!simulated_path(a.a[0], a.a[1]) && !simulated_path(a.a[2], a.a[3])) return raw(a);
+    return forward_or_raw(a);
+}
+long handle_renameat2(SyscallArgs& a) { return two_paths(a); }
+long handle_linkat(SyscallArgs& a) { return two_paths(a); }
+
+// Legacy calls become their *at forms (glibc on x86_64 still issues several).
+long handle_stat(SyscallArgs& a) {
+    SyscallArgs at = with(SYS_newfstatat, AT_FDCWD, a.a[0], a.a[1], 0);
+    return handle_newfstatat(at);
+}
+long handle_lstat(SyscallArgs& a) {
+    SyscallArgs at = with(SYS_newfstatat, AT_FDCWD, a.a[0], a.a[1], AT_SYMLINK_NOFOLLOW);
+    return handle_newfstatat(at);
+}
+long handle_access(SyscallArgs& a) {
+    SyscallArgs at = with(SYS_faccessat, AT_FDCWD, a.a[0], a.a[1]);
+    return handle_faccessat(at);
+}
+long handle_mkdir(SyscallArgs& a) {
+    SyscallArgs at = with(SYS_mkdirat, AT_FDCWD, a.a[0], a.a[1]);
+    return handle_mkdirat(at);
+}
+long handle_rmdir(SyscallArgs& a) {
+    SyscallArgs at = with(SYS_unlinkat, AT_FDCWD, a.a[0], AT_REMOVEDIR);
+    return handle_unlinkat(at);
+}
+long handle_unlink(SyscallArgs& a) {
+    SyscallArgs at = with(SYS_unlinkat, AT_FDCWD, a.a[0], 0);
+    return handle_unlinkat(at);
+}
+long handle_readlink(SyscallArgs& a) {
+    SyscallArgs at = with(SYS_readlinkat, AT_FDCWD, a.a[0], a.a[1], a.a[2]);
+    return handle_readlinkat(at);
+}
+long handle_chmod(SyscallArgs& a) {
+    SyscallArgs at = with(SYS_fchmodat, AT_FDCWD, a.a[0], a.a[1]);
+    return handle_fchmodat(at);
+}
+long handle_rename(SyscallArgs& a) {
+    SyscallArgs at = with(SYS_renameat2, AT_FDCWD, a.a[0], AT_FDCWD, a.a[1], 0);
+    return handle_renameat2(at);
+}
+long handle_renameat(SyscallArgs& a) {
+    SyscallArgs at = with(SYS_renameat2, a.a[0], a.a[1], a.a[2], a.a[3], 0);
+    return handle_renameat2(at);
+}
+long handle_link(SyscallArgs& a) {
+    SyscallArgs at = with(SYS_linkat, AT_FDCWD, a.a[0], AT_FDCWD, a.a[1], 0);
+    return handle_linkat(at);
+}
+long handle_symlink(SyscallArgs& a) {
+    SyscallArgs at = with(SYS_symlinkat, a.a[0], AT_FDCWD, a.a[1]);
+    return handle_symlinkat(at);
+}
+
+// --- working directory ------------------------------------------------------------
+
+long handle_chdir(SyscallArgs& a) {
+    const char* path = reinterpret_cast<const char*>(a.a[0]);
+    char target[path_capacity];
+    std::size_t length = 0;
+    const bool known = path != nullptr && absolute(AT_FDCWD, path, target, length);
+    if (known && under_mount(target, length)) {
+        const Forwarded f = forward(a);
+        if (!f.passthrough) {
+            if (f.result == 0) refresh_cwd(true, target, length);
+            return f.result;
+        }
+    }
+    const long result = raw(a);
+    if (result == 0) refresh_cwd(false, nullptr, 0);
+    return result;
+}
+
+long handle_fchdir(SyscallArgs& a) {
+    if (simulated_fds.has(a.a[0])) {
+        const long result = forward(a).result;
+        if (result == 0) refresh_cwd(true, nullptr, 0);
+        return result;
+    }
+    const long result = raw(a);
+    if (result == 0) refresh_cwd(false, nullptr, 0);
+    return result;
+}
+
+long handle_getcwd(SyscallArgs& a) {
+    if (!under_mount(cwd, cwd_length)) return raw(a);
+    const auto size = static_cast<std::size_t>(a.a[1]);
+    if (cwd_length + 1 > size) return -ERANGE;
+    std::memcpy(reinterpret_cast<char*>(a.a[0]), cwd, cwd_length + 1);
+    return static_cast<long>(cwd_length + 1);
+}
+
+}  // namespace marionette::shim

@@ -1,0 +1,38 @@
+// The shim's half of simulated files (see docs/processes.md).
+//
+// Paths under the run's mounts (`--disk DIR`, /tmp) and descriptors of files
+// opened there belong to the coordinator: the handlers here route each file
+// syscall — by descriptor or by path — and either issue it to the real
+// kernel or forward it over the wire protocol, reserving real descriptor
+// numbers (placeholders on /dev/null) so that simulated and real descriptors
+// never collide. /dev/urandom and /dev/random are served from the process's
+// random stream. Every handler is reached from both entry paths (libc symbol
+// wrappers and the seccomp trap) through the dispatch table.
+#pragma once
+
+#include "interpose/shim_internal.hpp"
+
+namespace marionette::shim {
+
+/// Reads the coordinator descriptor and mounts from the environment and
+/// introduces this process (image) to the coordinator. Without
+/// MARIONETTE_COORDINATOR_FD files are not simulated (and say so once).
+void files_init();
+
+/// True if file syscalls are being routed (a coordinator is connected).
+bool files_active();
+
+#define MARIONETTE_FILE_HANDLERS(X)                                                                             \
+    X(openat) X(open) X(creat) X(close) X(close_range) X(read) X(pread64) X(readv) X(preadv) X(preadv2)        \
+    X(write) X(pwrite64) X(writev) X(pwritev) X(pwritev2) X(lseek) X(fsync) X(fdatasync) X(sync_file_range)    \
+    X(syncfs) X(sync) X(ftruncate) X(truncate) X(fallocate) X(fstat) X(newfstatat) X(stat) X(lstat) X(statx)    \
+    X(access) X(faccessat) X(faccessat2) X(getdents64) X(mkdir) X(mkdirat) X(rmdir) X(unlink) X(unlinkat)      \
+    X(rename) X(renameat) X(renameat2) X(link) X(linkat) X(symlink) X(symlinkat) X(readlink) X(readlinkat)     \
+    X(chmod) X(fchmod) X(fchmodat) X(utimensat) X(chdir) X(fchdir) X(getcwd) X(dup) X(dup2) X(dup3) X(fcntl)  \
+    X(flock)
+
+#define MARIONETTE_DECLARE_HANDLER(name) long handle_##name(SyscallArgs& args);
+MARIONETTE_FILE_HANDLERS(MARIONETTE_DECLARE_HANDLER)
+#undef MARIONETTE_DECLARE_HANDLER
+
+}  // namespace marionette::shim
