@@ -40,6 +40,14 @@ std::string checked_text(const Command& command) {
     return text;
 }
 
+// `command key=value ...` with each word quoted as needed; the parser then
+// checks keys and values (unknown keys get its "did you mean").
+std::string settings_line(std::string_view command, const std::vector<std::pair<std::string, std::string>>& settings) {
+    std::string line(command);
+    for (const auto& [key, value] : settings) line += " " + quote_word(key + "=" + value);
+    return line;
+}
+
 Rate rate_argument(std::string_view text) {
     try {
         return Rate::parse(text);
@@ -235,12 +243,9 @@ void ControlClient::quit() {
 
 Reply DiskControl::set_faults(const std::vector<std::pair<std::string, std::string>>& faults) {
     // Through the text form, so unknown keys get the parser's "did you mean".
-    std::string line = "disk.set_faults";
+    for (const auto& fault : faults) rate_argument(fault.second);
+    std::string line = settings_line("disk.set_faults", faults);
     if (!node_.empty()) line += " node=" + quote_word(node_);
-    for (const auto& [key, rate] : faults) {
-        rate_argument(rate);
-        line += " " + quote_word(key + "=" + rate);
-    }
     return client_.request(line);
 }
 
@@ -252,11 +257,21 @@ Reply NetControl::partition(const std::vector<std::vector<std::string>>& groups)
     return client_.exchange(checked_text(NetPartition{groups}));
 }
 Reply NetControl::heal() { return client_.exchange(checked_text(NetHeal{})); }
-Reply NetControl::set_lossiness(std::string_view drop_rate) {
-    return client_.exchange(checked_text(NetSetLossiness{rate_argument(drop_rate)}));
+Reply NetControl::set_faults(const std::vector<std::pair<std::string, std::string>>& settings) {
+    return client_.request(settings_line("net.set_faults", settings));
+}
+Reply NetControl::set_lossiness(const std::vector<std::pair<std::string, std::string>>& settings) {
+    return client_.request(settings_line("net.set_lossiness", settings));
+}
+Reply NetControl::set_latency(const std::vector<std::pair<std::string, std::string>>& settings) {
+    return client_.request(settings_line("net.set_latency", settings));
 }
 Reply NetControl::set_latency(Ns latency_ns_min, Ns latency_ns_jitter) {
-    return client_.exchange(checked_text(NetSetLatency{latency_ns_min, latency_ns_jitter}));
+    return set_latency({{"latency_ns_min", format_duration(latency_ns_min)},
+                        {"latency_ns_jitter", format_duration(latency_ns_jitter)}});
+}
+Reply NetControl::set_partition_dynamics(const std::vector<std::pair<std::string, std::string>>& settings) {
+    return client_.request(settings_line("net.set_partition_dynamics", settings));
 }
 Reply NetControl::clog(std::string_view from, std::string_view to, Ns duration_ns) {
     return client_.exchange(checked_text(NetClog{std::string(from), std::string(to), duration_ns}));

@@ -1,6 +1,7 @@
 #include "control/command.hpp"
 
 #include "control/lexer.hpp"
+#include "sim/disk/disk_options.hpp"
 
 namespace marionette {
 namespace {
@@ -59,14 +60,9 @@ std::string print_action(const Action& action) {
                        }
                    },
                    [&](const NetHeal&) { out = "net.heal"; },
-                   [&](const NetSetLossiness& c) {
-                       out = "net.set_lossiness";
-                       add_kv(out, "drop_rate", rate_text(c.drop_rate));
-                   },
-                   [&](const NetSetLatency& c) {
-                       out = "net.set_latency";
-                       if (c.latency_ns_min) add_kv(out, "latency_ns_min", format_duration(*c.latency_ns_min));
-                       if (c.latency_ns_jitter) add_kv(out, "latency_ns_jitter", format_duration(*c.latency_ns_jitter));
+                   [&](const NetSetOptions& c) {
+                       out = net_options_command(c.group);
+                       for (const auto& [key, value] : c.settings) add_kv(out, key, value);
                    },
                    [&](const NetClog& c) {
                        out = "net.clog";
@@ -115,8 +111,10 @@ const std::vector<CommandInfo>& command_table() {
         {"disk.corrupt_sector", "disk.corrupt_sector [node=<node>] path=<path> offset=<bytes>", "corrupt the sector holding a byte of a file"},
         {"net.partition", "net.partition <a,b> <c> ...", "split the network into groups"},
         {"net.heal", "net.heal", "remove every partition"},
-        {"net.set_lossiness", "net.set_lossiness drop_rate=<rate>", "set the packet drop rate"},
-        {"net.set_latency", "net.set_latency [latency_ns_min=<d>] [latency_ns_jitter=<d>]", "set network latency"},
+        {"net.set_faults", "net.set_faults <key>=<value> ...", "set any network options (docs/network-model.md)"},
+        {"net.set_lossiness", "net.set_lossiness drop_rate=<rate> ...", "set loss options: drop_rate, duplicate_rate, path_clog_rate, path_clog_duration_ns, connection_reset_rate, partial_write_rate"},
+        {"net.set_latency", "net.set_latency latency_ns_min=<d> latency_ns_jitter=<d> ...", "set latency options: latency_ns_min, latency_ns_jitter, loopback_latency_ns, latency_tail_rate, latency_tail_ns_max"},
+        {"net.set_partition_dynamics", "net.set_partition_dynamics partition_rate=<rate> ...", "set random partition dynamics (partition and stability keys, partition_tick_ns, partition_mode)"},
         {"net.clog", "net.clog <from> <to> <duration>", "hold packets from one node to another for a while"},
         {"net.unclog", "net.unclog [<from> <to>]", "release one clog, or all"},
         {"spawn", "spawn <name> [node=<node>] -- <argv...>", "start a helper process"},
@@ -127,13 +125,22 @@ const std::vector<CommandInfo>& command_table() {
     return table;
 }
 
-const std::vector<std::string_view>& disk_fault_keys() {
-    static const std::vector<std::string_view> keys = {
-        "read_error_rate",       "write_error_rate",     "corrupt_read_rate",
-        "crash_lost_write_rate", "crash_torn_write_rate", "misdirected_write_rate",
-        "fsync_error_rate",      "short_io_rate",        "latent_sector_error_rate",
-    };
-    return keys;
+const std::vector<std::string_view>& disk_fault_keys() { return disk_fault_rate_names(); }
+
+std::string_view net_options_command(NetOptionGroup group) {
+    switch (group) {
+        case NetOptionGroup::all: return "net.set_faults";
+        case NetOptionGroup::lossiness: return "net.set_lossiness";
+        case NetOptionGroup::latency: return "net.set_latency";
+        case NetOptionGroup::partition_dynamics: return "net.set_partition_dynamics";
+    }
+    return "net.set_faults";
+}
+
+std::string NetSetOptions::text() const {
+    std::string out;
+    for (const auto& [key, value] : settings) out += (out.empty() ? "" : " ") + key + "=" + value;
+    return out;
 }
 
 std::string rate_text(const Rate& rate) {
@@ -166,8 +173,7 @@ std::string_view command_name(const Command& command) {
                           [](const DiskCorruptSector&) -> std::string_view { return "disk.corrupt_sector"; },
                           [](const NetPartition&) -> std::string_view { return "net.partition"; },
                           [](const NetHeal&) -> std::string_view { return "net.heal"; },
-                          [](const NetSetLossiness&) -> std::string_view { return "net.set_lossiness"; },
-                          [](const NetSetLatency&) -> std::string_view { return "net.set_latency"; },
+                          [](const NetSetOptions& c) -> std::string_view { return net_options_command(c.group); },
                           [](const NetClog&) -> std::string_view { return "net.clog"; },
                           [](const NetUnclog&) -> std::string_view { return "net.unclog"; },
                           [](const Spawn&) -> std::string_view { return "spawn"; },

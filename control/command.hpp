@@ -16,6 +16,7 @@
 #include <variant>
 #include <vector>
 
+#include "sim/net/options.hpp"
 #include "sim/rate.hpp"
 #include "sim/time.hpp"
 
@@ -112,17 +113,19 @@ struct NetHeal {
     friend bool operator==(const NetHeal&, const NetHeal&) = default;
 };
 
-/// `net.set_lossiness drop_rate=<rate>`.
-struct NetSetLossiness {
-    Rate drop_rate = Rate::never();
-    friend bool operator==(const NetSetLossiness&, const NetSetLossiness&) = default;
-};
+/// `net.set_faults`, `net.set_lossiness`, `net.set_latency` or
+/// `net.set_partition_dynamics` with `key=value ...`: network options of
+/// one group of the network model (sim/net/options.hpp decides which keys a
+/// group accepts and checks the values). Settings keep their order (later
+/// keys may override earlier ones, e.g. stability_ns_min); each key once.
+/// The executor applies them with apply_net_options(options, text, group).
+struct NetSetOptions {
+    NetOptionGroup group = NetOptionGroup::all;
+    std::vector<std::pair<std::string, std::string>> settings;
+    friend bool operator==(const NetSetOptions&, const NetSetOptions&) = default;
 
-/// `net.set_latency [latency_ns_min=<d>] [latency_ns_jitter=<d>]` (at least one).
-struct NetSetLatency {
-    std::optional<Ns> latency_ns_min;
-    std::optional<Ns> latency_ns_jitter;
-    friend bool operator==(const NetSetLatency&, const NetSetLatency&) = default;
+    /// The settings as `key=value key=value` text for apply_net_options.
+    std::string text() const;
 };
 
 /// `net.clog <from> <to> <duration>`: packets from -> to are held for a while.
@@ -165,7 +168,7 @@ struct ExpectOutput {
 
 /// Commands that can be scheduled with `at` and `after`.
 using Action = std::variant<Crash, Kill, Restart, DiskSetFaults, DiskCorruptSector, NetPartition, NetHeal,
-                            NetSetLossiness, NetSetLatency, NetClog, NetUnclog, Spawn>;
+                            NetSetOptions, NetClog, NetUnclog, Spawn>;
 
 /// `at <time> <action>`: run the action when virtual time reaches `at_ns`.
 struct At {
@@ -185,7 +188,7 @@ struct After {
 
 /// Any command of the language.
 using Command = std::variant<Hello, Status, Quit, TraceRead, Run, At, After, CrashRandom, Crash, Kill, Restart,
-                             DiskSetFaults, DiskCorruptSector, NetPartition, NetHeal, NetSetLossiness, NetSetLatency,
+                             DiskSetFaults, DiskCorruptSector, NetPartition, NetHeal, NetSetOptions,
                              NetClog, NetUnclog, Spawn, ExpectExit, ExpectOutput>;
 
 /// One entry of the command table: the first word, a usage line, a summary.
@@ -198,7 +201,8 @@ struct CommandInfo {
 /// Every command word with its usage, in documentation order.
 const std::vector<CommandInfo>& command_table();
 
-/// The disk fault keys accepted by disk.set_faults, in canonical order.
+/// The disk fault keys accepted by disk.set_faults, in canonical order (the
+/// disk model's own list, sim/disk/disk_options.hpp).
 const std::vector<std::string_view>& disk_fault_keys();
 
 /// The first word of a command (`disk.set_faults`, `crash`, ...).
@@ -211,6 +215,9 @@ std::string to_string(const Action& action);
 
 /// An action as a command.
 Command to_command(const Action& action);
+
+/// The command word of a network option group (`net.set_latency`).
+std::string_view net_options_command(NetOptionGroup group);
 
 /// Canonical rendering of a rate: `never`, `always` or `n/d`.
 std::string rate_text(const Rate& rate);

@@ -43,8 +43,9 @@ public:
     virtual Reply disk_corrupt_sector(const DiskCorruptSector& command) = 0;
     virtual Reply net_partition(const NetPartition& command) = 0;
     virtual Reply net_heal(const NetHeal& command) = 0;
-    virtual Reply net_set_lossiness(const NetSetLossiness& command) = 0;
-    virtual Reply net_set_latency(const NetSetLatency& command) = 0;
+    /// net.set_faults / set_lossiness / set_latency / set_partition_dynamics:
+    /// apply_net_options(options, command.text(), command.group).
+    virtual Reply net_set_options(const NetSetOptions& command) = 0;
     virtual Reply net_clog(const NetClog& command) = 0;
     virtual Reply net_unclog(const NetUnclog& command) = 0;
     virtual Reply spawn(const Spawn& command) = 0;

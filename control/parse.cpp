@@ -67,18 +67,96 @@ NetPartition parse_net_partition(Cursor& args) {
     return out;
 }
 
-NetSetLatency parse_net_set_latency(Cursor& args) {
-    const std::vector<KeyValue> kvs = key_values(args, {"latency_ns_min", "latency_ns_jitter"});
-    NetSetLatency out;
-    if (const KeyValue* kv = find_key(kvs, "latency_ns_min")) {
-        out.latency_ns_min = parse_time(kv->word->column, kv->value);
+// The keys a network option group accepts, found by asking the network
+// model itself (each described key, set to its default, either applies in
+// the group or not), so the parser never keeps its own copy of the list.
+const std::vector<std::string>& net_group_keys(NetOptionGroup group) {
+    static const auto keys_for = [](NetOptionGroup g) {
+        std::vector<std::string> out;
+        for (const auto& [key, value] : describe_net_options(NetOptions{})) {
+            NetOptions scratch;
+            try {
+                apply_net_options(scratch, key + "=" + value, g);
+            } catch (const std::invalid_argument&) {
+                continue;
+            }
+            out.push_back(key);
+        }
+        return out;
+    };
+    static const std::vector<std::string> all = keys_for(NetOptionGroup::all);
+    static const std::vector<std::string> lossiness = keys_for(NetOptionGroup::lossiness);
+    static const std::vector<std::string> latency = keys_for(NetOptionGroup::latency);
+    static const std::vector<std::string> dynamics = keys_for(NetOptionGroup::partition_dynamics);
+    switch (group) {
+        case NetOptionGroup::lossiness: return lossiness;
+        case NetOptionGroup::latency: return latency;
+        case NetOptionGroup::partition_dynamics: return dynamics;
+        case NetOptionGroup::all: break;
     }
-    if (const KeyValue* kv = find_key(kvs, "latency_ns_jitter")) {
-        out.latency_ns_jitter = parse_time(kv->word->column, kv->value);
+    return all;
+}
+
+// The model renders durations in nanoseconds and rates as n/d; by the
+// project's naming rule (units last: `_ns`, `_rate`) the canonical text
+// uses the forms people type instead (`2ms`, `always`, `20%`).
+std::string readable_value(std::string_view key, const std::string& value) {
+    const bool duration = key.ends_with("_ns") || key.find("_ns_") != std::string_view::npos;
+    try {
+        if (duration) return format_duration(parse_duration(value));
+        if (key.ends_with("_rate")) return rate_text(Rate::parse(value));
+    } catch (const std::invalid_argument&) {
     }
-    if (!out.latency_ns_min && !out.latency_ns_jitter) {
-        fail(ErrorCode::bad_argument, args.end_column(),
-             "missing latency_ns_min=<duration> or latency_ns_jitter=<duration>");
+    return value;
+}
+
+// One setting checked by the network model on default options; the value
+// kept is the model's own rendering of it when it has one (canonical text).
+std::pair<std::string, std::string> net_setting(const Word& word, NetOptionGroup group) {
+    const std::size_t eq = word.text.find('=');
+    if (eq == std::string::npos || eq == 0) {
+        fail(ErrorCode::bad_argument, word.column, "expected key=value, got '" + word.text + "'");
+    }
+    const std::string key = word.text.substr(0, eq);
+    NetOptions scratch;
+    try {
+        apply_net_options(scratch, word.text, group);
+    } catch (const std::invalid_argument& e) {
+        // Unknown keys and malformed values are the parser's to report.
+        // Anything else is a cross-option check against the defaults (e.g.
+        // tcp_rto_ns_min above the default maximum), which only the run,
+        // knowing its current options, can judge: keep the text as given.
+        const std::string message = e.what();
+        if (!message.starts_with("unknown network option") && !message.starts_with("network option")) {
+            return {key, word.text.substr(eq + 1)};
+        }
+        const std::vector<std::string>& keys = net_group_keys(group);
+        fail(ErrorCode::bad_argument, word.column,
+             message + did_you_mean(key, std::vector<std::string_view>(keys.begin(), keys.end())));
+    }
+    for (const auto& [k, v] : describe_net_options(scratch)) {
+        if (k == key) return {key, readable_value(key, v)};
+    }
+    return {key, word.text.substr(eq + 1)};
+}
+
+NetSetOptions parse_net_set_options(Cursor& args, NetOptionGroup group) {
+    NetSetOptions out;
+    out.group = group;
+    while (!args.done()) {
+        const Word& word = args.next("key=value");
+        auto setting = net_setting(word, group);
+        for (const auto& seen : out.settings) {
+            if (seen.first == setting.first) {
+                fail(ErrorCode::bad_argument, word.column, "key '" + setting.first + "' given twice");
+            }
+        }
+        out.settings.push_back(std::move(setting));
+    }
+    if (out.settings.empty()) {
+        std::string known;
+        for (const std::string& key : net_group_keys(group)) known += " " + key;
+        fail(ErrorCode::bad_argument, args.end_column(), "missing <key>=<value>; keys:" + known);
     }
     return out;
 }
@@ -233,12 +311,10 @@ std::optional<Action> parse_action_named(std::string_view name, Cursor& args) {
     if (name == "disk.corrupt_sector") return parse_disk_corrupt_sector(args);
     if (name == "net.partition") return parse_net_partition(args);
     if (name == "net.heal") return args.finish(), NetHeal{};
-    if (name == "net.set_lossiness") {
-        const std::vector<KeyValue> kvs = key_values(args, {"drop_rate"});
-        const KeyValue& kv = require_key(kvs, "drop_rate", args);
-        return NetSetLossiness{parse_rate(*kv.word, kv.value)};
+    for (NetOptionGroup group : {NetOptionGroup::all, NetOptionGroup::lossiness, NetOptionGroup::latency,
+                                 NetOptionGroup::partition_dynamics}) {
+        if (name == net_options_command(group)) return parse_net_set_options(args, group);
     }
-    if (name == "net.set_latency") return parse_net_set_latency(args);
     if (name == "net.clog") return parse_net_clog(args);
     if (name == "net.unclog") return parse_net_unclog(args);
     if (name == "spawn") return parse_spawn(args);

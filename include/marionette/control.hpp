@@ -66,9 +66,17 @@ public:
     /// `net.partition a,b c`: nodes in different groups cannot talk.
     Reply partition(const std::vector<std::vector<std::string>>& groups);
     Reply heal();
-    /// `net.set_lossiness drop_rate=<rate>` (`10%`, `1/8`, `never`, ...).
-    Reply set_lossiness(std::string_view drop_rate);
+    /// `net.set_faults key=value ...`: any network option, e.g.
+    /// {{"drop_rate", "10%"}, {"latency_ns_jitter", "2ms"}}.
+    Reply set_faults(const std::vector<std::pair<std::string, std::string>>& settings);
+    /// `net.set_lossiness key=value ...`, e.g. {{"drop_rate", "1/8"}}.
+    Reply set_lossiness(const std::vector<std::pair<std::string, std::string>>& settings);
+    /// `net.set_latency key=value ...`.
+    Reply set_latency(const std::vector<std::pair<std::string, std::string>>& settings);
+    /// `net.set_latency latency_ns_min=<min> latency_ns_jitter=<jitter>`.
     Reply set_latency(Ns latency_ns_min, Ns latency_ns_jitter);
+    /// `net.set_partition_dynamics key=value ...`.
+    Reply set_partition_dynamics(const std::vector<std::pair<std::string, std::string>>& settings);
     Reply clog(std::string_view from, std::string_view to, Ns duration_ns);
     /// Releases the clog from -> to, or every clog when both are empty.
     Reply unclog(std::string_view from = {}, std::string_view to = {});

@@ -32,8 +32,7 @@ public:
     Reply disk_corrupt_sector(const DiskCorruptSector& c) override { return record("disk_corrupt_sector", c); }
     Reply net_partition(const NetPartition& c) override { return record("net_partition", c); }
     Reply net_heal(const NetHeal& c) override { return record("net_heal", c); }
-    Reply net_set_lossiness(const NetSetLossiness& c) override { return record("net_set_lossiness", c); }
-    Reply net_set_latency(const NetSetLatency& c) override { return record("net_set_latency", c); }
+    Reply net_set_options(const NetSetOptions& c) override { return record("net_set_options", c); }
     Reply net_clog(const NetClog& c) override { return record("net_clog", c); }
     Reply net_unclog(const NetUnclog& c) override { return record("net_unclog", c); }
     Reply spawn(const Spawn& c) override { return record("spawn", c); }

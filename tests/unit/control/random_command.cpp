@@ -69,12 +69,18 @@ Action random_action_of(Prng& prng, std::uint64_t kind) {
             return c;
         }
         case 6: return NetHeal{};
-        case 7: return NetSetLossiness{rate(prng)};
+        case 7: {
+            NetSetOptions c{NetOptionGroup::lossiness, {}};
+            if (coin(prng)) c.settings.emplace_back("duplicate_rate", rate_text(rate(prng)));
+            c.settings.emplace_back("drop_rate", rate_text(rate(prng)));
+            if (coin(prng)) c.settings.emplace_back("path_clog_duration_ns", format_duration(duration(prng)));
+            return c;
+        }
         case 8: {
-            NetSetLatency c;
+            NetSetOptions c{coin(prng) ? NetOptionGroup::latency : NetOptionGroup::all, {}};
             const std::uint64_t which = below(prng, 3);
-            if (which != 1) c.latency_ns_min = duration(prng);
-            if (which != 0) c.latency_ns_jitter = duration(prng);
+            if (which != 1) c.settings.emplace_back("latency_ns_min", format_duration(duration(prng)));
+            if (which != 0) c.settings.emplace_back("latency_ns_jitter", format_duration(duration(prng)));
             return c;
         }
         case 9: return NetClog{"a" + node(prng), "b" + node(prng), duration(prng)};

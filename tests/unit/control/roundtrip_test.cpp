@@ -54,5 +54,7 @@ TEST_CASE("canonical spellings") {
     CHECK(canonical("crash random within 0..5s") == "crash random within 0s..5s");
     CHECK(canonical("expect output c contains '#1'") == "expect output c contains '#1'");
     CHECK(canonical("net.set_latency latency_ns_jitter=1000 latency_ns_min=1ms") ==
-          "net.set_latency latency_ns_min=1ms latency_ns_jitter=1us");
+          "net.set_latency latency_ns_jitter=1us latency_ns_min=1ms");
+    CHECK(canonical("net.set_lossiness drop_rate=percent(10) duplicate_rate=one_in(1)") ==
+          "net.set_lossiness drop_rate=10% duplicate_rate=always");
 }

@@ -135,6 +135,8 @@ TEST_CASE("a server on a socket path serves the C++ client, then quits") {
     client.spawn("check", {"sqlite3", "data/db", "pragma integrity_check"});
     client.expect_output("check", "ok");
     client.net().partition({{"a", "b"}, {"c"}});
+    client.net().set_lossiness({{"drop_rate", "1/8"}});
+    client.net().set_latency(ns_per_ms, 0);
     client.at(5 * ns_per_s, "crash n1");
     CHECK(client.read_trace() == "event=0 a.b at_ns=0\nevent=1 c.d at_ns=5\n");
     try {
@@ -159,6 +161,8 @@ TEST_CASE("a server on a socket path serves the C++ client, then quits") {
                                 "spawn spawn check -- sqlite3 data/db 'pragma integrity_check'",
                                 "expect_output expect output check contains ok",
                                 "net_partition net.partition a,b c",
+                                "net_set_options net.set_lossiness drop_rate=1/8",
+                                "net_set_options net.set_latency latency_ns_min=1ms latency_ns_jitter=0s",
                                 "schedule_at at 5s crash n1",
                                 "trace_read trace.read",
                                 "restart restart",
@@ -184,7 +188,8 @@ TEST_CASE("the client rejects bad arguments before sending anything") {
         CHECK(code_of([&] { client.crash("no spaces allowed"); }) == ErrorCode::bad_argument);
         CHECK(code_of([&] { client.disk().set_faults({{"crash_lost_writes_rate", "always"}}); }) == ErrorCode::bad_argument);
         CHECK(code_of([&] { client.disk().set_faults({{"crash_lost_write_rate", "sometimes"}}); }) == ErrorCode::bad_argument);
-        CHECK(code_of([&] { client.net().set_lossiness("200%"); }) == ErrorCode::bad_argument);
+        CHECK(code_of([&] { client.net().set_lossiness({{"drop_rate", "200%"}}); }) == ErrorCode::bad_argument);
+        CHECK(code_of([&] { client.net().set_latency({{"drop_rate", "1%"}}); }) == ErrorCode::bad_argument);
         CHECK(code_of([&] { client.request("crsh"); }) == ErrorCode::unknown_command);
         CHECK(code_of([&] { client.expect_exit(300); }) == ErrorCode::bad_argument);
         CHECK(code_of([&] { client.at(1, "run 1s"); }) == ErrorCode::bad_argument);
