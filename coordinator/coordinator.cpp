@@ -74,7 +74,34 @@ CrashReport Coordinator::crash() {
     return disk_->crash();
 }
 
-void Coordinator::restart() { disk_->restart(); }
+void Coordinator::restart() {
+    disk_->restart();
+    crash_requested_ = false;
+}
+
+void Coordinator::arm_crash_at(Ns at_ns) {
+    crash_at_ns_ = at_ns;
+    trace_.emit("coordinator.crash_armed", {{"crash_at_ns", at_ns - std::min(at_ns, options_.start_ns)}});
+}
+
+void Coordinator::arm_crash_after(std::string event, std::uint64_t count) {
+    trace_.emit("coordinator.crash_armed", {{"after_event", event}, {"count", count}});
+    crash_event_ = std::move(event);
+    crash_event_count_ = count;
+}
+
+void Coordinator::disarm_crash() {
+    crash_at_ns_.reset();
+    crash_event_.clear();
+}
+
+bool Coordinator::crash_point_reached() const {
+    if (crash_at_ns_ && clock_.now_ns() >= *crash_at_ns_) return true;
+    if (crash_event_.empty()) return false;
+    const auto& counts = trace_.summary().by_name;
+    auto it = counts.find(crash_event_);
+    return it != counts.end() && it->second >= crash_event_count_;
+}
 
 std::vector<std::byte> Coordinator::reply(std::uint32_t sequence, long result, std::span<const std::byte> out,
                                           std::uint32_t flags) {
@@ -192,6 +219,15 @@ bool Coordinator::serve_one(int fd, ProcessId id) {
         return false;
     }
     const std::vector<std::byte> answer = handle(id, header, payload);
+    if (!crash_requested_ && crash_point_reached()) {
+        // Power goes right after this call reached the node's kernel: the
+        // caller never learns how it ended.
+        crash_requested_ = true;
+        crash_at_ns_.reset();
+        crash_event_.clear();
+        trace_.emit("coordinator.crash_point", {{"process", id}});
+        return false;
+    }
     std::size_t done = 0;
     while (done < answer.size()) {
         const ssize_t n = ::write(fd, answer.data() + done, answer.size() - done);

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -79,6 +80,18 @@ public:
     CrashReport crash();
     void restart();
 
+    /// Arms a crash point: the node loses power at the first forwarded call
+    /// served at or after virtual time `at_ns` (absolute), or right after
+    /// the `count`-th trace event named `event` (counted over the whole
+    /// run). The call that reaches the point gets no reply: serve_one()
+    /// returns false and crash_requested() turns true, and the launcher
+    /// then kills the node's processes and calls crash().
+    void arm_crash_at(Ns at_ns);
+    void arm_crash_after(std::string event, std::uint64_t count);
+    bool crash_requested() const { return crash_requested_; }
+    /// Forgets an armed crash point that was not reached.
+    void disarm_crash();
+
     EventQueue& clock() { return clock_; }
     Disk& disk() { return *disk_; }
     NodeFiles& files() { return files_; }
@@ -101,6 +114,12 @@ private:
     NodeFiles files_;
     std::map<ProcessId, std::unique_ptr<Process>> processes_;
     ProcessId next_id_ = 1;
+    bool crash_requested_ = false;
+    std::optional<Ns> crash_at_ns_;
+    std::string crash_event_;
+    std::uint64_t crash_event_count_ = 0;
+
+    bool crash_point_reached() const;
 };
 
 }  // namespace marionette

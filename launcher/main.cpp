@@ -8,13 +8,16 @@
 
 #include <algorithm>
 #include <fstream>
+#include <filesystem>
 #include <list>
+#include <thread>
 #include <iostream>
 #include <memory>
 
 #include "launcher/audit.hpp"
 #include "launcher/demo.hpp"
 #include "launcher/program_run.hpp"
+#include "launcher/sweep.hpp"
 #include "sim/disk/disk_options.hpp"
 #include "sim/seed.hpp"
 #include "sim/trace.hpp"
@@ -77,6 +80,59 @@ int run_demo(const Cli& cli) {
     return 0;
 }
 
+/// --runs/--seeds: re-executes this launcher once per seed with the same
+/// arguments minus the sweep options (each run isolated, logs per seed).
+int run_sweep_command(int argc, char** argv, const std::string& seed_text, const std::string& runs_text,
+                      const std::string& seeds_text, unsigned jobs) {
+    if (!runs_text.empty() && !seeds_text.empty()) throw std::invalid_argument("give either --runs or --seeds, not both");
+    marionette::SweepOptions sweep;
+    if (!seeds_text.empty()) {
+        sweep.seeds = marionette::parse_seed_range(seeds_text);
+    } else {
+        std::uint64_t runs = 0;
+        try {
+            runs = std::stoull(runs_text);
+        } catch (const std::exception&) {
+            throw std::invalid_argument("invalid --runs '" + runs_text + "' (expected a number of runs)");
+        }
+        if (runs == 0 || runs > 10'000'000) throw std::invalid_argument("--runs must be between 1 and 10000000");
+        const std::uint64_t base = marionette::parse_seed(seed_text);
+        for (std::uint64_t i = 0; i < runs; ++i) sweep.seeds.push_back(marionette::sweep_seed(base, i));
+    }
+    sweep.jobs = jobs != 0 ? jobs : std::max(1u, std::thread::hardware_concurrency());
+    sweep.display_launcher = argv[0];
+    sweep.run_argv.push_back(std::filesystem::read_symlink("/proc/self/exe").string());
+    // Copy the arguments, dropping the sweep's own options and --seed.
+    bool after_dashes = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (!after_dashes) {
+            if (arg == "--") after_dashes = true;
+            const bool with_value = arg == "--runs" || arg == "--seeds" || arg == "--jobs" || arg == "--seed";
+            if (with_value) {
+                ++i;
+                continue;
+            }
+            if (arg.rfind("--runs=", 0) == 0 || arg.rfind("--seeds=", 0) == 0 || arg.rfind("--jobs=", 0) == 0 ||
+                arg.rfind("--seed=", 0) == 0) {
+                continue;
+            }
+            if (arg == "--trace" || arg == "--export-disk") {
+                throw std::invalid_argument(arg + " names one file; it cannot be shared by the runs of a sweep");
+            }
+        }
+        sweep.run_argv.push_back(arg);
+    }
+    sweep.run_argv.insert(sweep.run_argv.begin() + 1, "--quiet");
+    char pattern[] = "/tmp/marionette-sweep.XXXXXX";
+    if (mkdtemp(pattern) == nullptr) throw std::runtime_error("cannot create the sweep's log directory");
+    sweep.log_dir = pattern;
+    const marionette::SweepResult result = marionette::run_sweep(sweep, stderr);
+    fmt::print(stderr, "{}", marionette::format_sweep_report(sweep, result));
+    fmt::print(stderr, "marionette sweep: per-seed logs in {}\n", sweep.log_dir);
+    return result.exit_code();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -114,6 +170,25 @@ int main(int argc, char** argv) {
         app.add_option("--" + flag, disk_texts.back().second, "Disk model: " + name + " (default " + value + ")")
             ->group("Disk model (with --disk)");
     }
+    std::string after_crash;
+    app.add_option("--crash-at", cli.run.crash_at_text, "With --disk: power loss at this virtual time (e.g. 20ms)")
+        ->group("Crash points (with --disk)");
+    app.add_option("--crash-after", cli.run.crash_after_text,
+                   "With --disk: power loss right after the N-th trace event of a kind, e.g. '150 disk.write'")
+        ->group("Crash points (with --disk)");
+    app.add_option("--crash-random-within", cli.run.crash_random_text,
+                   "With --disk: power loss at a seeded virtual time in FROM..TO (e.g. 0..50ms)")
+        ->group("Crash points (with --disk)");
+    app.add_option("--after-crash", after_crash,
+                   "With --disk: a check run on the surviving disk after the crash (words split on spaces); its exit "
+                   "code is the verdict; it finds the program's stdout in $MARIONETTE_PROGRAM_OUTPUT")
+        ->group("Crash points (with --disk)");
+    std::string runs_text, seeds_text;
+    unsigned jobs = 0;
+    app.add_option("--runs", runs_text, "Sweep: run N seeds derived from --seed (seed_i = seed ^ 0x9E3779B97F4A7C15 ^ i)")
+        ->group("Seed sweeps");
+    app.add_option("--seeds", seeds_text, "Sweep: run every seed in A..B")->group("Seed sweeps");
+    app.add_option("--jobs", jobs, "Sweep: runs in parallel (default: the number of CPUs)")->group("Seed sweeps");
     app.add_option("command", cli.run.command, "The program and its arguments, after --");
     try {
         app.parse(argc, argv);
@@ -124,7 +199,15 @@ int main(int argc, char** argv) {
         if (!cli.check_trace.empty()) return check_trace_file(cli.check_trace);
         if (!cli.audit.empty()) return marionette::run_audit(cli.audit);
         if (cli.demo) return run_demo(cli);
+        if (!runs_text.empty() || !seeds_text.empty()) {
+            return run_sweep_command(argc, argv, cli.seed_text, runs_text, seeds_text, jobs);
+        }
         if (!cli.run.command.empty()) {
+            for (std::size_t start = 0; start < after_crash.size();) {
+                const std::size_t end = std::min(after_crash.find(' ', start), after_crash.size());
+                if (end > start) cli.run.check_command.push_back(after_crash.substr(start, end - start));
+                start = end + 1;
+            }
             for (const auto& [name, text] : disk_texts) {
                 if (!text.empty()) cli.run.disk_options.emplace_back(name, text);
             }

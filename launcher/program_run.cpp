@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 
 #include "coordinator/coordinator.hpp"
@@ -79,6 +80,7 @@ std::vector<std::string> child_environment(const ProgramRunOptions& options, int
                                        ? options.preload_path + ":" + old_preload
                                        : options.preload_path);
     for (const auto& extra : options.extra_env) set.push_back(extra);
+    for (const auto& extra : options.process_env) set.push_back(extra);
     std::vector<std::string> env;
     for (char** e = environ; *e != nullptr; ++e) {
         const std::string_view entry(*e);
@@ -275,6 +277,11 @@ ProgramRunResult run_program(const ProgramRunOptions& options) {
             if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
             if (i == 3) {
                 if (!options.coordinator->serve_one(fds[i].fd, process)) {
+                    if (options.coordinator->crash_requested() && !result.crashed) {
+                        // Power loss: the program dies mid-call, by pid.
+                        kill(pid, SIGKILL);
+                        result.crashed = true;
+                    }
                     close(fds[i].fd);
                     fds[i].fd = -1;
                     --open_count;
@@ -295,6 +302,7 @@ ProgramRunResult run_program(const ProgramRunOptions& options) {
                 continue;
             }
             (i == 0 ? result.stdout_digest : result.stderr_digest).add(data);
+            if (i == 0 && options.capture_stdout) result.stdout_text.append(data);
             if (options.forward_output) (void)!write(i == 0 ? 1 : 2, data.data(), data.size());
         }
     }
@@ -342,6 +350,8 @@ void record_run(Trace& trace, const ProgramRunOptions& options, const ProgramRun
         trace.emit("process.spawn_failed", {{"error", result.spawn_error}});
     } else if (result.timed_out) {
         trace.emit("process.timeout", {{"wall_timeout_ns", options.wall_timeout_ns}});
+    } else if (result.crashed) {
+        trace.emit("process.crash", {{"reason", "node_power_loss"}});
     } else if (result.signal != 0) {
         trace.emit("process.signal", {{"signal", static_cast<std::uint64_t>(result.signal)},
                                       {"name", std::string(sigabbrev_np(result.signal) ? sigabbrev_np(result.signal) : "?")}});
@@ -409,6 +419,14 @@ std::string replay_command(const RunCommandOptions& options, std::uint64_t seed)
     std::string line = fmt::format("marionette-launch --seed {}", seed);
     if (!options.start_time_text.empty()) line += " --start-time " + quote(options.start_time_text);
     if (!options.disk_dir.empty()) line += " --disk " + quote(options.disk_dir);
+    if (!options.crash_at_text.empty()) line += " --crash-at " + quote(options.crash_at_text);
+    if (!options.crash_after_text.empty()) line += " --crash-after " + quote(options.crash_after_text);
+    if (!options.crash_random_text.empty()) line += " --crash-random-within " + quote(options.crash_random_text);
+    if (!options.check_command.empty()) {
+        std::string joined;
+        for (const auto& arg : options.check_command) joined += (joined.empty() ? "" : " ") + arg;
+        line += " --after-crash " + quote(joined);
+    }
     for (const auto& [key, value] : options.disk_options) {
         std::string flag = key;
         std::replace(flag.begin(), flag.end(), '_', '-');
@@ -419,9 +437,12 @@ std::string replay_command(const RunCommandOptions& options, std::uint64_t seed)
     return line;
 }
 
-/// One run recorded into a trace kept in memory (and written to `out`).
+/// One run recorded into a trace kept in memory (and written to `out`):
+/// the program, and with --after-crash the check that followed it.
 struct RecordedRun {
     ProgramRunResult result;
+    std::optional<ProgramRunResult> check;
+    std::optional<CrashReport> crash;
     std::unique_ptr<Trace> trace;
 };
 
@@ -448,19 +469,70 @@ struct Node {
     std::vector<std::string> prefixes;
 };
 
+/// Arms the crash point the options name (validated by validate_crash_options).
+void arm_crash(Coordinator& coordinator, const RunCommandOptions& command, std::uint64_t seed, Ns start_ns) {
+    if (!command.crash_at_text.empty()) coordinator.arm_crash_at(start_ns + parse_duration(command.crash_at_text));
+    if (!command.crash_after_text.empty()) {
+        const std::size_t space = command.crash_after_text.find(' ');
+        coordinator.arm_crash_after(command.crash_after_text.substr(space + 1),
+                                    std::stoull(command.crash_after_text.substr(0, space)));
+    }
+    if (!command.crash_random_text.empty()) {
+        const std::size_t dots = command.crash_random_text.find("..");
+        const Ns from = parse_duration(command.crash_random_text.substr(0, dots));
+        const Ns to = parse_duration(command.crash_random_text.substr(dots + 2));
+        Prng prng = Prng(seed).derive("crash.point");
+        coordinator.arm_crash_at(start_ns + prng.uint_in_range(from, to));
+    }
+}
+
+/// Writes the program's stdout where the check finds it; returns the path.
+std::string save_program_output(const std::string& text) {
+    // Not under /tmp: the check sees /tmp on the simulated disk.
+    char pattern[] = "/dev/shm/marionette-output.XXXXXX";
+    const int fd = mkstemp(pattern);
+    if (fd < 0) throw std::runtime_error("cannot create a file for the program's output");
+    std::size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = write(fd, text.data() + done, text.size() - done);
+        if (n <= 0) break;
+        done += static_cast<std::size_t>(n);
+    }
+    close(fd);
+    return pattern;
+}
+
 RecordedRun record(ProgramRunOptions run, const RunCommandOptions& command, const TraceHeader& header,
                    std::ostream* out) {
     RecordedRun recorded;
     std::unique_ptr<Node> node;
+    const Ns start_ns = run.start_realtime_ns != 0 ? run.start_realtime_ns : 1'767'225'600ULL * ns_per_s;
     if (!command.disk_dir.empty()) {
-        node = std::make_unique<Node>(command, run.seed,
-                                      run.start_realtime_ns != 0 ? run.start_realtime_ns : 1'767'225'600ULL * ns_per_s);
+        node = std::make_unique<Node>(command, run.seed, start_ns);
         run.coordinator = node->coordinator.get();
         run.mount_prefixes = node->prefixes;
+        arm_crash(*node->coordinator, command, run.seed, start_ns);
+        run.capture_stdout = !command.check_command.empty();
     }
     recorded.result = run_program(run);
+    std::size_t main_events = 0;
     if (node) {
-        recorded.result.node_events = node->trace.events();
+        node->coordinator->disarm_crash();
+        if (recorded.result.crashed) {
+            // The program is dead (killed and reaped): now the power loss.
+            recorded.crash = node->coordinator->crash();
+            node->coordinator->restart();
+        }
+        main_events = node->trace.events().size();
+        if (!command.check_command.empty()) {
+            const std::string output_file = save_program_output(recorded.result.stdout_text);
+            ProgramRunOptions check = run;
+            check.argv = command.check_command;
+            check.capture_stdout = false;
+            check.process_env = {{"MARIONETTE_PROGRAM_OUTPUT", output_file}, {"MARIONETTE_PROCESS_INDEX", "1"}};
+            recorded.check = run_program(check);
+            std::filesystem::remove(output_file);
+        }
         if (!command.export_disk_dir.empty()) {
             const std::uint64_t entries = node->coordinator->disk().export_durable(command.export_disk_dir);
             if (!command.quiet) {
@@ -468,9 +540,23 @@ RecordedRun record(ProgramRunOptions run, const RunCommandOptions& command, cons
                            command.export_disk_dir);
             }
         }
+        const auto& events = node->trace.events();
+        recorded.result.node_events.assign(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(main_events));
+        if (recorded.check) {
+            recorded.check->node_events.assign(events.begin() + static_cast<std::ptrdiff_t>(main_events), events.end());
+        }
     }
     recorded.trace = std::make_unique<Trace>(header, out, true);
     record_run(*recorded.trace, run, recorded.result);
+    if (recorded.crash) {
+        recorded.trace->emit("node.crash", {{"pending_writes", recorded.crash->pending}, {"landed", recorded.crash->landed},
+                                            {"lost", recorded.crash->lost}, {"torn", recorded.crash->torn}});
+    }
+    if (recorded.check) {
+        ProgramRunOptions check = run;
+        check.argv = command.check_command;
+        record_run(*recorded.trace, check, *recorded.check);
+    }
     return recorded;
 }
 
@@ -479,6 +565,8 @@ void describe_outcome(const ProgramRunResult& result, const ProgramRunOptions& r
         fmt::print(stderr, "marionette: {}\n", result.spawn_error);
     } else if (result.timed_out) {
         fmt::print(stderr, "marionette: program killed after the wall-clock limit ({})\n", format_duration(run.wall_timeout_ns));
+    } else if (result.crashed) {
+        fmt::print(stderr, "marionette: the node lost power at the crash point; the program was killed mid-call\n");
     } else if (result.signal != 0) {
         fmt::print(stderr, "marionette: program killed by signal {} ({})\n", result.signal,
                    sigabbrev_np(result.signal) != nullptr ? sigabbrev_np(result.signal) : "?");
@@ -501,6 +589,36 @@ bool same_runs(const Trace& first, const Trace& second) {
         }
     }
     return true;
+}
+
+/// Crash options need --disk, at most one crash point, and well-formed text;
+/// a usage error (std::invalid_argument) names what is wrong.
+void validate_crash_options(const RunCommandOptions& options) {
+    const int points = !options.crash_at_text.empty() + !options.crash_after_text.empty() +
+                       !options.crash_random_text.empty();
+    if (points == 0 && options.check_command.empty()) return;
+    if (options.disk_dir.empty()) throw std::invalid_argument("crash points and --after-crash need --disk DIR");
+    if (points > 1) throw std::invalid_argument("give at most one of --crash-at, --crash-after, --crash-random-within");
+    if (!options.crash_at_text.empty()) parse_duration(options.crash_at_text);
+    if (!options.crash_after_text.empty()) {
+        const std::string& text = options.crash_after_text;
+        const std::size_t space = text.find(' ');
+        const bool count_ok = space != std::string::npos && space > 0 &&
+                              text.find_first_not_of("0123456789") == space;
+        if (!count_ok || !valid_event_name(text.substr(space + 1))) {
+            throw std::invalid_argument("invalid --crash-after '" + text + "' (expected '<count> <event.name>', e.g. '150 disk.write')");
+        }
+    }
+    if (!options.crash_random_text.empty()) {
+        const std::string& text = options.crash_random_text;
+        const std::size_t dots = text.find("..");
+        if (dots == std::string::npos) {
+            throw std::invalid_argument("invalid --crash-random-within '" + text + "' (expected <from>..<to>, e.g. 0..50ms)");
+        }
+        if (parse_duration(text.substr(0, dots)) > parse_duration(text.substr(dots + 2))) {
+            throw std::invalid_argument("invalid --crash-random-within '" + text + "': end before start");
+        }
+    }
 }
 
 }  // namespace
@@ -534,10 +652,28 @@ int run_command(const RunCommandOptions& options) {
         header.options.emplace_back(key, value);
     }
     if (!options.disk_dir.empty()) header.options.emplace_back("disk", options.disk_dir);
+    validate_crash_options(options);
+    if (!options.crash_at_text.empty()) header.options.emplace_back("crash_at", options.crash_at_text);
+    if (!options.crash_after_text.empty()) header.options.emplace_back("crash_after", options.crash_after_text);
+    if (!options.crash_random_text.empty()) header.options.emplace_back("crash_random_within", options.crash_random_text);
     RecordedRun first = record(run, options, header, file.get());
     if (file) file->flush();
     describe_outcome(first.result, run);
-    int code = first.result.succeeded() ? 0 : exit_program_failed;
+    // A crash at the armed point is the scenario, not a failure; with a
+    // check, the check's verdict is the run's.
+    int code = first.result.succeeded() || first.result.crashed ? 0 : exit_program_failed;
+    if (first.crash && !options.quiet) {
+        fmt::print(stderr, "marionette: power loss: {} unsynced changes: {} landed, {} lost, {} torn\n",
+                   first.crash->pending, first.crash->landed, first.crash->lost, first.crash->torn);
+    }
+    if (first.check) {
+        describe_outcome(*first.check, run);
+        code = first.check->succeeded() ? 0 : exit_program_failed;
+        if (!options.quiet || code != 0) {
+            fmt::print(stderr, "marionette: check after the {}: {}\n", first.crash ? "crash" : "run (no crash point reached)",
+                       code == 0 ? "passed" : "FAILED");
+        }
+    }
     if (!first.result.spawn_error.empty()) code = 2;
 
     if (options.verify && first.result.spawn_error.empty()) {
@@ -556,7 +692,8 @@ int run_command(const RunCommandOptions& options) {
     if (options.summary) fmt::print(stderr, "{}", first.trace->summary().format());
     if (!options.quiet || code != 0) {
         fmt::print(stderr, "marionette: seed={} events={} trace_hash={:016x}{}\n", run.seed, first.trace->size(),
-                   first.trace->hash(), options.trace_path.empty() ? "" : " trace=" + options.trace_path);
+                   first.trace->hash(),
+                   options.trace_path.empty() ? "" : " trace=" + std::filesystem::absolute(options.trace_path).string());
         fmt::print(stderr, "marionette: replay with: {}\n", replay_command(options, run.seed));
     }
     return code;

@@ -45,6 +45,10 @@ struct ProgramRunOptions {
     /// Null: every file call reaches the real kernel.
     Coordinator* coordinator = nullptr;
     std::vector<std::string> mount_prefixes;
+    /// Keep the program's stdout text in the result (for checks).
+    bool capture_stdout = false;
+    /// Extra environment for this process only (e.g. for a check).
+    std::vector<std::pair<std::string, std::string>> process_env;
 };
 
 /// Size and FNV-1a hash of everything a stream carried.
@@ -67,11 +71,16 @@ struct ProgramRunResult {
     int exit_code = -1;  ///< exit status if the program exited
     int signal = 0;      ///< terminating signal, 0 if it exited
     bool timed_out = false;
+    /// The coordinator reached its crash point: the node lost power and the
+    /// program was killed (by pid) without an answer to its last call.
+    bool crashed = false;
+    /// stdout as text when capture_stdout was set.
+    std::string stdout_text;
     /// Non-empty if the program could not be started (e.g. not found).
     std::string spawn_error;
 
     /// True if the program exited with status 0.
-    bool succeeded() const { return spawn_error.empty() && !timed_out && signal == 0 && exit_code == 0; }
+    bool succeeded() const { return spawn_error.empty() && !timed_out && !crashed && signal == 0 && exit_code == 0; }
 };
 
 /// Spawns and waits for the program. Throws std::runtime_error when
@@ -115,6 +124,16 @@ struct RunCommandOptions {
     std::string disk_dir;
     /// --export-disk DIR: where the durable state is written after the run.
     std::string export_disk_dir;
+    /// Crash points (with --disk): virtual time since start, `<n> <event>`,
+    /// or a seeded time in `<from>..<to>`.
+    std::string crash_at_text;
+    std::string crash_after_text;
+    std::string crash_random_text;
+    /// --after-crash CMD: run on the surviving disk after the crash (or after
+    /// the program ends, if the crash point was never reached); its exit code
+    /// is the run's verdict. It finds the program's stdout in the file named
+    /// by $MARIONETTE_PROGRAM_OUTPUT. Given as one string, split on spaces.
+    std::vector<std::string> check_command;
     /// Disk model options by name (`crash_torn_write_rate` -> `20%`).
     std::vector<std::pair<std::string, std::string>> disk_options;
 };
