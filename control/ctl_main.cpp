@@ -104,9 +104,9 @@ int run(const std::string& socket_path, const std::vector<std::string>& lines, b
 int main(int argc, char** argv) {
     CLI::App app{"marionette-ctl: send control-language commands to a Marionette run's control socket\n"
                  "(marionette-launch --control SOCKET) and print one reply line per command.\n"
-                 "Usage: marionette-ctl SOCKET [-c LINE]... [COMMAND WORDS...]\n"
-                 "  COMMAND WORDS form one command (each word quoted as needed); with neither COMMAND nor -c,\n"
-                 "  commands are read from stdin, one per line."};
+                 "  marionette-ctl SOCKET COMMAND WORDS...    the words after SOCKET form one command\n"
+                 "  marionette-ctl SOCKET -c LINE [-c LINE]   whole command lines, sent in order\n"
+                 "  marionette-ctl SOCKET < FILE              one command per stdin line"};
     app.footer(command_list() +
                "\nExamples:\n"
                "  marionette-ctl /tmp/run.sock run 2s\n"
