@@ -1,7 +1,8 @@
 // The C++ control client: drive a Marionette run from a test.
 //
-// A test driver attaches to a run's control socket (`marionette-launch
-// --control SOCKET ...`) and steps it with typed calls — run_for, crash,
+// A test driver launches a run (ControlClient::launch starts
+// `marionette-launch --control SOCKET ...`) or attaches to one
+// (ControlClient::connect), and steps it with typed calls — run_for, crash,
 // restart, disk().set_faults(...), read_trace() — instead of writing
 // protocol lines by hand. Each call sends one command of the control
 // language (docs/control-protocol.md) and waits for its reply; the
@@ -10,7 +11,8 @@
 //
 // Errors are exceptions, always: every method throws ControlError when the
 // reply is `error <code> <message>` (code() and message() carry them), when
-// an argument is invalid before anything is sent (code bad_argument), and
+// an argument is invalid before anything is sent (bad_argument, or the
+// parser's code, e.g. encoding for a newline in a text), and
 // when the connection fails (code connection). A method that returns has
 // succeeded; its Reply gives access to the reply's fields.
 #pragma once
