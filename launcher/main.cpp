@@ -17,6 +17,7 @@
 #include "launcher/audit.hpp"
 #include "launcher/demo.hpp"
 #include "launcher/program_run.hpp"
+#include "launcher/scenario_run.hpp"
 #include "launcher/sweep.hpp"
 #include "sim/disk/disk_options.hpp"
 #include "sim/seed.hpp"
@@ -183,6 +184,8 @@ int main(int argc, char** argv) {
                    "With --disk: a check run on the surviving disk after the crash (words split on spaces); its exit "
                    "code is the verdict; it finds the program's stdout in $MARIONETTE_PROGRAM_OUTPUT")
         ->group("Crash points (with --disk)");
+    app.add_option("--scenario", cli.run.scenario_path,
+                   "With --disk: drive the run with a scenario file (docs/control-protocol.md)");
     std::string runs_text, seeds_text;
     unsigned jobs = 0;
     app.add_option("--runs", runs_text, "Sweep: run N seeds derived from --seed (seed_i = seed ^ 0x9E3779B97F4A7C15 ^ i)")
@@ -219,6 +222,7 @@ int main(int argc, char** argv) {
             cli.run.trace_path = cli.trace_path;
             cli.run.trace_format_text = cli.trace_format_text;
             cli.run.summary = cli.summary;
+            if (!cli.run.scenario_path.empty()) return marionette::run_scenario_command(cli.run);
             return marionette::run_command(cli.run);
         }
         fmt::print(stderr, "marionette-launch: nothing to run; pass --demo or a program after --\n{}", app.help());

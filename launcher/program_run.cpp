@@ -26,6 +26,7 @@
 #include <stdexcept>
 
 #include "coordinator/coordinator.hpp"
+#include "launcher/node.hpp"
 #include "sim/disk/disk_options.hpp"
 #include "sim/random.hpp"
 #include "sim/seed.hpp"
@@ -69,6 +70,7 @@ std::vector<std::string> child_environment(const ProgramRunOptions& options, int
         {"MARIONETTE_BASE_FILTERS", std::to_string(own_seccomp_filters())},
     };
     if (options.start_realtime_ns != 0) set.emplace_back("MARIONETTE_START_TIME_NS", std::to_string(options.start_realtime_ns));
+    if (options.start_elapsed_ns != 0) set.emplace_back("MARIONETTE_START_ELAPSED_NS", std::to_string(options.start_elapsed_ns));
     if (options.coordinator != nullptr) {
         std::string mounts;
         for (const std::string& prefix : options.mount_prefixes) mounts += (mounts.empty() ? "" : "\n") + prefix;
@@ -320,7 +322,9 @@ ProgramRunResult run_program(const ProgramRunOptions& options) {
 }
 
 void record_run(Trace& trace, const ProgramRunOptions& options, const ProgramRunResult& result) {
-    Ns now = 0;
+    // A trace's time never goes back: a later process of the run starts at
+    // the time the trace has reached.
+    Ns now = trace.summary().final_ns;
     trace.set_clock([&now] { return now; });
     trace.emit("process.spawn", {{"program", std::filesystem::path(options.argv.at(0)).filename().string()},
                                  {"argc", static_cast<std::uint64_t>(options.argv.size())}});
@@ -338,7 +342,7 @@ void record_run(Trace& trace, const ProgramRunOptions& options, const ProgramRun
     };
     for (const TraceEvent& event : result.shim_events) {
         emit_node_until(event.at_ns, false);
-        now = std::max(now, event.at_ns);
+        now = std::max(now, event.at_ns);  // an exec'd image's clock may lag
         trace.emit(event.name, event.fields);
     }
     emit_node_until(UINT64_MAX, true);
@@ -446,29 +450,6 @@ struct RecordedRun {
     std::unique_ptr<Trace> trace;
 };
 
-/// The simulated node of one run (--disk): coordinator, its event record.
-struct Node {
-    Node(const RunCommandOptions& options, std::uint64_t seed, Ns start_ns) : start_ns_(start_ns) {
-        CoordinatorOptions config;
-        config.seed = seed;
-        config.start_ns = start_ns;
-        for (const auto& [key, value] : options.disk_options) set_disk_option(config.disk, key, value);
-        const std::filesystem::path dir = std::filesystem::absolute(options.disk_dir).lexically_normal();
-        std::string host = dir.string();
-        while (host.size() > 1 && host.back() == '/') host.pop_back();
-        MountSpec data{host, "/data"};
-        if (std::filesystem::is_directory(dir)) data.import_from = dir;
-        config.mounts = {data, MountSpec{"/tmp", "/tmp"}};
-        prefixes = {host, "/tmp"};
-        trace.set_clock([this] { return coordinator ? coordinator->clock().now_ns() - start_ns_ : 0; });
-        coordinator = std::make_unique<Coordinator>(config, trace);
-    }
-    Ns start_ns_;
-    Trace trace{TraceHeader{}, nullptr, true};
-    std::unique_ptr<Coordinator> coordinator;
-    std::vector<std::string> prefixes;
-};
-
 /// Arms the crash point the options name (validated by validate_crash_options).
 void arm_crash(Coordinator& coordinator, const RunCommandOptions& command, std::uint64_t seed, Ns start_ns) {
     if (!command.crash_at_text.empty()) coordinator.arm_crash_at(start_ns + parse_duration(command.crash_at_text));
@@ -505,49 +486,47 @@ std::string save_program_output(const std::string& text) {
 RecordedRun record(ProgramRunOptions run, const RunCommandOptions& command, const TraceHeader& header,
                    std::ostream* out) {
     RecordedRun recorded;
-    std::unique_ptr<Node> node;
     const Ns start_ns = run.start_realtime_ns != 0 ? run.start_realtime_ns : 1'767'225'600ULL * ns_per_s;
+    std::unique_ptr<SimulatedNode> node;
     if (!command.disk_dir.empty()) {
-        node = std::make_unique<Node>(command, run.seed, start_ns);
-        run.coordinator = node->coordinator.get();
-        run.mount_prefixes = node->prefixes;
-        arm_crash(*node->coordinator, command, run.seed, start_ns);
+        node = std::make_unique<SimulatedNode>(command, run.seed, start_ns);
+        arm_crash(node->coordinator(), command, run.seed, start_ns);
         run.capture_stdout = !command.check_command.empty();
     }
-    recorded.result = run_program(run);
-    std::size_t main_events = 0;
+    recorded.result = node ? node->run(run) : run_program(run);
+    std::vector<TraceEvent> between;
     if (node) {
-        node->coordinator->disarm_crash();
+        node->coordinator().disarm_crash();
         if (recorded.result.crashed) {
             // The program is dead (killed and reaped): now the power loss.
-            recorded.crash = node->coordinator->crash();
-            node->coordinator->restart();
+            recorded.crash = node->coordinator().crash();
+            node->coordinator().restart();
         }
-        main_events = node->trace.events().size();
+        between = node->take_events();
         if (!command.check_command.empty()) {
             const std::string output_file = save_program_output(recorded.result.stdout_text);
             ProgramRunOptions check = run;
             check.argv = command.check_command;
             check.capture_stdout = false;
             check.process_env = {{"MARIONETTE_PROGRAM_OUTPUT", output_file}, {"MARIONETTE_PROCESS_INDEX", "1"}};
-            recorded.check = run_program(check);
+            recorded.check = node->run(check);
             std::filesystem::remove(output_file);
         }
         if (!command.export_disk_dir.empty()) {
-            const std::uint64_t entries = node->coordinator->disk().export_durable(command.export_disk_dir);
+            const std::uint64_t entries = node->coordinator().disk().export_durable(command.export_disk_dir);
             if (!command.quiet) {
                 fmt::print(stderr, "marionette: durable disk state ({} entries) exported to {}\n", entries,
                            command.export_disk_dir);
             }
         }
-        const auto& events = node->trace.events();
-        recorded.result.node_events.assign(events.begin(), events.begin() + static_cast<std::ptrdiff_t>(main_events));
-        if (recorded.check) {
-            recorded.check->node_events.assign(events.begin() + static_cast<std::ptrdiff_t>(main_events), events.end());
-        }
     }
     recorded.trace = std::make_unique<Trace>(header, out, true);
+    // The crash's own disk events (which writes landed, were lost or torn)
+    // belong to the program's run: they happen as it dies.
+    recorded.result.node_events.insert(recorded.result.node_events.end(), between.begin(), between.end());
     record_run(*recorded.trace, run, recorded.result);
+    Trace* trace = recorded.trace.get();
+    trace->set_clock([trace] { return trace->summary().final_ns; });
     if (recorded.crash) {
         recorded.trace->emit("node.crash", {{"pending_writes", recorded.crash->pending}, {"landed", recorded.crash->landed},
                                             {"lost", recorded.crash->lost}, {"torn", recorded.crash->torn}});
@@ -622,6 +601,16 @@ void validate_crash_options(const RunCommandOptions& options) {
 }
 
 }  // namespace
+
+ProgramRunOptions program_options(const RunCommandOptions& options) {
+    ProgramRunOptions run;
+    run.argv = options.command;
+    run.seed = parse_seed(options.seed_text);
+    if (!options.start_time_text.empty()) run.start_realtime_ns = parse_start_time(options.start_time_text);
+    run.wall_timeout_ns = parse_duration(options.wall_timeout_text);
+    run.preload_path = find_preload_library();
+    return run;
+}
 
 int run_command(const RunCommandOptions& options) {
     ProgramRunOptions run;

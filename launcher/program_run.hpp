@@ -45,6 +45,8 @@ struct ProgramRunOptions {
     /// Null: every file call reaches the real kernel.
     Coordinator* coordinator = nullptr;
     std::vector<std::string> mount_prefixes;
+    /// Virtual time already elapsed in the run when this process starts.
+    Ns start_elapsed_ns = 0;
     /// Keep the program's stdout text in the result (for checks).
     bool capture_stdout = false;
     /// Extra environment for this process only (e.g. for a check).
@@ -134,9 +136,16 @@ struct RunCommandOptions {
     /// is the run's verdict. It finds the program's stdout in the file named
     /// by $MARIONETTE_PROGRAM_OUTPUT. Given as one string, split on spaces.
     std::vector<std::string> check_command;
+    /// --scenario FILE: drive the run with the control language.
+    std::string scenario_path;
     /// Disk model options by name (`crash_torn_write_rate` -> `20%`).
     std::vector<std::pair<std::string, std::string>> disk_options;
 };
+
+/// Parses --seed, --start-time, --wall-timeout and finds the preload: the
+/// options of one program run. Throws std::invalid_argument on bad values
+/// and std::runtime_error if the preload library is missing.
+ProgramRunOptions program_options(const RunCommandOptions& options);
 
 /// Runs the command; returns the launcher's exit code (0 ok, 1 the program
 /// failed or --verify found a divergence, 3 Marionette failed). Throws

@@ -46,6 +46,10 @@ struct ClockOptions {
     Ns start_monotonic_ns = 1000 * ns_per_s;
     /// Virtual time every intercepted call costs (elapsed and CPU).
     Ns call_cost_ns = 1000;
+    /// Elapsed virtual time when this process starts: a process started
+    /// later in a run (a check after a crash, a restart) continues the
+    /// node's clock instead of starting again at 0.
+    Ns start_elapsed_ns = 0;
 };
 
 /// The virtual clocks. Not thread-safe; the shim serialises access.
@@ -58,7 +62,7 @@ public:
     /// Elapsed time never passes this (about 146 years).
     static constexpr Ns max_elapsed_ns = Ns{1} << 62;
 
-    explicit VirtualClock(const ClockOptions& options = {}) : options_(options) {}
+    explicit VirtualClock(const ClockOptions& options = {}) : options_(options), elapsed_ns_(options.start_elapsed_ns) {}
 
     /// Charges one intercepted call (elapsed and CPU time).
     void charge_call() {

@@ -17,6 +17,8 @@ under() {
   local code=0
   "$launch" --quiet --wall-timeout 30s --seed "$seed" --trace "$out.trace" -- "$@" >"$out" 2>"$out.err" || code=$?
   [[ $code -eq 0 ]] || { cat "$out.err" >&2; fail "seed $seed: '$*' exited $code under marionette-launch"; }
+  # Every trace the launcher writes must pass its own validator.
+  "$launch" --check-trace "$out.trace" >/dev/null 2>"$out.check" || { cat "$out.check" >&2; fail "seed $seed: invalid trace"; }
 }
 
 # deterministic NAME CMD...: same seed -> identical stdout and trace;

@@ -53,4 +53,5 @@ done
 grep -q '^FAIL mode=off' off.a || { cat off.a >&2; fail "the replay's check did not report the failure"; }
 cmp -s off.a.trace off.b.trace || { diff off.a.trace off.b.trace | head >&2; fail "the replayed seed gave two different traces"; }
 grep -q ' node.crash ' off.a.trace || fail "the trace does not record the power loss"
+"$launch" --check-trace off.a.trace >/dev/null || fail "the replay's trace does not validate"
 echo "sqlite_crash: ok"

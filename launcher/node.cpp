@@ -1,0 +1,48 @@
+#include "launcher/node.hpp"
+
+#include <filesystem>
+
+#include "sim/disk/disk_options.hpp"
+
+namespace marionette {
+
+SimulatedNode::SimulatedNode(const RunCommandOptions& options, std::uint64_t seed, Ns start_ns) : start_ns_(start_ns) {
+    CoordinatorOptions config;
+    config.seed = seed;
+    config.start_ns = start_ns;
+    for (const auto& [key, value] : options.disk_options) set_disk_option(config.disk, key, value);
+    const std::filesystem::path dir = std::filesystem::absolute(options.disk_dir).lexically_normal();
+    std::string host = dir.string();
+    while (host.size() > 1 && host.back() == '/') host.pop_back();
+    MountSpec data{host, "/data"};
+    if (std::filesystem::is_directory(dir)) data.import_from = dir;
+    config.mounts = {data, MountSpec{"/tmp", "/tmp"}};
+    prefixes_ = {host, "/tmp"};
+    // The node's events share the shim's clock: virtual ns since the start.
+    trace_.set_clock([this] { return coordinator_ ? coordinator_->clock().now_ns() - start_ns_ : 0; });
+    coordinator_ = std::make_unique<Coordinator>(config, trace_);
+}
+
+std::vector<TraceEvent> SimulatedNode::take_events() {
+    const auto& events = trace_.events();
+    std::vector<TraceEvent> out(events.begin() + static_cast<std::ptrdiff_t>(consumed_), events.end());
+    consumed_ = events.size();
+    return out;
+}
+
+ProgramRunResult SimulatedNode::run(ProgramRunOptions run) {
+    run.coordinator = coordinator_.get();
+    run.mount_prefixes = prefixes_;
+    run.start_elapsed_ns = coordinator_->clock().now_ns() - start_ns_;
+    ProgramRunResult result = run_program(run);
+    result.node_events = take_events();
+    return result;
+}
+
+std::string SimulatedNode::disk_path(const std::string& host_path) const {
+    const Route route = coordinator_->files().route(
+        std::filesystem::absolute(host_path).lexically_normal().string());
+    return route.simulated() ? route.disk_path : std::string();
+}
+
+}  // namespace marionette

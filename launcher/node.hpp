@@ -1,0 +1,46 @@
+// One simulated node of a launcher run: its coordinator (disk, mounts,
+// descriptors, clock) and the record of the node's own trace events, plus the
+// step every user of it needs — run one process on the node and collect the
+// node events that process caused.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "coordinator/coordinator.hpp"
+#include "launcher/program_run.hpp"
+
+namespace marionette {
+
+class SimulatedNode {
+public:
+    /// The node for `options` (--disk DIR mounted at /data, /tmp at /tmp,
+    /// disk model options applied). `start_ns`: virtual realtime at start.
+    SimulatedNode(const RunCommandOptions& options, std::uint64_t seed, Ns start_ns);
+
+    Coordinator& coordinator() { return *coordinator_; }
+    const std::vector<std::string>& mount_prefixes() const { return prefixes_; }
+    Ns start_ns() const { return start_ns_; }
+
+    /// Runs one process on the node (connected to the coordinator) and
+    /// returns its result; `node_events` holds the events the node recorded
+    /// since the previous run.
+    ProgramRunResult run(ProgramRunOptions run);
+
+    /// Node events recorded since the last run() (e.g. a crash applied
+    /// between runs); consumed.
+    std::vector<TraceEvent> take_events();
+
+    /// A host path as the disk names it ("" if not on a mount).
+    std::string disk_path(const std::string& host_path) const;
+
+private:
+    Ns start_ns_;
+    Trace trace_{TraceHeader{}, nullptr, true};
+    std::unique_ptr<Coordinator> coordinator_;
+    std::vector<std::string> prefixes_;
+    std::size_t consumed_ = 0;
+};
+
+}  // namespace marionette
