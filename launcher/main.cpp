@@ -186,6 +186,9 @@ int main(int argc, char** argv) {
         ->group("Crash points (with --disk)");
     app.add_option("--scenario", cli.run.scenario_path,
                    "With --disk: drive the run with a scenario file (docs/control-protocol.md)");
+    app.add_option("--control", cli.run.control_path,
+                   "With --disk: serve the control protocol on this Unix socket (after --scenario, if given) until "
+                   "a client sends quit; marionette-ctl SOCKET COMMAND talks to it");
     std::string runs_text, seeds_text;
     unsigned jobs = 0;
     app.add_option("--runs", runs_text, "Sweep: run N seeds derived from --seed (seed_i = seed ^ 0x9E3779B97F4A7C15 ^ i)")
@@ -222,7 +225,9 @@ int main(int argc, char** argv) {
             cli.run.trace_path = cli.trace_path;
             cli.run.trace_format_text = cli.trace_format_text;
             cli.run.summary = cli.summary;
-            if (!cli.run.scenario_path.empty()) return marionette::run_scenario_command(cli.run);
+            if (!cli.run.scenario_path.empty() || !cli.run.control_path.empty()) {
+                return marionette::run_scenario_command(cli.run);
+            }
             return marionette::run_command(cli.run);
         }
         fmt::print(stderr, "marionette-launch: nothing to run; pass --demo or a program after --\n{}", app.help());

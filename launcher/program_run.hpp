@@ -138,6 +138,9 @@ struct RunCommandOptions {
     std::vector<std::string> check_command;
     /// --scenario FILE: drive the run with the control language.
     std::string scenario_path;
+    /// --control SOCKET: then serve the same language on a Unix socket until
+    /// a client sends `quit`.
+    std::string control_path;
     /// Disk model options by name (`crash_torn_write_rate` -> `20%`).
     std::vector<std::pair<std::string, std::string>> disk_options;
 };

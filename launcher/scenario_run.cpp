@@ -10,6 +10,7 @@
 
 #include "control/executor.hpp"
 #include "control/scenario.hpp"
+#include "control/socket.hpp"
 #include "launcher/node.hpp"
 #include "sim/disk/disk_options.hpp"
 #include "sim/random.hpp"
@@ -134,7 +135,15 @@ public:
         return Reply::success({{"exit", std::to_string(exits_[command.name])}});
     }
 
-    Reply expect_exit(const ExpectExit& command) override {
+    /// Over the socket a failed expectation is a reply, not the end of the
+    /// run; it still decides the exit code.
+    bool count_expect_failures = false;
+    int expect_failures = 0;
+
+    Reply expect_exit(const ExpectExit& command) override { return counted(check_exit(command)); }
+    Reply expect_output(const ExpectOutput& command) override { return counted(check_output(command)); }
+
+    Reply check_exit(const ExpectExit& command) {
         const std::string name = command.name.empty() ? main_name : command.name;
         auto it = exits_.find(name);
         if (it == exits_.end()) return Reply::failure(ErrorCode::state, "no process named '" + name + "' has run");
@@ -145,7 +154,7 @@ public:
         return Reply::success();
     }
 
-    Reply expect_output(const ExpectOutput& command) override {
+    Reply check_output(const ExpectOutput& command) {
         auto it = outputs_.find(command.name);
         if (it == outputs_.end()) return Reply::failure(ErrorCode::state, "no process named '" + command.name + "' has run");
         if (it->second.find(command.text) == std::string::npos) {
@@ -155,7 +164,14 @@ public:
         return Reply::success();
     }
 
-    Reply trace_read(const TraceRead&) override { return unsupported("trace.read in a scenario file"); }
+    Reply trace_read(const TraceRead& command) override {
+        std::string text;
+        const auto& events = trace_.events();
+        for (std::size_t i = command.since_event; i < events.size(); ++i) {
+            text += render_event(events[i], TraceFormat::text) + "\n";
+        }
+        return Reply::success({{"events", std::to_string(events.size())}, {"trace", text}});
+    }
     Reply status(const Status&) override {
         return Reply::success({{"crashed", node_.coordinator().disk().crashed() ? "true" : "false"},
                                {"processes_run", std::to_string(next_process_index_)}});
@@ -163,6 +179,11 @@ public:
     Reply quit(const Quit&) override { return Reply::success(); }
 
 private:
+    Reply counted(Reply reply) {
+        if (!reply.ok && reply.code == ErrorCode::expect_failed) ++expect_failures;
+        return reply;
+    }
+
     /// Runs one process to completion (or the crash point) and records it.
     ProgramRunResult run_process(ProgramRunOptions process, const std::string& name) {
         process.capture_stdout = true;
@@ -218,12 +239,15 @@ ScenarioOutcome run_traced(ScenarioExecutor& executor, const Scenario& scenario,
 }  // namespace
 
 int run_scenario_command(const RunCommandOptions& options) {
-    ScenarioParse parsed = read_scenario_file(options.scenario_path);
-    if (!parsed.ok()) {
-        fmt::print(stderr, "{}", parsed.format_errors());
-        return exit_usage;
+    ScenarioParse parsed;
+    if (!options.scenario_path.empty()) {
+        parsed = read_scenario_file(options.scenario_path);
+        if (!parsed.ok()) {
+            fmt::print(stderr, "{}", parsed.format_errors());
+            return exit_usage;
+        }
     }
-    if (options.disk_dir.empty()) throw std::invalid_argument("--scenario needs --disk DIR (the node's disk)");
+    if (options.disk_dir.empty()) throw std::invalid_argument("--scenario and --control need --disk DIR (the node's disk)");
     ProgramRunOptions run;
     try {
         run = program_options(options);
@@ -245,10 +269,21 @@ int run_scenario_command(const RunCommandOptions& options) {
     Trace trace(header, file.get(), true);
     ScenarioExecutor executor(options, run, trace);
     const ScenarioOutcome outcome = run_traced(executor, parsed.scenario, trace);
+    if (!options.scenario_path.empty()) {
+        fmt::print(stderr, "marionette: scenario {}: {}\n", options.scenario_path, outcome.describe(parsed.scenario));
+    }
+    int code = outcome.ok ? exit_ok : exit_failed;
+    if (outcome.ok && !options.control_path.empty()) {
+        // Between commands nothing runs: a driven run is as deterministic
+        // as a scripted one. A failed `expect` fails the run's exit code.
+        ControlServer server(options.control_path);
+        fmt::print(stderr, "marionette: serving the control protocol on {}\n", options.control_path);
+        executor.count_expect_failures = true;
+        server.serve(executor);
+        if (executor.expect_failures > 0) code = exit_failed;
+    }
     if (file) file->flush();
     if (options.summary) fmt::print(stderr, "{}", trace.summary().format());
-    const int code = outcome.ok ? exit_ok : exit_failed;
-    fmt::print(stderr, "marionette: scenario {}: {}\n", options.scenario_path, outcome.describe(parsed.scenario));
     fmt::print(stderr, "marionette: seed={} events={} trace_hash={:016x}{}\n", run.seed, trace.size(), trace.hash(),
                options.trace_path.empty() ? "" : " trace=" + std::filesystem::absolute(options.trace_path).string());
     return code;
