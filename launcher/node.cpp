@@ -16,8 +16,11 @@ SimulatedNode::SimulatedNode(const RunCommandOptions& options, std::uint64_t see
     while (host.size() > 1 && host.back() == '/') host.pop_back();
     MountSpec data{host, "/data"};
     if (std::filesystem::is_directory(dir)) data.import_from = dir;
-    config.mounts = {data, MountSpec{"/tmp", "/tmp"}};
-    prefixes_ = {host, "/tmp"};
+    // The program's temporary files (TMPDIR) live on the simulated disk too.
+    // Not all of /tmp: programs, scripts and checkouts often live there (a
+    // CI clone, say), and a simulated /tmp would hide them.
+    config.mounts = {data, MountSpec{std::string(simulated_tmpdir), "/tmp"}};
+    prefixes_ = {host, std::string(simulated_tmpdir)};
     // The node's events share the shim's clock: virtual ns since the start.
     trace_.set_clock([this] { return coordinator_ ? coordinator_->clock().now_ns() - start_ns_ : 0; });
     coordinator_ = std::make_unique<Coordinator>(config, trace_);
@@ -34,6 +37,7 @@ ProgramRunResult SimulatedNode::run(ProgramRunOptions run) {
     run.coordinator = coordinator_.get();
     run.mount_prefixes = prefixes_;
     run.start_elapsed_ns = coordinator_->clock().now_ns() - start_ns_;
+    run.process_env.emplace_back("TMPDIR", std::string(simulated_tmpdir));
     ProgramRunResult result = run_program(run);
     result.node_events = take_events();
     return result;

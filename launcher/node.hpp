@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "coordinator/coordinator.hpp"
@@ -13,9 +14,13 @@
 
 namespace marionette {
 
+/// The TMPDIR every process of a node gets: a host path that exists only on
+/// the node's simulated disk (its /tmp).
+inline constexpr std::string_view simulated_tmpdir = "/tmp/marionette-node-tmp";
+
 class SimulatedNode {
 public:
-    /// The node for `options` (--disk DIR mounted at /data, /tmp at /tmp,
+    /// The node for `options` (--disk DIR mounted at /data, TMPDIR at /tmp,
     /// disk model options applied). `start_ns`: virtual realtime at start.
     SimulatedNode(const RunCommandOptions& options, std::uint64_t seed, Ns start_ns);
 

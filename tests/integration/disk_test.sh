@@ -55,13 +55,17 @@ print(open('data/seed.txt').read().strip())
 with open('data/new.txt', 'w') as f: f.write('x' * 10000)
 os.rename('data/new.txt', 'data/renamed.txt')
 print(os.path.getsize('data/renamed.txt'), sorted(os.listdir('data')))
-open('/tmp/$marker', 'w').write('simulated')
-print(open('/tmp/$marker').read())
+import tempfile
+path = os.path.join(tempfile.gettempdir(), '$marker')
+open(path, 'w').write('simulated')
+print(open(path).read())
+print(tempfile.gettempdir())
 " >py.out 2>py.err || { cat py.err >&2; fail "python3 under --disk failed"; }
 expect_line py.out '^imported line$'
 expect_line py.out "^10000 \['renamed.txt', 'seed.txt'\]$"
 expect_line py.out '^simulated$'
-[[ ! -e /tmp/$marker ]] || { rm -f "/tmp/$marker"; fail "python3 wrote the real /tmp"; }
+expect_line py.out '^/tmp/marionette-node-tmp$'
+[[ ! -e /tmp/marionette-node-tmp/$marker && ! -e /tmp/$marker ]] || fail "python3 wrote a real temporary file"
 [[ $(fingerprint "$scratch/data") == "$before" ]] || fail "python3 changed the real data directory"
 
 # sh's own redirections and builtins reach the simulated disk.
