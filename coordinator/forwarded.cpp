@@ -177,21 +177,27 @@ long h_unlinkat(CallContext& c) {
     return (c.arg(2) & AT_REMOVEDIR) ? c.files.rmdir(r) : c.files.unlink(r);
 }
 
+/// Routes the two paths of rename/link. Both real: passthrough. Exactly
+/// one simulated: EXDEV, as across devices. Both simulated: 0, routes set.
+long two_routes(CallContext& c, Route& from, Route& to) {
+    from = c.files.route_at(c.fd_arg(0), c.path(0), "/");
+    to = c.files.route_at(c.fd_arg(2), c.path(1), "/");
+    if (!from.simulated() && !to.simulated()) {
+        c.passthrough = true;
+        return 0;
+    }
+    return from.simulated() && to.simulated() ? 0 : -EXDEV;
+}
+
 long h_renameat2(CallContext& c) {
-    const Route from = c.route(c.fd_arg(0), c.path(0));
-    const Route to = c.files.route_at(c.fd_arg(2), c.path(1), "/");
-    if (!from.simulated() && !to.simulated()) return 0;  // passthrough already marked
-    c.passthrough = false;
-    if (!from.simulated() || !to.simulated()) return -EXDEV;
+    Route from, to;
+    if (long r = two_routes(c, from, to); r != 0 || c.passthrough) return r;
     return c.files.rename(from, to, static_cast<unsigned>(c.arg(4)));
 }
 
 long h_linkat(CallContext& c) {
-    const Route from = c.route(c.fd_arg(0), c.path(0));
-    const Route to = c.files.route_at(c.fd_arg(2), c.path(1), "/");
-    if (!from.simulated() && !to.simulated()) return 0;
-    c.passthrough = false;
-    if (!from.simulated() || !to.simulated()) return -EXDEV;
+    Route from, to;
+    if (long r = two_routes(c, from, to); r != 0 || c.passthrough) return r;
     return c.files.link(from, to);
 }
 
