@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_flag("--quiet", cli.run.quiet, "Print nothing of Marionette's own unless something failed");
     app.add_option("--disk", cli.run.disk_dir,
-                   "Simulate DIR (and /tmp): the program sees a copy of DIR on the simulated disk; DIR is never written");
+                   "Simulate DIR (and the program's TMPDIR): the program sees a copy of DIR on the simulated disk; DIR is never written");
     app.add_option("--export-disk", cli.run.export_disk_dir,
                    "After the run, write the disk's durable state (what a crash would keep) to DIR (new or empty)");
     // One flag per disk model option, named as in the model and the trace
