@@ -70,7 +70,7 @@ struct DiskOptions {
     Ns latency_ns_jitter = 0;
     MetadataDurability metadata = MetadataDurability::strict;
     std::uint64_t device_id = 0x4d41;  ///< st_dev reported for every file
-    DiskFaults faults;
+    DiskFaults faults{};
 };
 
 enum class FileType : std::uint8_t { regular, directory, symlink };
