@@ -20,6 +20,10 @@ namespace marionette::shim {
 using Handler = long (*)(SyscallArgs&);
 
 long handle_rt_sigaction(SyscallArgs& args);    // signals.cpp
+long handle_connect(SyscallArgs& args);         // net_guard.cpp
+long handle_sendto(SyscallArgs& args);          // net_guard.cpp
+long handle_sendmsg(SyscallArgs& args);         // net_guard.cpp
+long handle_sendmmsg(SyscallArgs& args);        // net_guard.cpp
 long handle_rt_sigprocmask(SyscallArgs& args);  // signals.cpp
 long handle_execve(SyscallArgs& args);          // signals.cpp
 long handle_execveat(SyscallArgs& args);        // signals.cpp
