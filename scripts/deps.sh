@@ -8,7 +8,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libseccomp-dev libcapstone-dev catch2 libfmt-dev libcli11-dev
   # programs nobody here wrote, used by the integration tests and examples
-  python3 sqlite3 coreutils faketime strace
+  python3 sqlite3 coreutils faketime strace iproute2 util-linux bc
 )
 
 missing=()
