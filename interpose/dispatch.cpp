@@ -181,11 +181,25 @@ bool charges_itself(long nr) {
     }
 }
 
+/// --timeout: once the run's virtual time limit is reached, the process
+/// ends (exit status 124, like timeout(1)) after saying so in the trace.
+void end_if_past_deadline() {
+    Kernel& kernel = locked_kernel();
+    if (!kernel.past_deadline()) return;
+    kernel.emit_virtual_timeout();
+    warn("virtual time limit reached (--timeout); ending the program");
+    raw_syscall(SYS_exit_group, 124);
+}
+
 long dispatch(SyscallArgs& args) {
     const Handler handler = args.nr >= 0 && args.nr < table_size ? handlers[args.nr] : nullptr;
     if (handler != nullptr) {
         if (!charges_itself(args.nr)) locked_kernel().note_call();
-        return handler(args);
+        // exec must not be cut short half-way; the new image checks again.
+        if (args.nr == SYS_execve || args.nr == SYS_execveat) return handler(args);
+        const long result = handler(args);
+        end_if_past_deadline();
+        return result;
     }
     // A trapped syscall without a handler: the filter and the table
     // disagree, or another architecture's syscall. Never silent.

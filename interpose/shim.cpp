@@ -52,6 +52,7 @@ KernelOptions options_from_env() {
     env_u64("MARIONETTE_START_TIME_NS", options.clock.start_realtime_ns);
     env_u64("MARIONETTE_CALL_COST_NS", options.clock.call_cost_ns);
     env_u64("MARIONETTE_START_ELAPSED_NS", options.clock.start_elapsed_ns);
+    env_u64("MARIONETTE_TIMEOUT_NS", options.virtual_timeout_ns);
     env_u64("MARIONETTE_PROCESS_INDEX", options.process_index);
     if (const char* host = std::getenv("MARIONETTE_HOSTNAME"); host != nullptr && *host != '\0') {
         std::size_t n = std::strlen(host);

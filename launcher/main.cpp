@@ -153,6 +153,8 @@ int main(int argc, char** argv) {
                    "Virtual CLOCK_REALTIME at start: YYYY-MM-DDTHH:MM:SSZ or Unix seconds (default 2026-01-01T00:00:00Z)");
     app.add_option("--wall-timeout", cli.run.wall_timeout_text, "Kill the program after this much real time (e.g. 30s)")
         ->capture_default_str();
+    app.add_option("--timeout", cli.run.timeout_text,
+                   "Virtual time limit of the run (e.g. 10s): a process that reaches it ends with status 124");
     app.add_flag("--quiet", cli.run.quiet, "Print nothing of Marionette's own unless something failed");
     app.add_option("--disk", cli.run.disk_dir,
                    "Simulate DIR (and the program's TMPDIR): the program sees a copy of DIR on the simulated disk; DIR is never written");

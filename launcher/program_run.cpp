@@ -71,6 +71,7 @@ std::vector<std::string> child_environment(const ProgramRunOptions& options, int
     };
     if (options.start_realtime_ns != 0) set.emplace_back("MARIONETTE_START_TIME_NS", std::to_string(options.start_realtime_ns));
     if (options.start_elapsed_ns != 0) set.emplace_back("MARIONETTE_START_ELAPSED_NS", std::to_string(options.start_elapsed_ns));
+    if (options.virtual_timeout_ns != 0) set.emplace_back("MARIONETTE_TIMEOUT_NS", std::to_string(options.virtual_timeout_ns));
     if (options.coordinator != nullptr) {
         std::string mounts;
         for (const std::string& prefix : options.mount_prefixes) mounts += (mounts.empty() ? "" : "\n") + prefix;
@@ -422,6 +423,7 @@ std::string quote(const std::string& arg) {
 std::string replay_command(const RunCommandOptions& options, std::uint64_t seed) {
     std::string line = fmt::format("marionette-launch --seed {}", seed);
     if (!options.start_time_text.empty()) line += " --start-time " + quote(options.start_time_text);
+    if (!options.timeout_text.empty()) line += " --timeout " + quote(options.timeout_text);
     if (!options.disk_dir.empty()) line += " --disk " + quote(options.disk_dir);
     if (!options.crash_at_text.empty()) line += " --crash-at " + quote(options.crash_at_text);
     if (!options.crash_after_text.empty()) line += " --crash-after " + quote(options.crash_after_text);
@@ -549,6 +551,11 @@ void describe_outcome(const ProgramRunResult& result, const ProgramRunOptions& r
     } else if (result.signal != 0) {
         fmt::print(stderr, "marionette: program killed by signal {} ({})\n", result.signal,
                    sigabbrev_np(result.signal) != nullptr ? sigabbrev_np(result.signal) : "?");
+    } else if (run.virtual_timeout_ns != 0 && result.exit_code == 124 &&
+               std::any_of(result.shim_events.begin(), result.shim_events.end(),
+                           [](const TraceEvent& e) { return e.name == "process.virtual_timeout"; })) {
+        fmt::print(stderr, "marionette: program stopped at the virtual time limit (--timeout {})\n",
+                   format_duration(run.virtual_timeout_ns));
     } else if (result.exit_code != 0) {
         fmt::print(stderr, "marionette: program exited with status {}\n", result.exit_code);
     }
@@ -608,6 +615,7 @@ ProgramRunOptions program_options(const RunCommandOptions& options) {
     run.seed = parse_seed(options.seed_text);
     if (!options.start_time_text.empty()) run.start_realtime_ns = parse_start_time(options.start_time_text);
     run.wall_timeout_ns = parse_duration(options.wall_timeout_text);
+    if (!options.timeout_text.empty()) run.virtual_timeout_ns = parse_duration(options.timeout_text);
     run.preload_path = find_preload_library();
     return run;
 }
@@ -618,6 +626,7 @@ int run_command(const RunCommandOptions& options) {
     run.seed = parse_seed(options.seed_text);
     if (!options.start_time_text.empty()) run.start_realtime_ns = parse_start_time(options.start_time_text);
     run.wall_timeout_ns = parse_duration(options.wall_timeout_text);
+    if (!options.timeout_text.empty()) run.virtual_timeout_ns = parse_duration(options.timeout_text);
     TraceHeader header;
     header.format = parse_trace_format(options.trace_format_text);
     header.seed = run.seed;

@@ -47,6 +47,9 @@ struct ProgramRunOptions {
     std::vector<std::string> mount_prefixes;
     /// Virtual time already elapsed in the run when this process starts.
     Ns start_elapsed_ns = 0;
+    /// --timeout: the run's virtual time limit (0: none); a process that
+    /// reaches it exits with status 124.
+    Ns virtual_timeout_ns = 0;
     /// Keep the program's stdout text in the result (for checks).
     bool capture_stdout = false;
     /// Extra environment for this process only (e.g. for a check).
@@ -118,6 +121,7 @@ struct RunCommandOptions {
     std::string trace_format_text = "text";
     std::string start_time_text;
     std::string wall_timeout_text = "60s";
+    std::string timeout_text;
     bool summary = false;
     bool verify = false;
     bool quiet = false;

@@ -31,7 +31,8 @@ std::string_view clock_name(int clock_id) {
 Kernel::Kernel(const KernelOptions& options)
     : clock_(options.clock),
       random_(Prng(options.seed).derive("process.random", options.node_index * 65536 + options.process_index)),
-      at_random_(Prng(options.seed).derive("process.at_random", options.node_index * 65536 + options.process_index)) {
+      at_random_(Prng(options.seed).derive("process.at_random", options.node_index * 65536 + options.process_index)),
+      timeout_ns_(options.virtual_timeout_ns) {
     Prng identity = Prng(options.seed).derive("process.identity", options.node_index * 65536 + options.process_index);
     pid_ = static_cast<std::int32_t>(pid_min + identity.next_u64() % pid_span);
     ppid_ = static_cast<std::int32_t>(pid_min + identity.next_u64() % pid_span);
@@ -56,8 +57,17 @@ int Kernel::clock_nanosleep(int clock_id, bool absolute, const TimeSpec& request
     charge();
     const Ns at = clock_.elapsed_ns();
     Ns slept_ns = 0;
-    const int result = clock_.sleep(clock_id, absolute, request, slept_ns);
+    VirtualClock woken = clock_;
+    const int result = woken.sleep(clock_id, absolute, request, slept_ns);
     if (result != 0) return result;
+    if (timeout_ns_ != 0 && woken.elapsed_ns() > timeout_ns_ && at < timeout_ns_) {
+        // The run's time limit falls inside the sleep: wake at the limit
+        // (the shim then ends the process), not an hour later.
+        slept_ns = timeout_ns_ - at;
+        clock_.advance(slept_ns);
+    } else {
+        clock_ = woken;
+    }
     EventLine line("time.sleep", at);
     line.add_text("clock", clock_name(clock_id)).add_text("mode", absolute ? "absolute" : "relative").add("duration_ns", slept_ns);
     sink_.emit(line.line());
@@ -132,6 +142,12 @@ void Kernel::emit_thread_create() {
     ++threads_created_;
     EventLine line("thread.create", clock_.elapsed_ns());
     line.add("count", threads_created_).add_text("warning", "thread interleaving is not deterministic yet");
+    sink_.emit(line.line());
+}
+
+void Kernel::emit_virtual_timeout() {
+    EventLine line("process.virtual_timeout", clock_.elapsed_ns());
+    line.add("timeout_ns", timeout_ns_);
     sink_.emit(line.line());
 }
 

@@ -28,6 +28,9 @@ struct KernelOptions {
     /// its own random streams and identity.
     std::uint64_t node_index = 0;
     std::uint64_t process_index = 0;
+    /// --timeout: the process ends once this much virtual time has elapsed
+    /// in the run (0: no limit).
+    Ns virtual_timeout_ns = 0;
     ClockOptions clock;
     /// uname nodename and gethostname; truncated to 64 bytes.
     std::string_view hostname = "node0";
@@ -93,6 +96,11 @@ public:
     /// Emits `process.stats` with the call counters (at normal exit).
     void emit_stats();
 
+    /// True once the virtual time limit (if any) is reached; the shim then
+    /// ends the process after emitting `process.virtual_timeout`.
+    bool past_deadline() const { return timeout_ns_ != 0 && clock_.elapsed_ns() >= timeout_ns_; }
+    void emit_virtual_timeout();
+
     /// Number of intercepted calls so far.
     std::uint64_t calls() const { return calls_; }
 
@@ -113,6 +121,7 @@ private:
     char hostname_[hostname_capacity] = {};
     std::size_t hostname_size_ = 0;
     std::uint64_t calls_ = 0;
+    Ns timeout_ns_ = 0;
     std::uint64_t random_bytes_ = 0;
     std::uint64_t threads_created_ = 0;
 };

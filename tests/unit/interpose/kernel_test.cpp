@@ -117,3 +117,28 @@ TEST_CASE("kernel events are lines the launcher parses back", "[kernel]") {
     const TraceEvent thread = parse_shim_line(captured.lines[4].substr(0, captured.lines[4].size() - 1));
     CHECK(value_text(*thread.find("warning")) == "thread interleaving is not deterministic yet");
 }
+
+TEST_CASE("a sleep across the virtual time limit wakes at the limit", "[kernel][timeout]") {
+    KernelOptions options = with_seed(1);
+    options.virtual_timeout_ns = 10 * ns_per_s;
+    Kernel kernel(options);
+    Captured captured;
+    kernel.set_sink(captured.sink());
+    CHECK_FALSE(kernel.past_deadline());
+    REQUIRE(kernel.clock_nanosleep(clock_monotonic, false, TimeSpec{3600, 0}) == 0);
+    CHECK(kernel.clock().elapsed_ns() == 10 * ns_per_s);
+    CHECK(kernel.past_deadline());
+    kernel.emit_virtual_timeout();
+    REQUIRE(captured.lines.size() == 2);
+    // The sleep began after one call's cost (1 us) and lasted until the limit
+    // (each line ends in a newline, as the shim writes it).
+    CHECK(captured.lines[0] == "time.sleep at_ns=1000 clock=monotonic mode=relative duration_ns=9999999000\n");
+    CHECK(captured.lines[1] == "process.virtual_timeout at_ns=10000000000 timeout_ns=10000000000\n");
+}
+
+TEST_CASE("without a limit a long sleep runs to its end", "[kernel][timeout]") {
+    Kernel kernel(with_seed(1));
+    REQUIRE(kernel.clock_nanosleep(clock_monotonic, false, TimeSpec{3600, 0}) == 0);
+    CHECK(kernel.clock().elapsed_ns() == 3600 * ns_per_s + 1000);
+    CHECK_FALSE(kernel.past_deadline());
+}
