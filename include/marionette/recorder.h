@@ -8,9 +8,9 @@
  *    simulation active on the calling thread, and does nothing otherwise;
  *  - libmarionette_recorder: a no-op, for programs that are run both
  *    normally and under marionette-launch. Link it so the symbol resolves;
- *    the preload shim of marionette-launch is meant to define the same
- *    symbol and, being preloaded, to take precedence (not wired yet: today
- *    the call is a no-op under the launcher too);
+ *    the preload shim of marionette-launch defines the same symbol and,
+ *    being preloaded, takes precedence: under the launcher the event goes
+ *    into the run's trace (interpose/recorder.cpp);
  *  - nothing else: the program must link one of the two.
  * See docs/embedded-api.md. */
 #ifndef MARIONETTE_RECORDER_H

@@ -68,6 +68,13 @@ EventLine& EventLine::add_text(std::string_view key, std::string_view value) {
     return *this;
 }
 
+bool EventLine::append_raw(std::string_view text) {
+    if (size_ + 1 + text.size() + 1 >= capacity_bytes) return false;
+    put(' ');
+    for (char c : text) put(c);
+    return true;
+}
+
 std::string_view EventLine::line() {
     buffer_[size_] = '\n';
     return {buffer_, size_ + 1};

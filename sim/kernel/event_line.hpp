@@ -32,6 +32,9 @@ public:
     /// Appends ` key=<escaped text>` (bytes <= 0x20, >= 0x7f, '=', '%', '\\' as %HH).
     EventLine& add_text(std::string_view key, std::string_view value);
 
+    /// Appends ` <text>` verbatim (fields already rendered and escaped);
+    /// false, appending nothing, if it would not fit.
+    bool append_raw(std::string_view text);
     /// The finished line including the trailing newline.
     std::string_view line();
 

@@ -145,6 +145,14 @@ void Kernel::emit_thread_create() {
     sink_.emit(line.line());
 }
 
+bool Kernel::emit_recorded(std::string_view name, std::string_view escaped_fields) {
+    charge();
+    EventLine line(name, clock_.elapsed_ns());
+    if (!escaped_fields.empty() && !line.append_raw(escaped_fields)) return false;
+    sink_.emit(line.line());
+    return true;
+}
+
 void Kernel::emit_virtual_timeout() {
     EventLine line("process.virtual_timeout", clock_.elapsed_ns());
     line.add("timeout_ns", timeout_ns_);

@@ -101,6 +101,11 @@ public:
     bool past_deadline() const { return timeout_ns_ != 0 && clock_.elapsed_ns() >= timeout_ns_; }
     void emit_virtual_timeout();
 
+    /// A program's own event (marionette_record): `name` and the already
+    /// escaped `key=value ...` text, both validated by the caller. False if
+    /// the line would not fit in one event line.
+    bool emit_recorded(std::string_view name, std::string_view escaped_fields);
+
     /// Number of intercepted calls so far.
     std::uint64_t calls() const { return calls_; }
 
