@@ -27,6 +27,7 @@
 
 #include "coordinator/coordinator.hpp"
 #include "launcher/node.hpp"
+#include "launcher/sweep.hpp"
 #include "sim/disk/disk_options.hpp"
 #include "sim/random.hpp"
 #include "sim/seed.hpp"
@@ -411,14 +412,8 @@ namespace {
 constexpr int exit_program_failed = 1;
 constexpr int exit_internal = 3;
 
-std::string quote(const std::string& arg) {
-    if (!arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%") == std::string::npos) {
-        return arg;
-    }
-    std::string out = "'";
-    for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
+/// One argument as a shell needs it typed (sweep.hpp's quoting).
+std::string quote(const std::string& arg) { return shell_join({arg}); }
 
 std::string replay_command(const RunCommandOptions& options, std::uint64_t seed) {
     std::string line = fmt::format("marionette-launch --seed {}", seed);
@@ -622,22 +617,17 @@ ProgramRunOptions program_options(const RunCommandOptions& options) {
 
 int run_command(const RunCommandOptions& options) {
     ProgramRunOptions run;
-    run.argv = options.command;
-    run.seed = parse_seed(options.seed_text);
-    if (!options.start_time_text.empty()) run.start_realtime_ns = parse_start_time(options.start_time_text);
-    run.wall_timeout_ns = parse_duration(options.wall_timeout_text);
-    if (!options.timeout_text.empty()) run.virtual_timeout_ns = parse_duration(options.timeout_text);
+    try {
+        run = program_options(options);  // bad values throw std::invalid_argument: a usage error
+    } catch (const std::runtime_error& e) {
+        fmt::print(stderr, "marionette: {}\n", e.what());
+        return exit_internal;
+    }
     TraceHeader header;
     header.format = parse_trace_format(options.trace_format_text);
     header.seed = run.seed;
     header.options = {{"mode", "program"}, {"program", run.argv.at(0)}};
     if (!options.start_time_text.empty()) header.options.emplace_back("start_time", options.start_time_text);
-    try {
-        run.preload_path = find_preload_library();
-    } catch (const std::runtime_error& e) {
-        fmt::print(stderr, "marionette: {}\n", e.what());
-        return exit_internal;
-    }
 
     std::unique_ptr<std::ofstream> file;
     if (!options.trace_path.empty()) {
