@@ -1,4 +1,5 @@
 #include "control/command.hpp"
+#include "control/overloaded.hpp"
 
 #include "control/lexer.hpp"
 #include "sim/disk/disk_options.hpp"
@@ -6,12 +7,7 @@
 namespace marionette {
 namespace {
 
-template <class... Fs>
-struct Overloaded : Fs... {
-    using Fs::operator()...;
-};
-template <class... Fs>
-Overloaded(Fs...) -> Overloaded<Fs...>;
+using detail::Overloaded;
 
 // Appends " word" (quoted as needed) to a line being printed.
 void add(std::string& out, std::string_view word) {

@@ -1,6 +1,7 @@
 #include <exception>
 
 #include "control/executor.hpp"
+#include "control/overloaded.hpp"
 #include "control/parse.hpp"
 #include "sim/trace.hpp"
 
@@ -11,12 +12,7 @@
 namespace marionette {
 namespace {
 
-template <class... Fs>
-struct Overloaded : Fs... {
-    using Fs::operator()...;
-};
-template <class... Fs>
-Overloaded(Fs...) -> Overloaded<Fs...>;
+using detail::Overloaded;
 
 Reply hello(const Hello& command) {
     if (command.protocol && *command.protocol != control_protocol_version) {
