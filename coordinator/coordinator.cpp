@@ -14,9 +14,11 @@ namespace marionette {
 
 struct Coordinator::Process {
     explicit Process(NodeFiles& node) : files(node, "/") {}
+    explicit Process(ProcessFiles copy) : files(std::move(copy)) {}
     ProcessFiles files;
     bool introduced = false;
     std::int64_t real_pid = 0;
+    std::optional<wire::HelloReply> identity;
 };
 
 namespace {
@@ -62,6 +64,16 @@ ProcessId Coordinator::add_process() {
     return id;
 }
 
+ProcessId Coordinator::fork_process(ProcessId parent) {
+    const ProcessId id = next_id_++;
+    processes_.emplace(id, std::make_unique<Process>(processes_.at(parent)->files.fork_copy()));
+    return id;
+}
+
+void Coordinator::set_identity(ProcessId id, const wire::HelloReply& identity) {
+    processes_.at(id)->identity = identity;
+}
+
 void Coordinator::end_process(ProcessId id) { processes_.erase(id); }
 
 ProcessFiles* Coordinator::process_files(ProcessId id) {
@@ -88,6 +100,13 @@ void Coordinator::arm_crash_after(std::string event, std::uint64_t count) {
     trace_.emit("coordinator.crash_armed", {{"after_event", event}, {"count", count}});
     crash_event_ = std::move(event);
     crash_event_count_ = count;
+}
+
+void Coordinator::request_crash(ProcessId id) {
+    crash_requested_ = true;
+    crash_at_ns_.reset();
+    crash_event_.clear();
+    trace_.emit("coordinator.crash_point", {{"process", id}});
 }
 
 void Coordinator::disarm_crash() {
@@ -146,31 +165,47 @@ std::vector<std::byte> Coordinator::handle(ProcessId id, const wire::Header& hea
 std::vector<std::byte> Coordinator::handle_hello(ProcessId id, const wire::Header& header,
                                                  std::span<const std::byte> payload) {
     if (payload.size() < sizeof(wire::Hello)) return protocol_error(id, header.sequence, "short hello");
-    const auto hello = read_struct<wire::Hello>(payload);
+    auto hello = read_struct<wire::Hello>(payload);
     if (payload.size() != sizeof hello + hello.cwd_bytes || hello.cwd_bytes == 0) {
         return protocol_error(id, header.sequence, "hello cwd size mismatch");
     }
     Process& p = *processes_.at(id);
-    if (p.introduced && hello.real_pid != p.real_pid) {
-        // A forked child inherited the connection: it cannot speak for the
-        // parent. (Children get connections of their own in a later version.)
-        trace_.emit("coordinator.refused_hello", {{"process", id}, {"reason", "forked_child"}});
+    // The first image on a connection the launcher made cannot tell itself
+    // from a later one: the first hello of a process is its introduction.
+    if (hello.origin == wire::Origin::exec && !p.introduced) hello.origin = wire::Origin::launched;
+    const bool new_image = hello.origin == wire::Origin::exec || hello.origin == wire::Origin::spawned;
+    if (hello.origin == wire::Origin::exec && hello.real_pid != p.real_pid) {
+        trace_.emit("coordinator.refused_hello", {{"process", id}, {"reason", "exec_of_unknown_process"}});
+        return reply(header.sequence, -EPERM, {});
+    }
+    if (hello.origin != wire::Origin::exec && p.introduced) {
+        // One connection speaks for one process: a second introduction on
+        // it would let two processes share a descriptor table.
+        trace_.emit("coordinator.refused_hello", {{"process", id}, {"reason", "already_introduced"}});
         return reply(header.sequence, -EPERM, {});
     }
     p.real_pid = hello.real_pid;
-    // A second hello from the same process is a new image after execve:
-    // close-on-exec descriptors go, the others stay (as in the kernel).
-    if (p.introduced) p.files.close_on_exec();
+    // A new image after execve: close-on-exec descriptors go, the others
+    // stay (as in the kernel).
+    if (new_image) p.files.close_on_exec();
     std::string cwd(reinterpret_cast<const char*>(payload.data() + sizeof hello), hello.cwd_bytes);
     if (!p.introduced || !p.files.cwd_simulated()) p.files.set_cwd(normalize_path("/", cwd));
     p.files.set_umask(hello.umask);
     p.introduced = true;
     clock_.run_until(std::max(clock_.now_ns(), hello.now_ns));
-    // The reply lists the simulated descriptors the image inherits, so its
-    // shim knows which numbers to forward.
-    std::vector<std::int32_t> fds;
-    for (int fd : p.files.descriptors()) fds.push_back(fd);
-    return reply(header.sequence, 0, std::as_bytes(std::span(fds)));
+    // The reply gives the identity, then lists the simulated descriptors
+    // the image inherits, so its shim knows which numbers to forward.
+    wire::HelloReply identity{hello.pid, hello.ppid, hello.process_index};
+    if (p.identity) identity = *p.identity;
+    p.identity = identity;
+    std::vector<std::byte> out(sizeof identity);
+    std::memcpy(out.data(), &identity, sizeof identity);
+    for (int fd : p.files.descriptors()) {
+        const auto value = static_cast<std::int32_t>(fd);
+        const auto* bytes = reinterpret_cast<const std::byte*>(&value);
+        out.insert(out.end(), bytes, bytes + sizeof value);
+    }
+    return reply(header.sequence, 0, out);
 }
 
 std::vector<std::byte> Coordinator::handle_syscall(ProcessId id, const wire::Header& header,
@@ -222,10 +257,7 @@ bool Coordinator::serve_one(int fd, ProcessId id) {
     if (!crash_requested_ && crash_point_reached()) {
         // Power goes right after this call reached the node's kernel: the
         // caller never learns how it ended.
-        crash_requested_ = true;
-        crash_at_ns_.reset();
-        crash_event_.clear();
-        trace_.emit("coordinator.crash_point", {{"process", id}});
+        request_crash(id);
         return false;
     }
     std::size_t done = 0;

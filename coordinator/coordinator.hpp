@@ -60,6 +60,12 @@ public:
 
     /// Registers a process; it must say hello before anything else.
     ProcessId add_process();
+    /// Registers a forked child of `parent`: it shares the parent's open
+    /// file descriptions (descriptor table copied, as fork(2) does).
+    ProcessId fork_process(ProcessId parent);
+    /// The identity the next hello of `id` is answered with (the scheduler
+    /// assigns virtual pids); without one, a hello's own pid is echoed.
+    void set_identity(ProcessId id, const wire::HelloReply& identity);
     /// The process is gone (exited, killed, crashed): its descriptors close.
     void end_process(ProcessId id);
     bool has_process(ProcessId id) const { return processes_.contains(id); }
@@ -89,10 +95,20 @@ public:
     void arm_crash_at(Ns at_ns);
     void arm_crash_after(std::string event, std::uint64_t count);
     bool crash_requested() const { return crash_requested_; }
+    /// True once an armed crash point is reached (checked after each call);
+    /// request_crash() then records that power goes now.
+    bool crash_point_reached() const;
+    void request_crash(ProcessId id);
+    /// The armed time crash point (absolute), if any.
+    std::optional<Ns> crash_at_ns() const { return crash_at_ns_; }
     /// Forgets an armed crash point that was not reached.
     void disarm_crash();
 
     EventQueue& clock() { return clock_; }
+    /// The node's trace (disk, descriptor and scheduler events).
+    Trace& trace() { return trace_; }
+    /// Virtual realtime at the start of the run.
+    Ns start_ns() const { return options_.start_ns; }
     Disk& disk() { return *disk_; }
     NodeFiles& files() { return files_; }
     /// The files view of a process (tests).
@@ -118,8 +134,6 @@ private:
     std::optional<Ns> crash_at_ns_;
     std::string crash_event_;
     std::uint64_t crash_event_count_ = 0;
-
-    bool crash_point_reached() const;
 };
 
 }  // namespace marionette

@@ -10,7 +10,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "interpose/blocking.hpp"
 #include "interpose/files.hpp"
+#include "interpose/process.hpp"
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim.hpp"
 #include "interpose/shim_internal.hpp"
@@ -84,6 +86,9 @@ long handle_time(SyscallArgs& a) {
 long sleep_common(int clock_id, bool absolute, long request_address) {
     TimeSpec request;
     if (!from_timespec(request_address, request)) return -EFAULT;
+    // Under a coordinator the node's other processes run while this one
+    // sleeps; alone, the clock just jumps.
+    if (coordinated()) return scheduled_sleep(clock_id, absolute, request);
     return locked_kernel().clock_nanosleep(clock_id, absolute, request);
 }
 
@@ -123,10 +128,25 @@ long handle_getcpu(SyscallArgs& a) {
 
 int to_real(long id) { return locked_kernel().real_id_for(static_cast<std::int32_t>(id), real_pid()); }
 
+/// A virtual pid of another process of the node, as the real kernel knows
+/// it; -ESRCH for a pid the node does not have (never a stranger's process).
+long other_process(long pid) {
+    const long real = translate_pid(pid, 0);
+    return real > 0 ? real : -ESRCH;
+}
+
 long handle_kill(SyscallArgs& a) {
     // Programs only know virtual pids; kill(getpid(), ...) must reach us.
-    const long pid = a.a[0] > 0 ? to_real(a.a[0]) : a.a[0];
-    return raw_syscall(SYS_kill, pid, a.a[1]);
+    const long pid = static_cast<int>(a.a[0]);
+    const long signal = static_cast<int>(a.a[1]);
+    if (pid <= 0 || pid == locked_kernel().pid() || !coordinated()) {
+        return raw_syscall(SYS_kill, pid > 0 ? to_real(pid) : pid, signal);
+    }
+    const long real = other_process(pid);
+    if (real < 0) return real;
+    const long result = raw_syscall(SYS_kill, real, signal);
+    if (result == 0) report_signal(pid, signal);
+    return result;
 }
 
 long handle_tgkill(SyscallArgs& a) { return raw_syscall(SYS_tgkill, to_real(a.a[0]), to_real(a.a[1]), a.a[2]); }
@@ -145,6 +165,7 @@ long handle_passthrough(SyscallArgs& a) {
 #define MARIONETTE_HANDLER_denied(name) &handle_denied
 #define MARIONETTE_HANDLER_passthrough(name) &handle_passthrough
 #define MARIONETTE_HANDLER_file(name) &handle_##name
+#define MARIONETTE_HANDLER_scheduled(name) &handle_##name
 
 constexpr std::array<Handler, table_size> make_table() {
     std::array<Handler, table_size> table{};

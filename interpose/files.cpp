@@ -20,6 +20,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "interpose/blocking.hpp"
+#include "interpose/process.hpp"
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim.hpp"
 #include "marionette/wire_client.hpp"
@@ -31,9 +33,6 @@ constexpr std::size_t path_capacity = 4096;
 constexpr int max_mounts = 8;
 constexpr long max_fd = 65536;
 
-int coordinator_fd = -1;
-int owner_pid = 0;  // the process the connection speaks for
-std::uint32_t sequence = 0;
 char mounts[max_mounts][path_capacity];
 std::size_t mount_lengths[max_mounts];
 int mount_count = 0;
@@ -159,40 +158,24 @@ bool is_random_device(long path_arg) {
 
 // --- forwarding --------------------------------------------------------------------
 
-/// A forked child inherits the connection but must not speak on it; an
-/// exec'd image whose hello was refused (a forked child's) has none. Such a
-/// process may not touch simulated files at all: the real kernel would
-/// read or write the user's real directory behind the model's back.
-bool connection_ours() {
-    static bool warned = false;
-    if (coordinator_fd >= 0 && raw_syscall(SYS_getpid) == owner_pid) return true;
-    coordinator_fd = -1;
-    if (!warned) {
-        warned = true;
-        warn("a forked child cannot use the simulated disk yet (docs/processes.md); "
-             "its calls on simulated paths fail with EACCES");
-        locked_kernel().emit_escape("files", "forked_child");
-    }
-    return false;
-}
-
 struct Forwarded {
     long result;
     bool passthrough;
 };
 
 Forwarded forward(const SyscallArgs& a, long bind_fd = -1) {
-    if (!connection_ours()) return {-EACCES, false};
-    VirtualClock& clock = locked_kernel().clock();
-    const Ns start = clock.options().start_realtime_ns;
-    const Ns now = start + clock.elapsed_ns();
-    const wire::CallResult r = wire::call<RawIo>(coordinator_fd, a.nr, a.a, now, bind_fd, ++sequence);
+    const int fd = connection();
+    if (fd < 0) return {-EACCES, false};
+    const Ns now = now_realtime_ns();
+    const wire::CallResult r = wire::call<RawIo>(fd, a.nr, a.a, now, bind_fd, next_sequence());
     if (!r.transport_ok) {
         // The launcher is gone: nothing simulated can be served any more.
         warn("lost the connection to marionette-launch; exiting");
         raw_syscall(SYS_exit_group, 3);
     }
-    if (r.now_ns > now) clock.advance(r.now_ns - now);
+    Kernel& kernel = locked_kernel();
+    const Ns start = kernel.clock().options().start_realtime_ns;
+    if (r.now_ns > start) kernel.catch_up(r.now_ns - start);
     return {r.result, r.passthrough};
 }
 
@@ -241,13 +224,9 @@ void refresh_cwd(bool simulated, const char* absolute_path, std::size_t length) 
 
 // --- set-up ------------------------------------------------------------------
 
-bool files_active() { return coordinator_fd >= 0; }
+bool files_active() { return coordinated(); }
 
 void files_init() {
-    const char* fd_text = std::getenv("MARIONETTE_COORDINATOR_FD");
-    if (fd_text == nullptr || *fd_text == '\0') return;
-    const long fd = std::strtol(fd_text, nullptr, 10);
-    if (raw_syscall(SYS_fcntl, fd, F_GETFD) < 0) return;  // the program closed it before exec
     // Mounts: absolute prefixes separated by newlines.
     if (const char* text = std::getenv("MARIONETTE_MOUNTS"); text != nullptr) {
         while (*text != '\0' && mount_count < max_mounts) {
@@ -263,27 +242,16 @@ void files_init() {
     }
     const long got = raw_syscall(SYS_getcwd, arg(cwd), path_capacity);
     cwd_length = got > 0 ? static_cast<std::size_t>(got - 1) : 1;
-    const long mask = raw_syscall(SYS_umask, 022);
-    raw_syscall(SYS_umask, mask);
-    owner_pid = static_cast<int>(raw_syscall(SYS_getpid));
-    // Runs inside the shim's one-time initialisation (the thread is already
-    // "in the shim" and no other thread may enter yet): no Enter here.
-    Kernel& kernel = locked_kernel();
-    VirtualClock& clock = kernel.clock();
-    std::int32_t inherited[1024];
-    std::size_t count = 0;
-    const bool ok = wire::hello<RawIo>(static_cast<int>(fd), clock.options().start_realtime_ns + clock.elapsed_ns(),
-                                       owner_pid, static_cast<std::uint32_t>(mask), cwd, cwd_length, inherited,
-                                       1024, &count);
-    if (!ok) {
-        warn("this process's simulated files are not served (a forked child, or the launcher is gone); "
-             "its file calls go to the real kernel");
-        kernel.emit_escape("files", "no_coordinator");
-        return;
+}
+
+void files_adopt(const std::int32_t* inherited, std::size_t count, const char* real_cwd, std::size_t real_cwd_length) {
+    for (std::size_t i = 0; i < count; ++i) simulated_fds.set(inherited[i], true);
+    if (real_cwd_length < path_capacity) {
+        std::memcpy(cwd, real_cwd, real_cwd_length);
+        cwd[real_cwd_length] = '\0';
+        cwd_length = real_cwd_length;
     }
-    coordinator_fd = static_cast<int>(fd);
-    for (std::size_t i = 0; i < count && i < 1024; ++i) simulated_fds.set(inherited[i], true);
-    // If the cwd is simulated the exec'd image must ask for it.
+    // If the cwd is simulated the new image must ask for it.
     if (under_mount(cwd, cwd_length)) refresh_cwd(true, nullptr, 0);
 }
 
@@ -321,6 +289,8 @@ long handle_creat(SyscallArgs& a) {
 
 long handle_close(SyscallArgs& a) {
     const long fd = a.a[0];
+    // The program may close "every descriptor"; the connection stays.
+    if (shim_descriptor(fd)) return 0;
     random_fds.set(fd, false);
     if (simulated_fds.has(fd)) {
         forward(a);
@@ -330,8 +300,17 @@ long handle_close(SyscallArgs& a) {
 }
 
 long handle_close_range(SyscallArgs& a) {
-    const long first = a.a[0];
-    const long last = a.a[1] < max_fd ? a.a[1] : max_fd - 1;
+    const long first = static_cast<unsigned>(a.a[0]);
+    const unsigned long real_last = static_cast<unsigned>(a.a[1]);
+    if (coordinated() && first <= connection_fd && real_last >= static_cast<unsigned long>(connection_fd)) {
+        // Around the connection: two ranges.
+        SyscallArgs below = with(SYS_close_range, first, connection_fd - 1, a.a[2]);
+        SyscallArgs above = with(SYS_close_range, connection_fd + 1, a.a[1], a.a[2]);
+        const long result = first < connection_fd ? handle_close_range(below) : 0;
+        if (result != 0 || real_last == static_cast<unsigned long>(connection_fd)) return result;
+        return handle_close_range(above);
+    }
+    const long last = a.a[1] < max_fd && a.a[1] >= 0 ? a.a[1] : max_fd - 1;
     for (long fd = first; fd <= last && fd >= 0; ++fd) {
         if (!simulated_fds.has(fd)) continue;
         if (a.a[2] & CLOSE_RANGE_CLOEXEC) {
@@ -364,6 +343,7 @@ long handle_dup(SyscallArgs& a) {
 }
 
 long dup_onto(long old_fd, long new_fd, long flags, const SyscallArgs& real_call) {
+    if (shim_descriptor(new_fd)) return -EBUSY;  // the connection's number is taken
     if (old_fd != new_fd && simulated_fds.has(new_fd)) {
         forward(with(SYS_close, new_fd));
         simulated_fds.set(new_fd, false);
@@ -404,7 +384,8 @@ long handle_flock(SyscallArgs& a) {
 
 long handle_read(SyscallArgs& a) {
     if (random_fds.has(a.a[0])) return serve_random(reinterpret_cast<void*>(a.a[1]), static_cast<std::size_t>(a.a[2]));
-    return by_fd(a);
+    if (simulated_fds.has(a.a[0])) return forward_or_raw(a);
+    return read_when_ready(a, a.a[0]);
 }
 
 long handle_pread64(SyscallArgs& a) {
@@ -414,7 +395,8 @@ long handle_pread64(SyscallArgs& a) {
 
 long handle_readv(SyscallArgs& a) {
     if (random_fds.has(a.a[0])) return serve_random_iov(a.a[1], a.a[2]);
-    return by_fd(a);
+    if (simulated_fds.has(a.a[0])) return forward_or_raw(a);
+    return read_when_ready(a, a.a[0]);
 }
 
 long handle_preadv(SyscallArgs& a) {
@@ -437,9 +419,9 @@ long handle_pwritev2(SyscallArgs& a) {
     return forward(v).result;
 }
 
-long handle_write(SyscallArgs& a) { return by_fd(a); }
+long handle_write(SyscallArgs& a) { return simulated_fds.has(a.a[0]) ? forward_or_raw(a) : write_when_ready(a, a.a[0]); }
 long handle_pwrite64(SyscallArgs& a) { return by_fd(a); }
-long handle_writev(SyscallArgs& a) { return by_fd(a); }
+long handle_writev(SyscallArgs& a) { return simulated_fds.has(a.a[0]) ? forward_or_raw(a) : write_when_ready(a, a.a[0]); }
 long handle_pwritev(SyscallArgs& a) { return by_fd(a); }
 long handle_lseek(SyscallArgs& a) { return by_fd(a); }
 long handle_fsync(SyscallArgs& a) { return by_fd(a); }
@@ -454,7 +436,7 @@ long handle_fchmod(SyscallArgs& a) { return by_fd(a); }
 
 long handle_sync(SyscallArgs& a) {
     // The simulated disk's sync; the host's page cache is not the model's.
-    if (mount_count > 0 && connection_ours()) return forward(a).result;
+    if (mount_count > 0 && connection() >= 0) return forward(a).result;
     return raw(a);
 }
 

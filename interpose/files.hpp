@@ -10,14 +10,18 @@
 // wrappers and the seccomp trap) through the dispatch table.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+
 #include "interpose/shim_internal.hpp"
 
 namespace marionette::shim {
 
-/// Reads the coordinator descriptor and mounts from the environment and
-/// introduces this process (image) to the coordinator. Without
-/// MARIONETTE_COORDINATOR_FD files are not simulated (and say so once).
+/// Reads the mounts from the environment and the working directory.
 void files_init();
+/// Takes what the hello reply said: the simulated descriptors this image
+/// inherits and the working directory.
+void files_adopt(const std::int32_t* inherited, std::size_t count, const char* real_cwd, std::size_t real_cwd_length);
 
 /// True if file syscalls are being routed (a coordinator is connected).
 bool files_active();

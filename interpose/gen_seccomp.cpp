@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
         if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP) != 0) return fail("seccomp_attr_set");
 #define MARIONETTE_SYSCALL(name, handling)                                                          \
     if (std::string_view(#handling) != "passthrough" &&                                             \
-        (with_files || std::string_view(#handling) != "file") &&                                    \
+        (with_files || (std::string_view(#handling) != "file" &&                                    \
+                        std::string_view(#handling) != "scheduled")) &&                             \
         seccomp_rule_add(ctx, SCMP_ACT_TRAP, SCMP_SYS(name), 0) != 0) return fail("seccomp_rule_add " #name);
 #include "interpose/syscalls.def"
 #undef MARIONETTE_SYSCALL

@@ -8,7 +8,9 @@
 #include <cstring>
 #include <new>
 
+#include "interpose/blocking.hpp"
 #include "interpose/files.hpp"
+#include "interpose/process.hpp"
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim_internal.hpp"
 
@@ -90,13 +92,16 @@ void init_once() {
     kernel_ptr = new (kernel_storage) Kernel(options_from_env());
     kernel_ptr->set_sink(EventSink{&sink_write, nullptr});
     overwrite_at_random();
+    // Before the filter: whether file calls are trapped depends on a
+    // coordinator being connected. The hello gives the identity
+    // process.start reports.
+    files_init();
+    process_init();
+    blocking_init();
     kernel_ptr->emit_start();
     install_signal_handlers();
     if (features_.tsc) enable_tsc_trap();
     if (features_.vdso) patch_vdso();
-    // Before the filter: whether file calls are trapped depends on a
-    // coordinator being connected.
-    files_init();
     if (features_.seccomp) install_seccomp_filter();
 }
 
@@ -128,6 +133,7 @@ int real_pid() { return real_pid_; }
 int real_tid() { return static_cast<int>(raw_syscall(SYS_gettid)); }
 
 void trace_write(std::string_view line) {
+    if (send_trace_line(line)) return;
     if (trace_fd < 0) return;
     raw_syscall(SYS_write, trace_fd, arg(line.data()), static_cast<long>(line.size()));
 }

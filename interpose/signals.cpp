@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "interpose/process.hpp"
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim.hpp"
 #include "interpose/shim_internal.hpp"
@@ -220,7 +221,9 @@ long exec_common(SyscallArgs& a) {
         return refuse_static(reinterpret_cast<const char*>(a.a[0]));
     }
     if (features().tsc) raw_syscall(SYS_prctl, PR_SET_TSC, PR_TSC_ENABLE);
+    const bool kept = keep_connection_across_exec();
     const long result = raw_syscall(a.nr, a.a[0], a.a[1], a.a[2], a.a[3], a.a[4], a.a[5]);
+    if (kept) exec_failed();
     if (features().tsc) raw_syscall(SYS_prctl, PR_SET_TSC, PR_TSC_SIGSEGV);
     return result;
 }

@@ -84,25 +84,13 @@ MARIONETTE_EXPORT int usleep(useconds_t microseconds) {
 }
 
 // poll/select with no descriptors are sleeps (a common idiom); with
-// descriptors they wait on real files and sockets, which are not simulated
-// yet, so they go to glibc unchanged.
-template <typename Function>
-Function real_function(std::atomic<Function>& cache, const char* name) {
-    Function function = cache.load(std::memory_order_acquire);
-    if (function == nullptr) {
-        function = reinterpret_cast<Function>(dlsym(RTLD_NEXT, name));
-        cache.store(function, std::memory_order_release);
-    }
-    return function;
-}
-
+// descriptors they go to the same handlers the trap uses (blocking.cpp).
 MARIONETTE_EXPORT int poll(struct pollfd* fds, nfds_t count, int timeout_ms) {
     if (count == 0 && timeout_ms >= 0) {
         const timespec request{timeout_ms / 1000, static_cast<long>(timeout_ms % 1000) * ns_per_us * 1000};
         return as_int(libc_result(invoke(SYS_nanosleep, reinterpret_cast<long>(&request), 0)));
     }
-    static std::atomic<int (*)(struct pollfd*, nfds_t, int)> real{nullptr};
-    return real_function(real, "poll")(fds, count, timeout_ms);
+    return as_int(libc_result(invoke(SYS_poll, reinterpret_cast<long>(fds), static_cast<long>(count), timeout_ms)));
 }
 
 MARIONETTE_EXPORT int select(int count, fd_set* read_set, fd_set* write_set, fd_set* error_set, struct timeval* timeout) {
@@ -113,8 +101,8 @@ MARIONETTE_EXPORT int select(int count, fd_set* read_set, fd_set* write_set, fd_
         *timeout = timeval{};  // Linux reports the time left: none
         return 0;
     }
-    static std::atomic<int (*)(int, fd_set*, fd_set*, fd_set*, struct timeval*)> real{nullptr};
-    return real_function(real, "select")(count, read_set, write_set, error_set, timeout);
+    return as_int(libc_result(invoke(SYS_select, count, reinterpret_cast<long>(read_set), reinterpret_cast<long>(write_set),
+                                     reinterpret_cast<long>(error_set), reinterpret_cast<long>(timeout))));
 }
 
 MARIONETTE_EXPORT ssize_t getrandom(void* buffer, std::size_t length, unsigned flags) {

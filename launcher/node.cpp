@@ -11,16 +11,20 @@ SimulatedNode::SimulatedNode(const RunCommandOptions& options, std::uint64_t see
     config.seed = seed;
     config.start_ns = start_ns;
     for (const auto& [key, value] : options.disk_options) set_disk_option(config.disk, key, value);
-    const std::filesystem::path dir = std::filesystem::absolute(options.disk_dir).lexically_normal();
-    std::string host = dir.string();
-    while (host.size() > 1 && host.back() == '/') host.pop_back();
-    MountSpec data{host, "/data"};
-    if (std::filesystem::is_directory(dir)) data.import_from = dir;
-    // The program's temporary files (TMPDIR) live on the simulated disk too.
+    // The program's temporary files (TMPDIR) live on the simulated disk.
     // Not all of /tmp: programs, scripts and checkouts often live there (a
     // CI clone, say), and a simulated /tmp would hide them.
-    config.mounts = {data, MountSpec{std::string(simulated_tmpdir), "/tmp"}};
-    prefixes_ = {host, std::string(simulated_tmpdir)};
+    config.mounts = {MountSpec{std::string(simulated_tmpdir), "/tmp"}};
+    prefixes_ = {std::string(simulated_tmpdir)};
+    if (!options.disk_dir.empty()) {
+        const std::filesystem::path dir = std::filesystem::absolute(options.disk_dir).lexically_normal();
+        std::string host = dir.string();
+        while (host.size() > 1 && host.back() == '/') host.pop_back();
+        MountSpec data{host, "/data"};
+        if (std::filesystem::is_directory(dir)) data.import_from = dir;
+        config.mounts.insert(config.mounts.begin(), data);
+        prefixes_.insert(prefixes_.begin(), host);
+    }
     // The node's events share the shim's clock: virtual ns since the start.
     trace_.set_clock([this] { return coordinator_ ? coordinator_->clock().now_ns() - start_ns_ : 0; });
     coordinator_ = std::make_unique<Coordinator>(config, trace_);

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/personality.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <linux/close_range.h>
@@ -26,6 +27,7 @@
 #include <stdexcept>
 
 #include "coordinator/coordinator.hpp"
+#include "coordinator/scheduler.hpp"
 #include "launcher/node.hpp"
 #include "launcher/sweep.hpp"
 #include "sim/disk/disk_options.hpp"
@@ -216,28 +218,48 @@ TraceEvent parse_shim_line(std::string_view line) {
 
 ProgramRunResult run_program(const ProgramRunOptions& options) {
     if (options.argv.empty()) throw std::invalid_argument("no program given");
+    if (options.coordinator == nullptr) throw std::logic_error("run_program needs the node's coordinator");
     ProgramRunResult result;
     if (const std::string path = resolve_program(options.argv[0]); !path.empty() && is_static_executable(path)) {
         result.spawn_error = "'" + path + "' is statically linked: the preload library cannot reach it, so it would run "
                              "outside the simulation; not started";
         return result;
     }
+    Coordinator& coordinator = *options.coordinator;
+    Trace& node_trace = coordinator.trace();
+    // The processes' own events join the node's in the order they happen;
+    // a process's clock may run ahead of the node's (its per-call costs),
+    // and the node's time follows it.
+    SchedulerHooks hooks;
+    hooks.on_line = [&](std::int32_t pid, std::string_view line) {
+        TraceEvent event = parse_shim_line(line);
+        const Ns at = coordinator.start_ns() + event.at_ns;
+        if (at > coordinator.clock().now_ns()) coordinator.clock().run_until(at);
+        const bool has_pid = std::any_of(event.fields.begin(), event.fields.end(),
+                                         [](const TraceField& field) { return field.key == "pid"; });
+        if (!has_pid) event.fields.emplace_back("pid", static_cast<std::uint64_t>(pid));
+        node_trace.emit(event.name, event.fields);
+    };
+    Scheduler scheduler(coordinator, node_trace, options.seed, hooks);
     Pipe out = make_pipe(), err = make_pipe(), trace = make_pipe(), exec_error = make_pipe();
-    int connection[2] = {-1, -1};
-    ProcessId process = 0;
-    if (options.coordinator != nullptr) {
-        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, connection) != 0) {
-            throw std::runtime_error(std::string("socketpair: ") + std::strerror(errno));
+    const int connection = scheduler.prepare_launch(std::filesystem::path(options.argv[0]).filename().string());
+    std::vector<std::string> env = child_environment(options, child_trace_fd);
+    env.push_back("MARIONETTE_COORDINATOR_ADDRESS=" + scheduler.address());
+    // What the world outside the node can feed: the processes block on
+    // these natively (blocking.hpp).
+    std::string external;
+    for (int fd : {0, out.write_end, err.write_end}) {
+        struct stat st {};
+        if (fstat(fd, &st) == 0) {
+            external += (external.empty() ? "" : ",") + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
         }
-        process = options.coordinator->add_process();
     }
-    const std::vector<std::string> env = child_environment(options, child_trace_fd);
+    env.push_back("MARIONETTE_EXTERNAL_FILES=" + external);
     const pid_t pid = fork();
     if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-    if (pid == 0) exec_child(options, env, out, err, trace, exec_error, connection[1]);
-    for (int fd : {out.write_end, err.write_end, trace.write_end, exec_error.write_end, connection[1]}) {
-        if (fd >= 0) close(fd);
-    }
+    if (pid == 0) exec_child(options, env, out, err, trace, exec_error, connection);
+    for (int fd : {out.write_end, err.write_end, trace.write_end, exec_error.write_end, connection}) close(fd);
+    scheduler.launched(pid);
 
     int exec_errno = 0;
     if (read(exec_error.read_end, &exec_errno, sizeof exec_errno) == sizeof exec_errno) {
@@ -247,74 +269,70 @@ ProgramRunResult run_program(const ProgramRunOptions& options) {
 
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(options.wall_timeout_ns);
     std::string trace_buffer;
-    Ns at_offset = 0, last_at = 0;
     auto take_trace_lines = [&](bool final) {
+        // Lines of an image that could not reach the coordinator.
         std::size_t newline;
         while ((newline = trace_buffer.find('\n')) != std::string::npos || (final && !trace_buffer.empty())) {
             if (newline == std::string::npos) newline = trace_buffer.size();
-            TraceEvent event = parse_shim_line(std::string_view(trace_buffer).substr(0, newline));
+            result.shim_events.push_back(parse_shim_line(std::string_view(trace_buffer).substr(0, newline)));
             trace_buffer.erase(0, std::min(newline + 1, trace_buffer.size()));
-            // Each exec'd image starts its clock again: continue from the last.
-            if (event.name == "process.start") at_offset = last_at;
-            event.at_ns = std::max(last_at, at_offset + event.at_ns);
-            last_at = event.at_ns;
-            result.shim_events.push_back(std::move(event));
         }
     };
-    // The coordinator connection is polled with the output pipes: the
-    // program blocks on each forwarded call until it is answered here.
-    pollfd fds[4] = {{out.read_end, POLLIN, 0}, {err.read_end, POLLIN, 0}, {trace.read_end, POLLIN, 0},
-                     {connection[0], POLLIN, 0}};
-    int open_count = connection[0] >= 0 ? 4 : 3;
+    // Ends every process of the run, by pid (only ours).
+    auto end_all = [&] {
+        scheduler.stop();
+        for (pid_t p : scheduler.real_pids()) kill(p, SIGKILL);
+        kill(pid, SIGKILL);
+    };
+    pollfd pipes[3] = {{out.read_end, POLLIN, 0}, {err.read_end, POLLIN, 0}, {trace.read_end, POLLIN, 0}};
+    int open_pipes = 3;
+    bool ending = false;
     char buffer[65536];
-    while (open_count > 0) {
+    while (open_pipes > 0 || !scheduler.done()) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
-            kill(pid, SIGKILL);
+        if (left.count() <= 0 && !result.timed_out) {
+            end_all();
             result.timed_out = true;
-            break;
         }
-        if (poll(fds, 4, static_cast<int>(std::min<long long>(left.count(), 1000))) < 0 && errno != EINTR) {
-            throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
-        }
-        for (int i = 0; i < 4; ++i) {
-            if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-            if (i == 3) {
-                if (!options.coordinator->serve_one(fds[i].fd, process)) {
-                    if (options.coordinator->crash_requested() && !result.crashed) {
-                        // Power loss: the program dies mid-call, by pid.
-                        kill(pid, SIGKILL);
-                        result.crashed = true;
-                    }
-                    close(fds[i].fd);
-                    fds[i].fd = -1;
-                    --open_count;
-                }
-                continue;
-            }
-            const ssize_t n = read(fds[i].fd, buffer, sizeof buffer);
+        if (left.count() <= -5000) break;  // processes that will not die: give up on them
+        scheduler.poll_once(pipes, static_cast<int>(std::clamp<long long>(left.count(), 10, 1000)));
+        for (pollfd& p : pipes) {
+            if (p.fd < 0 || (p.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+            const ssize_t n = read(p.fd, buffer, sizeof buffer);
             if (n <= 0) {
-                close(fds[i].fd);
-                fds[i].fd = -1;
-                --open_count;
+                close(p.fd);
+                p.fd = -1;
+                --open_pipes;
                 continue;
             }
             const std::string_view data(buffer, static_cast<std::size_t>(n));
-            if (i == 2) {
+            if (&p == &pipes[2]) {
                 trace_buffer.append(data);
                 take_trace_lines(false);
                 continue;
             }
-            (i == 0 ? result.stdout_digest : result.stderr_digest).add(data);
-            if (i == 0 && options.capture_stdout) result.stdout_text.append(data);
-            if (options.forward_output) (void)!write(i == 0 ? 1 : 2, data.data(), data.size());
+            (&p == &pipes[0] ? result.stdout_digest : result.stderr_digest).add(data);
+            if (&p == &pipes[0] && options.capture_stdout) result.stdout_text.append(data);
+            if (options.forward_output) (void)!write(&p == &pipes[0] ? 1 : 2, data.data(), data.size());
+        }
+        if (ending) continue;
+        if (scheduler.crash_requested()) {
+            // Power loss: every process of the node dies mid-call, by pid.
+            end_all();
+            result.crashed = true;
+            ending = true;
+        } else if (scheduler.deadlock()) {
+            if (!scheduler.launched_ended()) result.deadlock = *scheduler.deadlock();
+            // Processes left behind by a finished program, all blocked for
+            // good: the run is over.
+            end_all();
+            ending = true;
         }
     }
-    for (const pollfd& p : fds) {
+    for (const pollfd& p : pipes) {
         if (p.fd >= 0) close(p.fd);
     }
     take_trace_lines(true);
-    if (options.coordinator != nullptr) options.coordinator->end_process(process);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
@@ -356,6 +374,8 @@ void record_run(Trace& trace, const ProgramRunOptions& options, const ProgramRun
         trace.emit("process.spawn_failed", {{"error", result.spawn_error}});
     } else if (result.timed_out) {
         trace.emit("process.timeout", {{"wall_timeout_ns", options.wall_timeout_ns}});
+    } else if (!result.deadlock.empty()) {
+        trace.emit("process.deadlock", {{"reason", "every process blocked, nothing scheduled"}});
     } else if (result.crashed) {
         trace.emit("process.crash", {{"reason", "node_power_loss"}});
     } else if (result.signal != 0) {
@@ -484,15 +504,16 @@ RecordedRun record(ProgramRunOptions run, const RunCommandOptions& command, cons
                    std::ostream* out) {
     RecordedRun recorded;
     const Ns start_ns = run.start_realtime_ns != 0 ? run.start_realtime_ns : 1'767'225'600ULL * ns_per_s;
-    std::unique_ptr<SimulatedNode> node;
+    // Every run has a node: its scheduler runs the program and its children
+    // one at a time; with --disk it also serves DIR from the simulated disk.
+    auto node = std::make_unique<SimulatedNode>(command, run.seed, start_ns);
     if (!command.disk_dir.empty()) {
-        node = std::make_unique<SimulatedNode>(command, run.seed, start_ns);
         arm_crash(node->coordinator(), command, run.seed, start_ns);
         run.capture_stdout = !command.check_command.empty();
     }
-    recorded.result = node ? node->run(run) : run_program(run);
+    recorded.result = node->run(run);
     std::vector<TraceEvent> between;
-    if (node) {
+    if (!command.disk_dir.empty()) {
         node->coordinator().disarm_crash();
         if (recorded.result.crashed) {
             // The program is dead (killed and reaped): now the power loss.
@@ -543,11 +564,13 @@ void describe_outcome(const ProgramRunResult& result, const ProgramRunOptions& r
         fmt::print(stderr, "marionette: program killed after the wall-clock limit ({})\n", format_duration(run.wall_timeout_ns));
     } else if (result.crashed) {
         fmt::print(stderr, "marionette: the node lost power at the crash point; the program was killed mid-call\n");
+    } else if (!result.deadlock.empty()) {
+        fmt::print(stderr, "marionette: DEADLOCK: {}\n", result.deadlock);
     } else if (result.signal != 0) {
         fmt::print(stderr, "marionette: program killed by signal {} ({})\n", result.signal,
                    sigabbrev_np(result.signal) != nullptr ? sigabbrev_np(result.signal) : "?");
     } else if (run.virtual_timeout_ns != 0 && result.exit_code == 124 &&
-               std::any_of(result.shim_events.begin(), result.shim_events.end(),
+               std::any_of(result.node_events.begin(), result.node_events.end(),
                            [](const TraceEvent& e) { return e.name == "process.virtual_timeout"; })) {
         fmt::print(stderr, "marionette: program stopped at the virtual time limit (--timeout {})\n",
                    format_duration(run.virtual_timeout_ns));

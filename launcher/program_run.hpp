@@ -83,9 +83,14 @@ struct ProgramRunResult {
     std::string stdout_text;
     /// Non-empty if the program could not be started (e.g. not found).
     std::string spawn_error;
+    /// Non-empty if every process blocked for good while the program still
+    /// ran: what each one waited for.
+    std::string deadlock;
 
     /// True if the program exited with status 0.
-    bool succeeded() const { return spawn_error.empty() && !timed_out && !crashed && signal == 0 && exit_code == 0; }
+    bool succeeded() const {
+        return spawn_error.empty() && deadlock.empty() && !timed_out && !crashed && signal == 0 && exit_code == 0;
+    }
 };
 
 /// Spawns and waits for the program. Throws std::runtime_error when

@@ -32,15 +32,25 @@
 namespace marionette::wire {
 
 inline constexpr std::uint32_t wire_magic = 0x544e524d;  // "MRNT"
-inline constexpr std::uint16_t wire_version = 1;
+inline constexpr std::uint16_t wire_version = 2;
 /// Largest payload either side accepts (a 16 MiB read is split by the shim).
 inline constexpr std::uint32_t max_payload_bytes = 16u << 20;
+/// Most descriptors one block request waits on (SCM_RIGHTS carries 253).
+inline constexpr std::uint32_t max_block_fds = 128;
 
 enum class Kind : std::uint16_t {
     hello = 1,    ///< payload: Hello + cwd bytes; reply output: the inherited
                   ///< simulated descriptors as int32 (a second hello = execve)
     syscall = 2,  ///< payload: SyscallRequest + input buffers
     exit = 3,     ///< payload: ExitNotice
+    trace = 4,    ///< payload: one trace line (no newline); no reply
+    block = 5,    ///< payload: BlockRequest; descriptors to wait on travel
+                  ///< as SCM_RIGHTS; the reply comes when the scheduler
+                  ///< resumes the caller (result: a wake reason or -EINTR)
+    forked = 6,   ///< payload: PidQuery (the child's real pid); reply: the
+                  ///< child's virtual pid, when the scheduler resumes the parent
+    pid = 7,      ///< payload: PidQuery; reply: the translated pid or -ESRCH
+    signal = 8,   ///< payload: SignalNotice (the shim delivered it itself)
     reply = 0x8001,
 };
 
@@ -53,16 +63,78 @@ struct Header {
 };
 static_assert(sizeof(Header) == 16);
 
+/// Where a hello comes from (docs/processes.md, "Processes and the scheduler").
+enum class Origin : std::uint32_t {
+    launched = 0,  ///< the first image of a process the launcher started
+    exec = 1,      ///< a new image of the same process, on its own connection
+    forked = 2,    ///< a child right after fork, on a fresh connection
+    spawned = 3,   ///< the first image of a child created without our fork
+                   ///< wrapper (posix_spawn, vfork+exec), on a fresh connection
+};
+
 struct Hello {
     std::uint64_t now_ns = 0;
-    /// The caller's real pid: the first hello on a connection fixes it; a
-    /// hello from another pid (a forked child that inherited the socket) is
-    /// refused, so one connection always speaks for one process.
+    /// The caller's real pid and parent pid: the coordinator matches a new
+    /// connection to the fork that created it, and one connection always
+    /// speaks for one process.
     std::int64_t real_pid = 0;
+    std::int64_t real_ppid = 0;
     std::uint32_t umask = 022;
     std::uint32_t cwd_bytes = 0;  ///< followed by the cwd (no NUL)
+    Origin origin = Origin::launched;
+    /// For `launched`: the identity the shim derived from the seed (the
+    /// coordinator adopts it); ignored otherwise.
+    std::int32_t pid = 0;
+    std::int32_t ppid = 0;
+    std::uint32_t process_index = 0;
 };
-static_assert(sizeof(Hello) == 24);
+static_assert(sizeof(Hello) == 48);
+
+/// The hello reply's output starts with the identity the process must use,
+/// followed by the inherited simulated descriptors as int32.
+struct HelloReply {
+    std::int32_t pid = 0;
+    std::int32_t ppid = 0;
+    std::uint64_t process_index = 0;  ///< selects the process's random streams
+};
+static_assert(sizeof(HelloReply) == 16);
+
+/// What a blocked process waits for; any one of them wakes it.
+struct BlockRequest {
+    std::uint64_t now_ns = 0;
+    /// Absolute virtual realtime to wake at; 0: no deadline.
+    std::uint64_t deadline_ns = 0;
+    /// Waiting for a child to exit: -1 any child, > 0 that virtual pid; 0 not.
+    std::int64_t child = 0;
+    /// Number of descriptors sent with the message (SCM_RIGHTS, in order)
+    /// and the poll(2) events wanted on each.
+    std::uint32_t fd_count = 0;
+    /// What the process is doing (BlockWhat), for deadlock reports.
+    std::uint32_t what = 0;
+    std::int16_t events[max_block_fds] = {};
+};
+
+/// BlockRequest::what.
+enum class BlockWhat : std::uint32_t { sleep = 0, poll = 1, read = 2, write = 3, wait_child = 4, fork = 5, yield = 6 };
+
+/// Wake reasons in the block reply's result.
+inline constexpr long woke_deadline = 0;
+inline constexpr long woke_ready = 1;
+inline constexpr long woke_child = 2;
+inline constexpr long woke_scheduled = 3;
+
+struct PidQuery {
+    std::int64_t pid = 0;
+    /// 0: virtual -> real; 1: real -> virtual; 2: real -> virtual, and the
+    /// child was reaped (the coordinator forgets it).
+    std::uint32_t op = 0;
+    std::uint32_t reserved = 0;
+};
+
+struct SignalNotice {
+    std::int64_t pid = 0;  ///< virtual pid signalled
+    std::int64_t signal = 0;
+};
 
 struct ExitNotice {
     std::int64_t status = 0;

@@ -163,23 +163,19 @@ CallResult call(int fd, long nr, const long* args, std::uint64_t now_ns, long bi
     return {static_cast<long>(reply.result), reply.now_ns, true, (reply.flags & reply_passthrough) != 0};
 }
 
-/// Introduces the process: its working directory, umask and clock. The
-/// reply lists the simulated descriptors this image inherits (after an
-/// execve); up to `fd_capacity` are stored in `fds` and their total count in
-/// `fd_count`. Returns false if the coordinator refused or is gone.
+/// Introduces the process (image): its working directory, umask, clock
+/// and origin. The reply gives the identity to use and lists the simulated
+/// descriptors this image inherits; up to `fd_capacity` are stored in `fds`
+/// and their total count in `fd_count`. The call returns when the scheduler
+/// lets the process run. Returns false if the coordinator refused or is gone.
 template <typename Io>
-bool hello(int fd, std::uint64_t now_ns, std::int64_t real_pid, std::uint32_t umask, const char* cwd,
-           std::size_t cwd_bytes, std::int32_t* fds = nullptr, std::size_t fd_capacity = 0,
-           std::size_t* fd_count = nullptr) {
-    Hello body;
-    body.now_ns = now_ns;
-    body.real_pid = real_pid;
-    body.umask = umask;
-    body.cwd_bytes = static_cast<std::uint32_t>(cwd_bytes);
+bool hello(int fd, const Hello& body, const char* cwd, HelloReply& identity, std::uint64_t& now_ns,
+           std::int32_t* fds = nullptr, std::size_t fd_capacity = 0, std::size_t* fd_count = nullptr) {
     Header header;
     header.kind = static_cast<std::uint16_t>(Kind::hello);
-    header.payload_bytes = static_cast<std::uint32_t>(sizeof body + cwd_bytes);
-    struct iovec iov[3] = {{&header, sizeof header}, {&body, sizeof body}, {const_cast<char*>(cwd), cwd_bytes}};
+    header.payload_bytes = static_cast<std::uint32_t>(sizeof body + body.cwd_bytes);
+    struct iovec iov[3] = {{&header, sizeof header}, {const_cast<Hello*>(&body), sizeof body},
+                           {const_cast<char*>(cwd), body.cwd_bytes}};
     if (!detail::send_all<Io>(fd, iov, 3)) return false;
     Header reply_header;
     SyscallReply reply;
@@ -187,11 +183,66 @@ bool hello(int fd, std::uint64_t now_ns, std::int64_t real_pid, std::uint32_t um
         !detail::read_all<Io>(fd, &reply, sizeof reply)) {
         return false;
     }
-    const std::size_t count = reply.out_bytes / sizeof(std::int32_t);
+    if (reply.result != 0) return detail::skip<Io>(fd, reply.out_bytes) && false;
+    if (reply.out_bytes < sizeof identity || !detail::read_all<Io>(fd, &identity, sizeof identity)) return false;
+    now_ns = reply.now_ns;
+    const std::size_t count = (reply.out_bytes - sizeof identity) / sizeof(std::int32_t);
     if (fd_count != nullptr) *fd_count = count;
     const std::size_t keep = count < fd_capacity ? count : fd_capacity;
     if (keep > 0 && !detail::read_all<Io>(fd, fds, keep * sizeof(std::int32_t))) return false;
-    return reply.result == 0 && detail::skip<Io>(fd, reply.out_bytes - keep * sizeof(std::int32_t));
+    return detail::skip<Io>(fd, reply.out_bytes - sizeof identity - keep * sizeof(std::int32_t));
+}
+
+/// Sends one message of `kind` (payload bytes, optionally descriptors as
+/// SCM_RIGHTS on its first byte) and, unless it is a `trace` line, waits for
+/// the reply (no output bytes expected).
+template <typename Io>
+CallResult message(int fd, Kind kind, const void* payload, std::size_t payload_bytes, std::uint32_t sequence,
+                   const int* fds = nullptr, std::size_t fd_count = 0) {
+    Header header;
+    header.kind = static_cast<std::uint16_t>(kind);
+    header.payload_bytes = static_cast<std::uint32_t>(payload_bytes);
+    header.sequence = sequence;
+    struct iovec iov[2] = {{&header, sizeof header}, {const_cast<void*>(payload), payload_bytes}};
+    if (fd_count > 0) {
+        // The descriptors ride on the header; the rest goes as usual.
+        alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_block_fds)] = {};
+        struct msghdr msg {};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * fd_count);
+        struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fd_count);
+        unsigned char* data = CMSG_DATA(cmsg);
+        for (std::size_t i = 0; i < fd_count; ++i) __builtin_memcpy(data + i * sizeof(int), &fds[i], sizeof(int));
+        long sent;
+        do {
+            sent = Io::sendmsg(fd, &msg);
+        } while (sent == -EINTR);
+        if (sent <= 0) return {};
+        const auto done = static_cast<std::size_t>(sent);
+        if (done < sizeof header) {
+            iov[0].iov_base = reinterpret_cast<char*>(&header) + done;
+            iov[0].iov_len = sizeof header - done;
+            if (!detail::send_all<Io>(fd, iov, 2)) return {};
+        } else if (payload_bytes > 0 && !detail::send_all<Io>(fd, &iov[1], 1)) {
+            return {};
+        }
+    } else if (!detail::send_all<Io>(fd, iov, 2)) {
+        return {};
+    }
+    if (kind == Kind::trace) return {0, 0, true};
+    Header reply_header;
+    SyscallReply reply;
+    if (!detail::read_all<Io>(fd, &reply_header, sizeof reply_header) || reply_header.magic != wire_magic ||
+        reply_header.sequence != sequence || !detail::read_all<Io>(fd, &reply, sizeof reply) ||
+        !detail::skip<Io>(fd, reply.out_bytes)) {
+        return {};
+    }
+    return {static_cast<long>(reply.result), reply.now_ns, true};
 }
 
 }  // namespace marionette::wire

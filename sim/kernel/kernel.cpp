@@ -1,5 +1,6 @@
 #include "sim/kernel/kernel.hpp"
 
+#include <algorithm>
 #include <cerrno>
 
 namespace marionette {
@@ -30,6 +31,8 @@ std::string_view clock_name(int clock_id) {
 
 Kernel::Kernel(const KernelOptions& options)
     : clock_(options.clock),
+      seed_(options.seed),
+      node_index_(options.node_index),
       random_(Prng(options.seed).derive("process.random", options.node_index * 65536 + options.process_index)),
       at_random_(Prng(options.seed).derive("process.at_random", options.node_index * 65536 + options.process_index)),
       timeout_ns_(options.virtual_timeout_ns) {
@@ -72,6 +75,34 @@ int Kernel::clock_nanosleep(int clock_id, bool absolute, const TimeSpec& request
     line.add_text("clock", clock_name(clock_id)).add_text("mode", absolute ? "absolute" : "relative").add("duration_ns", slept_ns);
     sink_.emit(line.line());
     return 0;
+}
+
+int Kernel::sleep_until(int clock_id, bool absolute, const TimeSpec& request, Ns& wake_elapsed_ns) {
+    charge();
+    const Ns at = clock_.elapsed_ns();
+    Ns slept_ns = 0;
+    VirtualClock woken = clock_;
+    const int result = woken.sleep(clock_id, absolute, request, slept_ns);
+    if (result != 0) return result;
+    wake_elapsed_ns = woken.elapsed_ns();
+    // The run's time limit falls inside the sleep: wake at the limit.
+    if (timeout_ns_ != 0 && wake_elapsed_ns > timeout_ns_ && at < timeout_ns_) wake_elapsed_ns = timeout_ns_;
+    return 0;
+}
+
+void Kernel::note_slept(int clock_id, bool absolute, Ns from_elapsed_ns) {
+    EventLine line("time.sleep", from_elapsed_ns);
+    line.add_text("clock", clock_name(clock_id))
+        .add_text("mode", absolute ? "absolute" : "relative")
+        .add("duration_ns", clock_.elapsed_ns() - std::min(clock_.elapsed_ns(), from_elapsed_ns));
+    sink_.emit(line.line());
+}
+
+void Kernel::become(std::int32_t pid, std::int32_t ppid, std::uint64_t process_index) {
+    pid_ = pid;
+    ppid_ = ppid;
+    random_ = Prng(seed_).derive("process.random", node_index_ * 65536 + process_index);
+    thread_count_ = 0;
 }
 
 std::uint64_t Kernel::read_tsc() {

@@ -61,6 +61,18 @@ public:
     int clock_getres(int clock_id, TimeSpec& out);
     /// nanosleep/clock_nanosleep: jumps the clock, emits `time.sleep`.
     int clock_nanosleep(int clock_id, bool absolute, const TimeSpec& request);
+    /// The scheduled form of a sleep: charges the call and computes the
+    /// elapsed time the sleep ends at (clamped to the run's time limit),
+    /// without moving the clock; the scheduler wakes the process then.
+    int sleep_until(int clock_id, bool absolute, const TimeSpec& request, Ns& wake_elapsed_ns);
+    /// Emits `time.sleep` for a scheduled sleep that began at `from_elapsed`
+    /// and ended at the current time.
+    void note_slept(int clock_id, bool absolute, Ns from_elapsed_ns);
+    /// Moves the clock forward to `elapsed_ns` (another process's time, or
+    /// the end of a scheduled wait); never backwards.
+    void catch_up(Ns elapsed_ns) {
+        if (elapsed_ns > clock_.elapsed_ns()) clock_.advance(elapsed_ns - clock_.elapsed_ns());
+    }
     /// rdtsc/rdtscp: charges one call and returns the virtual TSC.
     std::uint64_t read_tsc();
 
@@ -75,6 +87,11 @@ public:
     /// Charges one intercepted call that has no other simulated effect
     /// (getpid, uname, kill, signal-mask changes, ...): time still moves.
     void note_call() { charge(); }
+
+    /// Takes the identity the scheduler assigned (a forked child, or any
+    /// process of a coordinated run): virtual pid and parent pid, and the
+    /// random streams of `process_index`; the thread table starts empty.
+    void become(std::int32_t pid, std::int32_t ppid, std::uint64_t process_index);
 
     /// Virtual pid, ppid; the main thread's tid is the pid.
     std::int32_t pid() const { return pid_; }
@@ -116,6 +133,8 @@ private:
     }
 
     VirtualClock clock_;
+    std::uint64_t seed_;
+    std::uint64_t node_index_;
     Prng random_;
     Prng at_random_;
     EventSink sink_;

@@ -38,4 +38,4 @@ expect_line "$scratch/err" 'is statically linked'
   >"$scratch/out" 2>"$scratch/err" || true
 expect_line "$scratch/out" '^status=126$'
 expect_line "$scratch/err" 'refusing to exec the statically linked .*marionette_guest_static'
-expect_line "$scratch/static.trace" ' determinism\.escape at_ns=[0-9]+ exec_static=.*marionette_guest_static$'
+expect_line "$scratch/static.trace" ' determinism\.escape at_ns=[0-9]+ exec_static=.*marionette_guest_static( |$)'

@@ -19,9 +19,9 @@ reserved key -1
 raw space -1
 EOT
 diff -u "$scratch/expected" "$scratch/r.a" || fail "unexpected return values"
-grep -qE '^event=[0-9]+ register\.write at_ns=[0-9]+ version=3 note=hello%20world$' "$scratch/r.a.trace" \
+grep -qE '^event=[0-9]+ register\.write at_ns=[0-9]+ version=3 note=hello%20world pid=[0-9]+$' "$scratch/r.a.trace" \
   || { cat "$scratch/r.a.trace" >&2; fail "the recorded event is not in the trace"; }
-grep -qE '^event=[0-9]+ register\.commit at_ns=[0-9]+$' "$scratch/r.a.trace" || fail "the event without fields is missing"
+grep -qE '^event=[0-9]+ register\.commit at_ns=[0-9]+ pid=[0-9]+$' "$scratch/r.a.trace" || fail "the event without fields is missing"
 [[ $(grep -c ' register\.' "$scratch/r.a.trace") -eq 2 ]] || fail "a malformed call recorded something"
 cmp -s "$scratch/r.a.trace" "$scratch/r.b.trace" || fail "seed 6 twice gave different traces"
 "$launch" --check-trace "$scratch/r.a.trace" >/dev/null || fail "invalid trace"

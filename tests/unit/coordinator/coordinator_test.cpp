@@ -66,7 +66,15 @@ void run_client(Coordinator& coordinator, Script script) {
     std::thread client([&] {
         Client c{sv[1]};
         const char cwd[] = "/work";
-        hello_ok = wire::hello<LibcIo>(c.fd, 5, 4242, 022, cwd, sizeof cwd - 1);
+        wire::Hello hello;
+        hello.now_ns = 5;
+        hello.real_pid = 4242;
+        hello.cwd_bytes = sizeof cwd - 1;
+        hello.pid = 1500;
+        wire::HelloReply identity;
+        std::uint64_t now = 0;
+        hello_ok = wire::hello<LibcIo>(c.fd, hello, cwd, identity, now);
+        hello_ok = hello_ok && identity.pid == 1500;  // a launched process keeps its own pid
         if (hello_ok) script(c);
         transport_failed = c.transport_failed;
         ::close(sv[1]);
@@ -239,7 +247,7 @@ TEST_CASE("malformed messages get error replies and a trace line", "[coordinator
     for (const TraceEvent& e : trace.events()) {
         if (e.name == "coordinator.protocol_error") reasons.push_back(value_text(*e.find("reason")));
     }
-    CHECK(reasons == std::vector<std::string>{"syscall before hello", "wire version 99, coordinator speaks 1",
+    CHECK(reasons == std::vector<std::string>{"syscall before hello", "wire version 99, coordinator speaks 2",
                                               "payload size mismatch", "unknown message kind 77", "unknown process"});
 }
 
@@ -273,8 +281,16 @@ TEST_CASE("a second hello is an execve: close-on-exec descriptors go, the rest a
         c.call(SYS_openat, AT_FDCWD, reinterpret_cast<long>("data/keep"), O_CREAT | O_RDWR, 0644, 0, 5);
         c.call(SYS_openat, AT_FDCWD, reinterpret_cast<long>("data/drop"), O_CREAT | O_RDWR | O_CLOEXEC, 0644, 0, 6);
         const char cwd[] = "/work";
-        second_hello = wire::hello<LibcIo>(c.fd, c.now_ns, 4242, 022, cwd, sizeof cwd - 1, inherited, 8, &count);
-        forked_hello = wire::hello<LibcIo>(c.fd, c.now_ns, 4343, 022, cwd, sizeof cwd - 1);
+        wire::Hello hello;
+        hello.now_ns = c.now_ns;
+        hello.real_pid = 4242;
+        hello.cwd_bytes = sizeof cwd - 1;
+        hello.origin = wire::Origin::exec;
+        wire::HelloReply identity;
+        std::uint64_t now = 0;
+        second_hello = wire::hello<LibcIo>(c.fd, hello, cwd, identity, now, inherited, 8, &count);
+        hello.real_pid = 4343;
+        forked_hello = wire::hello<LibcIo>(c.fd, hello, cwd, identity, now);
     });
     CHECK(second_hello);
     CHECK_FALSE(forked_hello);  // another pid on the same connection is refused

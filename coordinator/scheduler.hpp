@@ -1,0 +1,164 @@
+// The scheduler: every process of a node, one at a time.
+//
+// Each simulated process has its own connection to the launcher (the first
+// process inherits one; forked children and spawned images connect to a
+// listening socket in the abstract namespace). Exactly one process runs at a
+// time — the token holder; every other is parked inside a call to the
+// coordinator, waiting for its reply. The token changes hands only when the
+// holder blocks (a sleep, a wait for a child, a read or poll on a descriptor
+// that is not ready, a fork) or ends, and the next process is chosen by a
+// seeded draw among those that can run. Decisions are taken only when the
+// node is quiescent — no process is being born or dying behind our back —
+// so the interleaving is a function of the seed, and the real kernel's
+// state (pipe contents, zombies) is the same at every decision in every run
+// with that seed. docs/processes.md explains the model and its limits.
+//
+// Virtual time moves only here: when nobody can run, the clock jumps to the
+// earliest deadline of a sleeping process. Nobody able to run, no deadline
+// and nothing outside the node that could wake anyone is a deadlock: the
+// scheduler reports what each process waits for.
+#pragma once
+
+#include <poll.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "coordinator/coordinator.hpp"
+#include "marionette/wire.hpp"
+#include "sim/random.hpp"
+
+namespace marionette {
+
+struct SchedulerHooks {
+    /// A trace line a process sent (`name at_ns=... k=v ...`), with its
+    /// virtual pid, in the order the processes ran.
+    std::function<void(std::int32_t pid, std::string_view line)> on_line;
+    /// Called at every scheduling decision (the network pumps here).
+    std::function<void()> on_decision;
+    /// Earliest time something outside the processes is due (network).
+    std::function<std::optional<Ns>()> next_event_ns;
+};
+
+class Scheduler {
+public:
+    /// `seed` drives the choice among runnable processes.
+    Scheduler(Coordinator& coordinator, Trace& trace, std::uint64_t seed, SchedulerHooks hooks = {});
+    ~Scheduler();
+    Scheduler(const Scheduler&) = delete;
+    Scheduler& operator=(const Scheduler&) = delete;
+
+    /// Name of the listening socket (abstract namespace, without the
+    /// leading NUL) for MARIONETTE_COORDINATOR_ADDRESS.
+    const std::string& address() const { return address_; }
+
+    /// Registers a process the launcher is about to start; returns the
+    /// descriptor to give it (its end of a new connection; the caller closes
+    /// it after the fork).
+    int prepare_launch(std::string name);
+    /// The launched process's real pid (after fork).
+    void launched(pid_t real_pid);
+
+    /// Waits up to `timeout_ms` of wall time for messages and handles them;
+    /// `extra` descriptors are polled along (their revents are filled).
+    void poll_once(std::span<pollfd> extra, int timeout_ms);
+
+    /// Every process has ended.
+    bool done() const { return processes_.empty(); }
+    /// Real pids of the processes still alive (to end them by pid).
+    std::vector<pid_t> real_pids() const;
+    /// The node reached its crash point: nothing more is scheduled.
+    bool crash_requested() const { return coordinator_.crash_requested(); }
+    /// Set when every process is blocked for good; the text names what each
+    /// one waits for.
+    const std::optional<std::string>& deadlock() const { return deadlock_; }
+    /// True if the launched process has ended (its descendants may not have).
+    bool launched_ended() const { return launched_ended_; }
+    /// Stops scheduling (the launcher is about to kill everything).
+    void stop() { stopped_ = true; }
+
+private:
+    enum class State { expected, ready, running, blocked, exiting };
+    struct Wait {
+        Ns deadline_ns = 0;
+        std::int64_t child = 0;
+        std::vector<int> fds;
+        std::vector<short> events;
+        wire::BlockWhat what = wire::BlockWhat::yield;
+    };
+    struct Proc {
+        ProcessId id = 0;
+        std::int32_t pid = 0;   ///< virtual
+        std::int32_t ppid = 0;  ///< virtual
+        ProcessId parent = 0;
+        pid_t real_pid = 0;
+        int conn = -1;
+        int pidfd = -1;
+        State state = State::expected;
+        Wait wait;
+        std::vector<std::byte> deferred;  ///< reply sent when resumed
+        bool connection_closed = false;
+        bool interrupted = false;  ///< a signal arrived while blocked
+        std::string name;
+    };
+    struct Exited {
+        ProcessId parent = 0;
+        std::int32_t pid = 0;
+        pid_t real_pid = 0;
+    };
+    struct Unbound {
+        int conn = -1;
+        wire::Header header;
+        std::vector<std::byte> payload;
+        pid_t real_pid = 0;
+        pid_t real_ppid = 0;
+    };
+
+    void accept_connections();
+    /// Reads and handles one message on `conn`; false when it closed.
+    bool serve(int conn);
+    void handle(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
+    void handle_unbound_hello(int conn, const wire::Header& header, std::vector<std::byte> payload);
+    void bind(Proc& child, Unbound unbound);
+    void connection_closed(Proc& p);
+    void finish_exit(Proc& p);
+    void adopt_unknown_children(Proc& p);
+    void schedule();
+    bool can_run(Proc& p);
+    void resume(Proc& p, long result);
+    void send(Proc& p, std::span<const std::byte> bytes);
+    void report_deadlock();
+    Proc* by_conn(int conn);
+    Proc* by_real(pid_t real_pid);
+    Proc* by_pid(std::int32_t pid);
+    Proc* running();
+    std::int32_t next_pid();
+    std::vector<std::byte> reply_bytes(std::uint32_t sequence, long result);
+
+    Coordinator& coordinator_;
+    Trace& trace_;
+    SchedulerHooks hooks_;
+    Prng choice_;
+    std::string address_;
+    int listener_ = -1;
+    std::map<ProcessId, std::unique_ptr<Proc>> processes_;
+    std::vector<Exited> exited_;
+    std::vector<Unbound> unbound_;
+    std::vector<int> anonymous_;  ///< accepted, no hello yet
+    std::int32_t last_pid_ = 0;
+    std::uint64_t forks_ = 0;
+    ProcessId launched_id_ = 0;
+    bool launched_ended_ = false;
+    bool stopped_ = false;
+    std::optional<std::string> deadlock_;
+};
+
+}  // namespace marionette

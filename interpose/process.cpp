@@ -1,0 +1,266 @@
+// The shim's connection to the coordinator (see process.hpp).
+//
+// The rules of interpose/ apply: no program malloc, no stdio, no locks the
+// program may hold, every real syscall through the raw stub.
+#include "interpose/process.hpp"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "interpose/files.hpp"
+#include "interpose/raw_syscall.hpp"
+#include "interpose/shim.hpp"
+#include "interpose/shim_internal.hpp"
+#include "marionette/wire_client.hpp"
+
+namespace marionette::shim {
+namespace {
+
+int conn = -1;
+int owner_pid = 0;  // the process the connection speaks for
+std::uint32_t sequence = 0;
+char address[108] = {};
+std::size_t address_length = 0;
+
+struct RawIo {
+    static long sendmsg(int fd, const struct msghdr* msg) { return raw_syscall(SYS_sendmsg, fd, arg(msg), MSG_NOSIGNAL); }
+    static long read(int fd, void* buf, std::size_t n) { return raw_syscall(SYS_read, fd, arg(buf), static_cast<long>(n)); }
+};
+
+/// Blocks every signal while the process is parked: a signal that arrives
+/// then is delivered when the process runs again, at the same point of its
+/// execution in every run (docs/processes.md).
+class MaskSignals {
+public:
+    MaskSignals() {
+        std::uint64_t all = ~std::uint64_t{0};
+        raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, arg(&all), arg(&saved_), sizeof saved_);
+    }
+    ~MaskSignals() { raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, arg(&saved_), 0, sizeof saved_); }
+    MaskSignals(const MaskSignals&) = delete;
+    MaskSignals& operator=(const MaskSignals&) = delete;
+
+private:
+    std::uint64_t saved_ = 0;
+};
+
+[[noreturn]] void lost_coordinator() {
+    warn("lost the connection to marionette-launch; exiting");
+    raw_syscall(SYS_exit_group, 3);
+    __builtin_unreachable();
+}
+
+bool is_socket(long fd) {
+    struct stat st {};
+    return raw_syscall(SYS_fstat, fd, arg(&st)) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/// A fresh connection to the coordinator's listening socket, moved to
+/// connection_fd (close-on-exec); -1 if there is none.
+int connect_fresh() {
+    if (address_length == 0) return -1;
+    const long fd = raw_syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    sockaddr_un to{};
+    to.sun_family = AF_UNIX;
+    std::memcpy(to.sun_path + 1, address, address_length);
+    const auto length = static_cast<long>(sizeof(sa_family_t) + 1 + address_length);
+    if (raw_syscall(SYS_connect, fd, arg(&to), length) != 0) {
+        raw_syscall(SYS_close, fd);
+        return -1;
+    }
+    if (fd != connection_fd) {
+        if (raw_syscall(SYS_dup3, fd, connection_fd, O_CLOEXEC) < 0) {
+            raw_syscall(SYS_close, fd);
+            return -1;
+        }
+        raw_syscall(SYS_close, fd);
+    }
+    return connection_fd;
+}
+
+/// Says hello on `fd` and takes the identity and time the reply gives.
+/// Runs where no other thread can be inside the shim (initialisation, the
+/// child right after fork).
+bool introduce(int fd, wire::Origin origin) {
+    Kernel& kernel = locked_kernel();
+    char cwd[4096];
+    const long got = raw_syscall(SYS_getcwd, arg(cwd), sizeof cwd);
+    const std::size_t cwd_length = got > 1 ? static_cast<std::size_t>(got - 1) : 1;
+    if (got <= 0) cwd[0] = '/';
+    const long mask = raw_syscall(SYS_umask, 022);
+    raw_syscall(SYS_umask, mask);
+    wire::Hello hello;
+    hello.now_ns = now_realtime_ns();
+    hello.real_pid = owner_pid;
+    hello.real_ppid = raw_syscall(SYS_getppid);
+    hello.umask = static_cast<std::uint32_t>(mask);
+    hello.cwd_bytes = static_cast<std::uint32_t>(cwd_length);
+    hello.origin = origin;
+    hello.pid = kernel.pid();
+    hello.ppid = kernel.ppid();
+    wire::HelloReply identity;
+    std::uint64_t now = 0;
+    std::int32_t inherited[1024];
+    std::size_t count = 0;
+    bool ok;
+    {
+        MaskSignals masked;
+        ok = wire::hello<RawIo>(fd, hello, cwd, identity, now, inherited, 1024, &count);
+    }
+    if (!ok) return false;
+    kernel.become(identity.pid, identity.ppid, identity.process_index);
+    const Ns start = kernel.clock().options().start_realtime_ns;
+    if (now > start) kernel.catch_up(now - start);
+    files_adopt(inherited, count < 1024 ? count : 1024, cwd, cwd_length);
+    return true;
+}
+
+void after_fork_in_child() {
+    if (conn < 0) return;
+    owner_pid = static_cast<int>(raw_syscall(SYS_getpid));
+    // The inherited descriptor is the parent's connection: never speak on it.
+    raw_syscall(SYS_close, connection_fd);
+    conn = connect_fresh();
+    if (conn < 0 || !introduce(conn, wire::Origin::forked)) lost_coordinator();
+}
+
+}  // namespace
+
+std::uint64_t now_realtime_ns() {
+    const VirtualClock& clock = locked_kernel().clock();
+    return clock.options().start_realtime_ns + clock.elapsed_ns();
+}
+
+void process_init() {
+    if (const char* text = std::getenv("MARIONETTE_COORDINATOR_ADDRESS"); text != nullptr) {
+        address_length = std::strlen(text);
+        if (address_length >= sizeof address - 1) address_length = 0;
+        std::memcpy(address, text, address_length);
+    }
+    owner_pid = static_cast<int>(raw_syscall(SYS_getpid));
+    wire::Origin origin = wire::Origin::exec;
+    int fd = -1;
+    // The launcher's connection, or our own process's kept across execve.
+    if (raw_syscall(SYS_fcntl, connection_fd, F_GETFD) >= 0 && is_socket(connection_fd)) {
+        fd = connection_fd;
+        raw_syscall(SYS_fcntl, connection_fd, F_SETFD, FD_CLOEXEC);
+    } else {
+        fd = connect_fresh();
+        origin = wire::Origin::spawned;
+    }
+    if (fd < 0) return;
+    conn = fd;
+    if (!introduce(fd, origin)) {
+        conn = -1;
+        warn("the coordinator refused this process; it runs outside the simulation");
+        locked_kernel().emit_escape("process", "no_coordinator");
+        return;
+    }
+    pthread_atfork(nullptr, nullptr, &after_fork_in_child);
+}
+
+bool coordinated() { return conn >= 0; }
+
+int connection() {
+    // A child made by a raw clone (no atfork handler ran) may share our
+    // memory (vfork, posix_spawn): it must neither speak on the parent's
+    // connection nor touch the parent's state. Its image after exec
+    // connects on its own; until then it is outside the scheduler.
+    if (conn < 0 || raw_syscall(SYS_getpid) != owner_pid) return -1;
+    return conn;
+}
+
+std::uint32_t next_sequence() { return ++sequence; }
+
+bool keep_connection_across_exec() {
+    if (connection() < 0) return false;
+    return raw_syscall(SYS_fcntl, connection_fd, F_SETFD, 0) == 0;
+}
+
+void exec_failed() { raw_syscall(SYS_fcntl, connection_fd, F_SETFD, FD_CLOEXEC); }
+
+bool shim_descriptor(long fd_arg) {
+    const int fd = static_cast<int>(fd_arg);
+    return conn >= 0 && fd == connection_fd;
+}
+
+bool send_trace_line(std::string_view line) {
+    if (conn < 0 || raw_syscall(SYS_getpid) != owner_pid) return false;
+    while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+    return wire::message<RawIo>(conn, wire::Kind::trace, line.data(), line.size(), 0).transport_ok;
+}
+
+long block(wire::BlockWhat what, std::uint64_t deadline_ns, std::int64_t child, const int* fds, const short* events,
+           std::uint32_t fd_count) {
+    const int fd = connection();
+    if (fd < 0) return -ENOSYS;
+    wire::BlockRequest request;
+    request.now_ns = now_realtime_ns();
+    request.deadline_ns = deadline_ns;
+    request.child = child;
+    request.what = static_cast<std::uint32_t>(what);
+    if (fd_count > wire::max_block_fds) fd_count = wire::max_block_fds;
+    request.fd_count = fd_count;
+    for (std::uint32_t i = 0; i < fd_count; ++i) request.events[i] = events[i];
+    wire::CallResult r;
+    {
+        MaskSignals masked;
+        r = wire::message<RawIo>(fd, wire::Kind::block, &request, sizeof request, next_sequence(), fds, fd_count);
+    }
+    if (!r.transport_ok) lost_coordinator();
+    Kernel& kernel = locked_kernel();
+    const Ns start = kernel.clock().options().start_realtime_ns;
+    if (r.now_ns > start) kernel.catch_up(r.now_ns - start);
+    return r.result;
+}
+
+long report_fork(long real_pid) {
+    const int fd = connection();
+    if (fd < 0) return real_pid;
+    wire::PidQuery query;
+    query.pid = real_pid;
+    wire::CallResult r;
+    {
+        MaskSignals masked;
+        r = wire::message<RawIo>(fd, wire::Kind::forked, &query, sizeof query, next_sequence());
+    }
+    if (!r.transport_ok) lost_coordinator();
+    Kernel& kernel = locked_kernel();
+    const Ns start = kernel.clock().options().start_realtime_ns;
+    if (r.now_ns > start) kernel.catch_up(r.now_ns - start);
+    return r.result > 0 ? r.result : real_pid;
+}
+
+long translate_pid(long pid, std::uint32_t op) {
+    const int fd = connection();
+    if (fd < 0) return -ESRCH;
+    wire::PidQuery query;
+    query.pid = pid;
+    query.op = op;
+    const wire::CallResult r = wire::message<RawIo>(fd, wire::Kind::pid, &query, sizeof query, next_sequence());
+    if (!r.transport_ok) lost_coordinator();
+    return r.result;
+}
+
+void report_signal(long pid, long signal) {
+    const int fd = connection();
+    if (fd < 0) return;
+    wire::SignalNotice notice;
+    notice.pid = pid;
+    notice.signal = signal;
+    if (!wire::message<RawIo>(fd, wire::Kind::signal, &notice, sizeof notice, next_sequence()).transport_ok) {
+        lost_coordinator();
+    }
+}
+
+}  // namespace marionette::shim

@@ -1,0 +1,62 @@
+// The shim's connection to the coordinator and its place in the scheduler
+// (docs/processes.md, "Processes and the scheduler").
+//
+// Every simulated process has its own connection, always at descriptor
+// `connection_fd` (close-on-exec except across our own execve, protected from
+// the program's close/dup2): the first process inherits it from the
+// launcher, a forked child opens a fresh one to the coordinator's listening
+// socket in its atfork handler, a spawned image (posix_spawn, vfork+exec)
+// opens one in its constructor. The process runs only while the scheduler
+// lets it: a hello, a block or a fork report returns when it is this
+// process's turn again.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "marionette/wire.hpp"
+
+namespace marionette::shim {
+
+/// The descriptor number of the connection in every simulated process.
+inline constexpr int connection_fd = 1001;
+
+/// Connects (or takes the inherited connection) and says hello; sets the
+/// kernel's identity and clock. Runs inside the shim's initialisation.
+void process_init();
+/// True if this process is scheduled by a coordinator.
+bool coordinated();
+/// The connection, or -1; used by files.cpp to forward calls.
+int connection();
+/// Before execve: lets the connection survive into the new image (only
+/// the process it speaks for); false if there is nothing to keep.
+bool keep_connection_across_exec();
+/// The execve failed: the connection is close-on-exec again.
+void exec_failed();
+/// Next message sequence number.
+std::uint32_t next_sequence();
+/// True if `fd` is one the shim owns (the connection, the trace pipe).
+bool shim_descriptor(long fd);
+
+/// Sends a trace line to the coordinator (dropped without one).
+bool send_trace_line(std::string_view line);
+
+/// Parks the process until the scheduler resumes it; the caller holds an
+/// Enter. Descriptors in `fds` are sent along (the scheduler polls them).
+/// Returns the wake reason (wire::woke_*) or -EINTR; the clock has caught up.
+long block(wire::BlockWhat what, std::uint64_t deadline_ns, std::int64_t child, const int* fds, const short* events,
+           std::uint32_t fd_count);
+/// Absolute virtual realtime now (for deadlines).
+std::uint64_t now_realtime_ns();
+
+/// The parent's side of a fork: reports the child's real pid, waits for
+/// its turn and returns the child's virtual pid (the real pid without a
+/// coordinator).
+long report_fork(long real_pid);
+/// Pid translation through the coordinator; `op` as in wire::PidQuery.
+/// Returns the translated pid or -ESRCH.
+long translate_pid(long pid, std::uint32_t op);
+/// Tells the scheduler that virtual pid `pid` was sent `signal`.
+void report_signal(long pid, long signal);
+
+}  // namespace marionette::shim
