@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Processes under the scheduler: a guest covering fork/pipe/wait/kill/system/
+# popen/posix_spawn, bash pipelines, a pipe larger than the kernel's buffer,
+# sleeping children in virtual time and a deadlock report. Every run twice
+# with one seed (same output and trace) and once with another.
+source "$(dirname "$0")/lib.sh"
+launch=$1
+guests=$2
+cd "$scratch"
+
+run() {  # run NAME SEED -- command...: stdout in NAME.out, trace in NAME.trace
+  local name=$1 seed=$2
+  shift 3
+  "$launch" --quiet --seed "$seed" --wall-timeout 60s --trace "$name.trace" -- "$@" >"$name.out" 2>"$name.err"
+}
+
+# The guest: every family of child-process calls.
+for name in g1a g1b; do
+  run $name 1 -- "$guests/marionette_guest_children" || { cat $name.err >&2; fail "children guest failed"; }
+done
+run g2 2 -- "$guests/marionette_guest_children" || { cat g2.err >&2; fail "children guest failed (seed 2)"; }
+cmp -s g1a.out g1b.out || fail "children guest: one seed, different output"
+cmp -s g1a.trace g1b.trace || fail "children guest: one seed, different traces"
+! cmp -s g1a.out g2.out || fail "children guest: the seed does not reach the virtual pids"
+expect_line g1a.out '^tick 2 from [0-9]+ \(parent [0-9]+\)$'
+expect_line g1a.out '^parent [0-9]+ forked [0-9]+, reaped [0-9]+, exit 7, 0\.75 s virtual$'
+expect_line g1a.out '^sleeper [0-9]+: signal 15$'
+expect_line g1a.out '^system: exit 3$'
+expect_line g1a.out '^popen read: from popen$'
+expect_line g1a.out '^posix_spawnp [0-9]+: exit 5$'
+# The child's pid as the child sees it is the pid fork returned.
+forked=$(sed -nE 's/^parent [0-9]+ forked ([0-9]+),.*/\1/p' g1a.out)
+parent=$(sed -nE 's/^parent ([0-9]+) forked.*/\1/p' g1a.out)
+expect_line g1a.out "^tick 0 from $forked \\(parent $parent\\)$"
+expect_line g1a.trace " process\\.fork at_ns=[0-9]+ parent=$parent child=$forked"
+expect_line g1a.trace " process\\.signal_sent at_ns=[0-9]+ from=$parent to=[0-9]+ signal=15"
+
+# bash pipelines: as deterministic as one program.
+pipeline='seq 1 50 | sort -R | head -3; echo "shell $$"'
+run p1a 4 -- bash -c "$pipeline" || fail "pipeline failed"
+run p1b 4 -- bash -c "$pipeline" || fail "pipeline failed"
+run p2 5 -- bash -c "$pipeline" || fail "pipeline failed (seed 5)"
+cmp -s p1a.out p1b.out && cmp -s p1a.trace p1b.trace || fail "pipeline: one seed, different runs"
+! cmp -s p1a.out p2.out || fail "pipeline: the seed does not matter"
+[[ $(wc -l <p1a.out) -eq 4 ]] || fail "pipeline printed $(wc -l <p1a.out) lines"
+"$launch" --verify --seed 4 -- bash -c "$pipeline" >/dev/null 2>verify.err || { cat verify.err >&2; fail "--verify failed on a pipeline"; }
+grep -q 'verify: 2 runs identical' verify.err || fail "no verify confirmation for the pipeline"
+
+# More than a pipe holds: the writer parks until the reader drains it.
+run big 6 -- bash -c 'seq 1 200000 | tail -1' || { cat big.err >&2; fail "a large pipeline failed"; }
+[[ $(cat big.out) == 200000 ]] || fail "large pipeline printed '$(cat big.out)'"
+
+# Sleeping children: virtual time, the longest sleep decides the end.
+run sleepers 7 -- bash -c 'sleep 100 & sleep 50 & wait; echo slept' || fail "sleeping children failed"
+[[ $(cat sleepers.out) == slept ]] || fail "sleepers printed '$(cat sleepers.out)'"
+expect_line sleepers.trace ' process\.end at_ns=100[0-9]{9} pid=[0-9]+ program=sleep'
+
+# A deadlock: the program reads a pipe only it could write.
+code=0
+run dead 8 -- python3 -c 'import os; r, w = os.pipe(); os.read(r, 1)' || code=$?
+[[ $code -eq 1 ]] || { cat dead.err >&2; fail "a deadlocked run exited $code, expected 1"; }
+grep -q 'DEADLOCK: every process is blocked' dead.err || { cat dead.err >&2; fail "no deadlock report"; }
+grep -qE 'pid [0-9]+ \(python3\) waits: read descriptors=1' dead.err || { cat dead.err >&2; fail "the report does not say what python3 waits for"; }
+expect_line dead.trace ' scheduler\.deadlock at_ns=[0-9]+ processes=1 launched_alive=yes'
+expect_line dead.trace ' process\.deadlock '
+for t in g1a.trace p1a.trace big.trace sleepers.trace dead.trace; do
+  "$launch" --check-trace "$t" >/dev/null || fail "invalid trace $t"
+done
+echo "processes: ok"
