@@ -214,6 +214,9 @@ public:
     std::optional<std::pair<std::uint64_t, std::uint64_t>> buffer_sizes(SocketId socket) const;
     /// Bytes queued for reading (FIONREAD / SIOCINQ).
     std::uint64_t readable_bytes(SocketId socket) const;
+    /// Connections queued on a listener and not yet accepted (0 for any
+    /// other socket), so a relay can announce each one exactly once.
+    std::size_t pending_connections(SocketId listener) const;
     /// True while the id names an open socket.
     bool valid(SocketId socket) const;
     /// The node owning an open socket.

@@ -304,6 +304,12 @@ std::uint64_t Network::readable_bytes(SocketId id) const {
     return s->tcp.rcv_buf.size();
 }
 
+std::size_t Network::pending_connections(SocketId id) const {
+    const detail::NetSocket* s = find(id);
+    if (s == nullptr || !s->listening) return 0;
+    return s->accept_queue.size();
+}
+
 // ---- nodes going down and up ------------------------------------------------------
 
 void Network::crash(NodeId node) {

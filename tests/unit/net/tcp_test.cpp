@@ -284,7 +284,10 @@ TEST_CASE("a full backlog drops SYNs until the server accepts") {
     CHECK(f.count("net.drop", "reason", "backlog_full") == 1);
     CHECK(f.net.readiness(c1).writable);
     CHECK_FALSE(f.net.readiness(c2).writable);
+    CHECK(f.net.pending_connections(l) == 1);
+    CHECK(f.net.pending_connections(c1) == 0);  // not a listener
     CHECK(f.net.accept(l).ok());
+    CHECK(f.net.pending_connections(l) == 0);
     CHECK(f.net.accept(l).error == EAGAIN);
     f.queue.run_for(ns_per_s);  // c2's SYN is retransmitted at 200 ms
     CHECK(f.net.accept(l).ok());
