@@ -41,9 +41,10 @@ T read_struct(std::span<const std::byte> bytes) {
 Coordinator::Coordinator(CoordinatorOptions options, Trace& trace)
     : options_(std::move(options)),
       trace_(trace),
-      clock_(options_.start_ns),
+      own_clock_(options_.start_ns),
+      clock_(options_.shared_clock != nullptr ? *options_.shared_clock : own_clock_),
       store_(make_store(options_.store_dir)),
-      disk_(std::make_unique<Disk>(options_.disk, *store_, Prng(options_.seed).derive("disk", 0), trace_, clock_)),
+      disk_(std::make_unique<Disk>(options_.disk, *store_, Prng(options_.seed).derive("disk", options_.node_index), trace_, clock_)),
       files_(trace_) {
     for (const MountSpec& m : options_.mounts) {
         files_.mount(m.host_prefix, *disk_, m.disk_prefix);

@@ -44,6 +44,11 @@ struct CoordinatorOptions {
     /// Where a DirStore keeps file bytes (created, owned by the run); empty
     /// keeps them in memory.
     std::filesystem::path store_dir;
+    /// The run's clock when several nodes share one (a cluster); null: the
+    /// node has its own, starting at start_ns.
+    EventQueue* shared_clock = nullptr;
+    /// Index of the node in the run (its disk's random stream).
+    std::uint64_t node_index = 0;
 };
 
 /// Identifies a simulated process inside the coordinator (not a real pid).
@@ -124,7 +129,8 @@ private:
 
     CoordinatorOptions options_;
     Trace& trace_;
-    EventQueue clock_;
+    EventQueue own_clock_;
+    EventQueue& clock_;
     std::unique_ptr<Store> store_;
     std::unique_ptr<Disk> disk_;
     NodeFiles files_;

@@ -113,8 +113,8 @@ bool ignored_by_default(long signal) {
 
 }  // namespace
 
-Scheduler::Scheduler(Coordinator& coordinator, Trace& trace, std::uint64_t seed, SchedulerHooks hooks)
-    : coordinator_(coordinator), trace_(trace), hooks_(std::move(hooks)), choice_(Prng(seed).derive("scheduler", 0)) {
+Scheduler::Scheduler(EventQueue& clock, Trace& trace, std::uint64_t seed, SchedulerHooks hooks)
+    : clock_(clock), trace_(trace), hooks_(std::move(hooks)), choice_(Prng(seed).derive("scheduler", 0)) {
     listener_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (listener_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
     // An autobound abstract address: unique, nothing on the file system.
@@ -140,33 +140,48 @@ Scheduler::~Scheduler() {
     if (listener_ >= 0) ::close(listener_);
 }
 
-int Scheduler::prepare_launch(std::string name) {
+Scheduler::Launch Scheduler::prepare_launch(Coordinator& node, std::string name) {
     int pair[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
         throw std::runtime_error(std::string("socketpair: ") + std::strerror(errno));
     }
+    if (std::find(nodes_.begin(), nodes_.end(), &node) == nodes_.end()) nodes_.push_back(&node);
     auto p = std::make_unique<Proc>();
-    p->id = coordinator_.add_process();
+    p->node = &node;
+    p->id = node.add_process();
     p->conn = pair[0];
     p->name = std::move(name);
-    launched_id_ = p->id;
-    launched_ended_ = false;
-    processes_.emplace(p->id, std::move(p));
-    return pair[1];
+    p->launched = true;
+    const ProcessId id = p->id;
+    processes_.emplace(id, std::move(p));
+    return {id, pair[1]};
 }
 
-void Scheduler::launched(pid_t real_pid) {
-    Proc& p = *processes_.at(launched_id_);
+void Scheduler::launched(ProcessId id, pid_t real_pid) {
+    Proc& p = *processes_.at(id);
     p.real_pid = real_pid;
     p.pidfd = pidfd_open(real_pid);
 }
 
-std::vector<pid_t> Scheduler::real_pids() const {
+bool Scheduler::launched_all_ended() const {
+    return std::none_of(processes_.begin(), processes_.end(), [](const auto& entry) { return entry.second->launched; });
+}
+
+Coordinator* Scheduler::crashed_node() const {
+    for (Coordinator* node : nodes_) {
+        if (node->crash_requested()) return node;
+    }
+    return nullptr;
+}
+
+std::vector<pid_t> Scheduler::real_pids(const Coordinator* node) const {
     std::vector<pid_t> pids;
     for (const auto& [id, p] : processes_) {
-        if (p->real_pid > 0) pids.push_back(p->real_pid);
+        if (p->real_pid > 0 && (node == nullptr || p->node == node)) pids.push_back(p->real_pid);
     }
-    for (const Unbound& u : unbound_) pids.push_back(u.real_pid);
+    if (node == nullptr) {
+        for (const Unbound& u : unbound_) pids.push_back(u.real_pid);
+    }
     return pids;
 }
 
@@ -184,9 +199,9 @@ Scheduler::Proc* Scheduler::by_real(pid_t real_pid) {
     return nullptr;
 }
 
-Scheduler::Proc* Scheduler::by_pid(std::int32_t pid) {
+Scheduler::Proc* Scheduler::by_pid(const Coordinator* node, std::int32_t pid) {
     for (auto& [id, p] : processes_) {
-        if (p->pid == pid) return p.get();
+        if (p->pid == pid && p->node == node) return p.get();
     }
     return nullptr;
 }
@@ -207,7 +222,7 @@ std::vector<std::byte> Scheduler::reply_bytes(std::uint32_t sequence, long resul
     header.payload_bytes = sizeof(wire::SyscallReply);
     wire::SyscallReply body;
     body.result = result;
-    body.now_ns = coordinator_.clock().now_ns();
+    body.now_ns = clock_.now_ns();
     std::vector<std::byte> bytes(sizeof header + sizeof body);
     std::memcpy(bytes.data(), &header, sizeof header);
     std::memcpy(bytes.data() + sizeof header, &body, sizeof body);
@@ -314,7 +329,7 @@ void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byt
     switch (static_cast<wire::Kind>(header.kind)) {
         case wire::Kind::trace: {
             if (hooks_.on_line) {
-                hooks_.on_line(p.pid, std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()));
+                hooks_.on_line(*p.node, p.pid, std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()));
             }
             return;
         }
@@ -328,7 +343,7 @@ void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byt
                     p.ppid = hello.ppid;
                     last_pid_ = std::max(last_pid_, p.pid);
                 }
-                p.deferred = coordinator_.handle(p.id, header, payload);
+                p.deferred = p.node->handle(p.id, header, payload);
                 p.state = State::ready;
                 return;
             }
@@ -338,15 +353,15 @@ void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byt
                 p.name = program_name(p.real_pid);
                 trace_.emit("process.exec", {{"pid", static_cast<std::uint64_t>(p.pid)}, {"program", p.name}});
             }
-            send(p, coordinator_.handle(p.id, header, payload));
+            send(p, p.node->handle(p.id, header, payload));
             return;
         }
         case wire::Kind::syscall: {
-            std::vector<std::byte> answer = coordinator_.handle(p.id, header, payload);
-            if (!coordinator_.crash_requested() && coordinator_.crash_point_reached()) {
+            std::vector<std::byte> answer = p.node->handle(p.id, header, payload);
+            if (!p.node->crash_requested() && p.node->crash_point_reached()) {
                 // Power goes right after this call reached the node's kernel:
                 // the caller never learns how it ended.
-                coordinator_.request_crash(p.id);
+                p.node->request_crash(p.id);
                 return;
             }
             send(p, answer);
@@ -355,7 +370,7 @@ void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byt
         case wire::Kind::block: {
             wire::BlockRequest request;
             if (!take(request) || request.fd_count != fds.size() || request.fd_count > wire::max_block_fds) break;
-            coordinator_.clock().run_until(std::max(coordinator_.clock().now_ns(), request.now_ns));
+            clock_.run_until(std::max(clock_.now_ns(), request.now_ns));
             p.wait = Wait{};
             p.wait.deadline_ns = request.deadline_ns;
             p.wait.child = request.child;
@@ -372,14 +387,15 @@ void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byt
             wire::PidQuery query;
             if (!take(query)) break;
             auto child = std::make_unique<Proc>();
-            child->id = coordinator_.fork_process(p.id);
+            child->node = p.node;
+            child->id = p.node->fork_process(p.id);
             child->pid = next_pid();
             child->ppid = p.pid;
             child->parent = p.id;
             child->real_pid = static_cast<pid_t>(query.pid);
             child->pidfd = pidfd_open(child->real_pid);
             child->name = p.name;
-            coordinator_.set_identity(child->id, {child->pid, p.pid, child_process_index_base + forks_++});
+            p.node->set_identity(child->id, {child->pid, p.pid, child_process_index_base + forks_++});
             trace_.emit("process.fork", {{"parent", static_cast<std::uint64_t>(p.pid)}, {"child", static_cast<std::uint64_t>(child->pid)}});
             Proc& c = *child;
             processes_.emplace(c.id, std::move(child));
@@ -401,9 +417,9 @@ void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byt
             if (!take(query)) break;
             long result = -ESRCH;
             if (query.op == 0) {
-                if (const Proc* q = by_pid(static_cast<std::int32_t>(query.pid))) result = q->real_pid;
+                if (const Proc* q = by_pid(p.node, static_cast<std::int32_t>(query.pid))) result = q->real_pid;
                 for (const Exited& e : exited_) {
-                    if (e.pid == query.pid) result = e.real_pid;
+                    if (e.pid == query.pid && e.node == p.node) result = e.real_pid;
                 }
             } else {
                 if (const Proc* q = by_real(static_cast<pid_t>(query.pid))) result = q->pid;
@@ -426,10 +442,18 @@ void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byt
             trace_.emit("process.signal_sent", {{"from", static_cast<std::uint64_t>(p.pid)},
                                                 {"to", static_cast<std::uint64_t>(notice.pid)},
                                                 {"signal", static_cast<std::uint64_t>(notice.signal)}});
-            Proc* target = by_pid(static_cast<std::int32_t>(notice.pid));
+            Proc* target = by_pid(p.node, static_cast<std::int32_t>(notice.pid));
             if (target != nullptr && target != &p) {
                 if (notice.signal == SIGKILL) {
-                    target->state = State::exiting;  // its end shows up on the connection
+                    // The target is gone before the sender goes on, so what
+                    // the sender sees next (wait, a pipe's end) is the same
+                    // in every run.
+                    pollfd gone{target->pidfd, POLLIN, 0};
+                    if (target->pidfd >= 0 && ::poll(&gone, 1, settle_wall_ms) > 0) {
+                        finish_exit(*target);
+                    } else {
+                        target->state = State::exiting;
+                    }
                 } else if (target->state == State::blocked && !ignored_by_default(notice.signal)) {
                     target->interrupted = true;
                 }
@@ -463,7 +487,7 @@ void Scheduler::handle_unbound_hello(int conn, const wire::Header& header, std::
             // program: the fresh connection takes over.
             if (p->conn >= 0) ::close(p->conn);
             p->conn = u.conn;
-            send(*p, coordinator_.handle(p->id, u.header, u.payload));
+            send(*p, p->node->handle(p->id, u.header, u.payload));
             return;
         }
     }
@@ -476,7 +500,7 @@ void Scheduler::bind(Proc& child, Unbound unbound) {
                                   wire::Origin::spawned) {
         child.name = program_name(child.real_pid);
     }
-    child.deferred = coordinator_.handle(child.id, unbound.header, unbound.payload);
+    child.deferred = child.node->handle(child.id, unbound.header, unbound.payload);
     child.state = State::ready;
 }
 
@@ -498,7 +522,7 @@ void Scheduler::connection_closed(Proc& p) {
 void Scheduler::finish_exit(Proc& p) {
     const ProcessId id = p.id;
     trace_.emit("process.end", {{"pid", static_cast<std::uint64_t>(p.pid)}, {"program", p.name}});
-    if (p.parent != 0 && processes_.contains(p.parent)) exited_.push_back({p.parent, p.pid, p.real_pid});
+    if (p.parent != 0 && processes_.contains(p.parent)) exited_.push_back({p.node, p.parent, p.pid, p.real_pid});
     // Orphans: their parent is gone, nobody waits for them.
     for (auto& [other_id, other] : processes_) {
         if (other->parent == id) other->parent = 0;
@@ -506,8 +530,7 @@ void Scheduler::finish_exit(Proc& p) {
     if (p.conn >= 0) ::close(p.conn);
     if (p.pidfd >= 0) ::close(p.pidfd);
     for (int fd : p.wait.fds) ::close(fd);
-    if (id == launched_id_) launched_ended_ = true;
-    coordinator_.end_process(id);
+    p.node->end_process(id);
     processes_.erase(id);
 }
 
@@ -522,13 +545,14 @@ void Scheduler::adopt_unknown_children(Proc& p) {
         // a raw clone): it is expected now, so no decision is taken before
         // it shows up.
         auto child = std::make_unique<Proc>();
-        child->id = coordinator_.fork_process(p.id);
+        child->node = p.node;
+        child->id = p.node->fork_process(p.id);
         child->pid = next_pid();
         child->ppid = p.pid;
         child->parent = p.id;
         child->real_pid = real_child;
         child->pidfd = pidfd_open(real_child);
-        coordinator_.set_identity(child->id, {child->pid, p.pid, child_process_index_base + forks_++});
+        p.node->set_identity(child->id, {child->pid, p.pid, child_process_index_base + forks_++});
         trace_.emit("process.adopted", {{"parent", static_cast<std::uint64_t>(p.pid)}, {"child", static_cast<std::uint64_t>(child->pid)}});
         Proc& c = *child;
         processes_.emplace(c.id, std::move(child));
@@ -547,15 +571,17 @@ bool Scheduler::can_run(Proc& p) {
     if (p.state == State::ready) return true;
     if (p.state != State::blocked) return false;
     if (p.interrupted) return true;
-    const Ns now = coordinator_.clock().now_ns();
+    const Ns now = clock_.now_ns();
     if (p.wait.deadline_ns != 0 && p.wait.deadline_ns <= now) return true;
     if (p.wait.child != 0) {
         bool any_child = false;
         for (const Exited& e : exited_) {
-            if (e.parent == p.id && (p.wait.child == -1 || p.wait.child == e.pid)) return true;
+            if (e.node == p.node && e.parent == p.id && (p.wait.child == -1 || p.wait.child == e.pid)) return true;
         }
         for (const auto& [id, other] : processes_) {
-            if (other->parent == p.id && (p.wait.child == -1 || p.wait.child == other->pid)) any_child = true;
+            if (other->node == p.node && other->parent == p.id && (p.wait.child == -1 || p.wait.child == other->pid)) {
+                any_child = true;
+            }
         }
         if (!any_child) return true;  // the real wait then reports ECHILD
     }
@@ -572,7 +598,7 @@ void Scheduler::resume(Proc& p, long result) {
         wire::SyscallReply body;
         std::memcpy(&body, p.deferred.data() + sizeof(wire::Header), sizeof body);
         if (p.state == State::blocked) body.result = p.interrupted ? -EINTR : result;
-        body.now_ns = coordinator_.clock().now_ns();
+        body.now_ns = clock_.now_ns();
         std::memcpy(p.deferred.data() + sizeof(wire::Header), &body, sizeof body);
     }
     for (int fd : p.wait.fds) ::close(fd);
@@ -586,7 +612,7 @@ void Scheduler::resume(Proc& p, long result) {
 
 void Scheduler::schedule() {
     for (;;) {
-        if (stopped_ || deadlock_ || coordinator_.crash_requested() || running() != nullptr) return;
+        if (stopped_ || paused_ || deadlock_ || crash_requested() || running() != nullptr) return;
         // Decide only when the node is quiescent.
         for (const auto& [id, p] : processes_) {
             if (p->state == State::expected || p->state == State::exiting) return;
@@ -594,7 +620,9 @@ void Scheduler::schedule() {
         // Children whose parent never reported them (a fork outside our
         // wrappers) are found through /proc before anyone else runs.
         const std::size_t before = processes_.size();
-        for (auto& [id, p] : processes_) adopt_unknown_children(*p);
+        std::vector<Proc*> all;
+        for (auto& [id, p] : processes_) all.push_back(p.get());
+        for (Proc* p : all) adopt_unknown_children(*p);
         if (processes_.size() != before) continue;
         if (hooks_.on_decision) hooks_.on_decision();
         std::vector<Proc*> runnable;
@@ -605,7 +633,7 @@ void Scheduler::schedule() {
             Proc* next = runnable[runnable.size() == 1 ? 0 : choice_.uint_less_than(runnable.size())];
             long reason = wire::woke_ready;
             if (next->state == State::blocked) {
-                const Ns now = coordinator_.clock().now_ns();
+                const Ns now = clock_.now_ns();
                 if (next->wait.deadline_ns != 0 && next->wait.deadline_ns <= now) reason = wire::woke_deadline;
                 if (next->wait.child != 0) reason = wire::woke_child;
             }
@@ -620,19 +648,28 @@ void Scheduler::schedule() {
                 next_ns = std::min(next_ns.value_or(p->wait.deadline_ns), p->wait.deadline_ns);
             }
         }
+        if (const std::optional<Ns> queued = clock_.next_at()) next_ns = std::min(next_ns.value_or(*queued), *queued);
         if (hooks_.next_event_ns) {
             if (const std::optional<Ns> external = hooks_.next_event_ns()) next_ns = std::min(next_ns.value_or(*external), *external);
         }
-        if (const std::optional<Ns> crash_at = coordinator_.crash_at_ns(); crash_at && (!next_ns || *crash_at <= *next_ns)) {
-            coordinator_.clock().run_until(std::max(coordinator_.clock().now_ns(), *crash_at));
-            coordinator_.request_crash(0);
+        for (Coordinator* node : nodes_) {
+            const std::optional<Ns> crash_at = node->crash_at_ns();
+            if (crash_at && (!next_ns || *crash_at <= *next_ns) && (!time_limit_ns_ || *crash_at <= *time_limit_ns_)) {
+                clock_.run_until(std::max(clock_.now_ns(), *crash_at));
+                node->request_crash(0);
+                return;
+            }
+        }
+        if (time_limit_ns_ && (!next_ns || *next_ns > *time_limit_ns_)) {
+            clock_.run_until(std::max(clock_.now_ns(), *time_limit_ns_));
+            paused_ = true;
             return;
         }
         if (!next_ns) {
             report_deadlock();
             return;
         }
-        coordinator_.clock().run_until(std::max(coordinator_.clock().now_ns(), *next_ns));
+        clock_.run_until(std::max(clock_.now_ns(), *next_ns));
     }
 }
 
@@ -648,7 +685,7 @@ void Scheduler::report_deadlock() {
         trace_.emit("scheduler.blocked", {{"pid", static_cast<std::uint64_t>(p->pid)}, {"program", p->name}, {"waits", waits.str()}});
     }
     trace_.emit("scheduler.deadlock", {{"processes", static_cast<std::uint64_t>(processes_.size())},
-                                       {"launched_alive", std::string(launched_ended_ ? "no" : "yes")}});
+                                       {"launched_alive", std::string(launched_all_ended() ? "no" : "yes")}});
     deadlock_ = text.str();
 }
 

@@ -39,9 +39,9 @@
 namespace marionette {
 
 struct SchedulerHooks {
-    /// A trace line a process sent (`name at_ns=... k=v ...`), with its
-    /// virtual pid, in the order the processes ran.
-    std::function<void(std::int32_t pid, std::string_view line)> on_line;
+    /// A trace line a process of `node` sent (`name at_ns=... k=v ...`),
+    /// with its virtual pid, in the order the processes ran.
+    std::function<void(Coordinator& node, std::int32_t pid, std::string_view line)> on_line;
     /// Called at every scheduling decision (the network pumps here).
     std::function<void()> on_decision;
     /// Earliest time something outside the processes is due (network).
@@ -50,8 +50,9 @@ struct SchedulerHooks {
 
 class Scheduler {
 public:
-    /// `seed` drives the choice among runnable processes.
-    Scheduler(Coordinator& coordinator, Trace& trace, std::uint64_t seed, SchedulerHooks hooks = {});
+    /// `clock` is the run's (every node's coordinator shares it); `seed`
+    /// drives the choice among runnable processes.
+    Scheduler(EventQueue& clock, Trace& trace, std::uint64_t seed, SchedulerHooks hooks = {});
     ~Scheduler();
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
@@ -60,12 +61,18 @@ public:
     /// leading NUL) for MARIONETTE_COORDINATOR_ADDRESS.
     const std::string& address() const { return address_; }
 
-    /// Registers a process the launcher is about to start; returns the
-    /// descriptor to give it (its end of a new connection; the caller closes
-    /// it after the fork).
-    int prepare_launch(std::string name);
+    /// Registers a process the launcher is about to start on `node`. The
+    /// descriptor is the process's end of its connection (the caller gives it
+    /// to the child and closes it after the fork).
+    struct Launch {
+        ProcessId id = 0;
+        int child_fd = -1;
+    };
+    Launch prepare_launch(Coordinator& node, std::string name);
     /// The launched process's real pid (after fork).
-    void launched(pid_t real_pid);
+    void launched(ProcessId id, pid_t real_pid);
+    /// True once that launched process has ended (its descendants may not).
+    bool ended(ProcessId id) const { return !processes_.contains(id); }
 
     /// Waits up to `timeout_ms` of wall time for messages and handles them;
     /// `extra` descriptors are polled along (their revents are filled).
@@ -73,17 +80,30 @@ public:
 
     /// Every process has ended.
     bool done() const { return processes_.empty(); }
-    /// Real pids of the processes still alive (to end them by pid).
-    std::vector<pid_t> real_pids() const;
-    /// The node reached its crash point: nothing more is scheduled.
-    bool crash_requested() const { return coordinator_.crash_requested(); }
+    /// Real pids of the processes still alive (to end them by pid); only
+    /// those of `node` if given.
+    std::vector<pid_t> real_pids(const Coordinator* node = nullptr) const;
+    /// A node reached its crash point: nothing more is scheduled until the
+    /// launcher has applied it (then resume()).
+    Coordinator* crashed_node() const;
+    bool crash_requested() const { return crashed_node() != nullptr; }
+
+    /// Pauses once virtual time reaches `at_ns` (absolute) at a scheduling
+    /// point; nullopt: no limit.
+    void set_time_limit(std::optional<Ns> at_ns) { time_limit_ns_ = at_ns; paused_ = false; }
+    bool paused() const { return paused_; }
+    /// Takes scheduling decisions again (after a pause, a crash handled, a
+    /// kill): call after changing what the scheduler waits for.
+    void resume() { stopped_ = false; schedule(); }
     /// Set when every process is blocked for good; the text names what each
     /// one waits for.
     const std::optional<std::string>& deadlock() const { return deadlock_; }
-    /// True if the launched process has ended (its descendants may not have).
-    bool launched_ended() const { return launched_ended_; }
-    /// Stops scheduling (the launcher is about to kill everything).
+    /// Stops scheduling (the launcher is about to kill processes).
     void stop() { stopped_ = true; }
+    /// Forgets a deadlock once the launcher has ended what was stuck.
+    void clear_deadlock() { deadlock_.reset(); }
+    /// True if no launched process is alive (only their descendants, if any).
+    bool launched_all_ended() const;
 
 private:
     enum class State { expected, ready, running, blocked, exiting };
@@ -95,7 +115,9 @@ private:
         wire::BlockWhat what = wire::BlockWhat::yield;
     };
     struct Proc {
+        Coordinator* node = nullptr;
         ProcessId id = 0;
+        bool launched = false;
         std::int32_t pid = 0;   ///< virtual
         std::int32_t ppid = 0;  ///< virtual
         ProcessId parent = 0;
@@ -110,6 +132,7 @@ private:
         std::string name;
     };
     struct Exited {
+        Coordinator* node = nullptr;
         ProcessId parent = 0;
         std::int32_t pid = 0;
         pid_t real_pid = 0;
@@ -138,12 +161,12 @@ private:
     void report_deadlock();
     Proc* by_conn(int conn);
     Proc* by_real(pid_t real_pid);
-    Proc* by_pid(std::int32_t pid);
+    Proc* by_pid(const Coordinator* node, std::int32_t pid);
     Proc* running();
     std::int32_t next_pid();
     std::vector<std::byte> reply_bytes(std::uint32_t sequence, long result);
 
-    Coordinator& coordinator_;
+    EventQueue& clock_;
     Trace& trace_;
     SchedulerHooks hooks_;
     Prng choice_;
@@ -155,8 +178,9 @@ private:
     std::vector<int> anonymous_;  ///< accepted, no hello yet
     std::int32_t last_pid_ = 0;
     std::uint64_t forks_ = 0;
-    ProcessId launched_id_ = 0;
-    bool launched_ended_ = false;
+    std::vector<Coordinator*> nodes_;
+    std::optional<Ns> time_limit_ns_;
+    bool paused_ = false;
     bool stopped_ = false;
     std::optional<std::string> deadlock_;
 };

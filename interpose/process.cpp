@@ -29,6 +29,7 @@ int conn = -1;
 int owner_pid = 0;  // the process the connection speaks for
 std::uint32_t sequence = 0;
 char address[108] = {};
+std::uint64_t launched_process_index = 0;  // MARIONETTE_PROCESS_INDEX
 std::size_t address_length = 0;
 
 struct RawIo {
@@ -108,6 +109,7 @@ bool introduce(int fd, wire::Origin origin) {
     hello.origin = origin;
     hello.pid = kernel.pid();
     hello.ppid = kernel.ppid();
+    hello.process_index = static_cast<std::uint32_t>(launched_process_index);
     wire::HelloReply identity;
     std::uint64_t now = 0;
     std::int32_t inherited[1024];
@@ -142,6 +144,9 @@ std::uint64_t now_realtime_ns() {
 }
 
 void process_init() {
+    if (const char* text = std::getenv("MARIONETTE_PROCESS_INDEX"); text != nullptr) {
+        launched_process_index = std::strtoull(text, nullptr, 10);
+    }
     if (const char* text = std::getenv("MARIONETTE_COORDINATOR_ADDRESS"); text != nullptr) {
         address_length = std::strlen(text);
         if (address_length >= sizeof address - 1) address_length = 0;

@@ -35,7 +35,7 @@ bool keep_connection_across_exec();
 void exec_failed();
 /// Next message sequence number.
 std::uint32_t next_sequence();
-/// True if `fd` is one the shim owns (the connection, the trace pipe).
+/// True if `fd` is the connection (the program cannot close it or dup2 onto it).
 bool shim_descriptor(long fd);
 
 /// Sends a trace line to the coordinator (dropped without one).

@@ -28,6 +28,7 @@
 
 #include "coordinator/coordinator.hpp"
 #include "coordinator/scheduler.hpp"
+#include "launcher/session.hpp"
 #include "launcher/node.hpp"
 #include "launcher/sweep.hpp"
 #include "sim/disk/disk_options.hpp"
@@ -39,135 +40,10 @@ extern char** environ;
 namespace marionette {
 namespace {
 
-/// The descriptor numbers the shim's trace pipe and coordinator connection
-/// get in the child.
-constexpr int child_trace_fd = 1000;
-constexpr int child_coordinator_fd = 1001;
-
-struct Pipe {
-    int read_end = -1;
-    int write_end = -1;
-};
-
-Pipe make_pipe() {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
-    return {fds[0], fds[1]};
-}
-
-/// Seccomp filters the launcher itself runs under (a container's), so the
-/// shim can tell its own inherited filter from those.
-int own_seccomp_filters() {
-    std::ifstream status("/proc/self/status");
-    std::string line;
-    while (std::getline(status, line)) {
-        if (line.rfind("Seccomp_filters:", 0) == 0) return std::stoi(line.substr(16));
-    }
-    return 0;
-}
-
-std::vector<std::string> child_environment(const ProgramRunOptions& options, int trace_fd) {
-    std::vector<std::pair<std::string, std::string>> set = {
-        {"MARIONETTE_SEED", std::to_string(options.seed)},
-        {"MARIONETTE_TRACE_FD", std::to_string(trace_fd)},
-        {"MARIONETTE_BASE_FILTERS", std::to_string(own_seccomp_filters())},
-    };
-    if (options.start_realtime_ns != 0) set.emplace_back("MARIONETTE_START_TIME_NS", std::to_string(options.start_realtime_ns));
-    if (options.start_elapsed_ns != 0) set.emplace_back("MARIONETTE_START_ELAPSED_NS", std::to_string(options.start_elapsed_ns));
-    if (options.virtual_timeout_ns != 0) set.emplace_back("MARIONETTE_TIMEOUT_NS", std::to_string(options.virtual_timeout_ns));
-    if (options.coordinator != nullptr) {
-        std::string mounts;
-        for (const std::string& prefix : options.mount_prefixes) mounts += (mounts.empty() ? "" : "\n") + prefix;
-        set.emplace_back("MARIONETTE_COORDINATOR_FD", std::to_string(child_coordinator_fd));
-        set.emplace_back("MARIONETTE_MOUNTS", mounts);
-    }
-    const char* old_preload = std::getenv("LD_PRELOAD");
-    set.emplace_back("LD_PRELOAD", old_preload != nullptr && *old_preload != '\0'
-                                       ? options.preload_path + ":" + old_preload
-                                       : options.preload_path);
-    for (const auto& extra : options.extra_env) set.push_back(extra);
-    for (const auto& extra : options.process_env) set.push_back(extra);
-    std::vector<std::string> env;
-    for (char** e = environ; *e != nullptr; ++e) {
-        const std::string_view entry(*e);
-        const std::string_view key = entry.substr(0, entry.find('='));
-        bool overridden = false;
-        for (const auto& [k, v] : set) overridden = overridden || key == k;
-        if (!overridden) env.emplace_back(entry);
-    }
-    for (const auto& [k, v] : set) env.push_back(k + "=" + v);
-    return env;
-}
-
-[[noreturn]] void exec_child(const ProgramRunOptions& options, const std::vector<std::string>& env, Pipe out, Pipe err,
-                             Pipe trace, Pipe exec_error, int coordinator_socket) {
-    // Only async-signal-safe calls from here on (the launcher may have threads).
-    dup2(out.write_end, 1);
-    dup2(err.write_end, 2);
-    // Docker's default seccomp profile, for one, refuses this flag.
-    if (personality(ADDR_NO_RANDOMIZE) == -1) {
-        static const char warning[] =
-            "marionette: warning: cannot disable ASLR (personality refused); addresses may differ between runs\n";
-        (void)!write(2, warning, sizeof warning - 1);
-    }
-    int trace_fd = dup2(trace.write_end, child_trace_fd);
-    if (trace_fd < 0) trace_fd = fcntl(trace.write_end, F_DUPFD, 100);
-    (void)trace_fd;
-    // dup2 clears FD_CLOEXEC: the connection survives exec into the program.
-    if (coordinator_socket >= 0) dup2(coordinator_socket, child_coordinator_fd);
-    // Nothing else of the launcher's may leak into the program (its trace
-    // file, say): the program would see descriptor numbers taken that a
-    // plain run has free. Close-on-exec, so the exec error pipe still works.
-    syscall(SYS_close_range, 3, child_trace_fd - 1, CLOSE_RANGE_CLOEXEC);
-    syscall(SYS_close_range, child_coordinator_fd + 1, ~0U, CLOSE_RANGE_CLOEXEC);
-    std::vector<char*> argv;
-    for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
-    execvpe(argv[0], argv.data(), envp.data());
-    const int error = errno;
-    (void)!write(exec_error.write_end, &error, sizeof error);
-    _exit(127);
-}
-
 std::string fmt_hash(std::uint64_t hash) {
     char text[17];
     std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(hash));
     return text;
-}
-
-/// argv[0] as execvp would find it ("" if not found).
-std::string resolve_program(const std::string& program) {
-    if (program.find('/') != std::string::npos) return program;
-    const char* path = std::getenv("PATH");
-    std::string dirs = path != nullptr ? path : "/usr/bin:/bin";
-    std::size_t start = 0;
-    while (start <= dirs.size()) {
-        const std::size_t end = std::min(dirs.find(':', start), dirs.size());
-        const std::string dir = end > start ? dirs.substr(start, end - start) : ".";
-        const std::string candidate = dir + "/" + program;
-        if (access(candidate.c_str(), X_OK) == 0) return candidate;
-        start = end + 1;
-    }
-    return {};
-}
-
-/// True for an ELF executable without PT_INTERP: the preload cannot reach it.
-bool is_static_executable(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    Elf64_Ehdr header{};
-    if (!in.read(reinterpret_cast<char*>(&header), sizeof header)) return false;
-    if (std::memcmp(header.e_ident, ELFMAG, SELFMAG) != 0 || header.e_ident[EI_CLASS] != ELFCLASS64) return false;
-    if (header.e_phentsize != sizeof(Elf64_Phdr)) return false;
-    for (int i = 0; i < header.e_phnum; ++i) {
-        Elf64_Phdr program{};
-        in.seekg(static_cast<std::streamoff>(header.e_phoff + static_cast<std::uint64_t>(i) * sizeof program));
-        if (!in.read(reinterpret_cast<char*>(&program), sizeof program)) return false;
-        if (program.p_type == PT_INTERP) return false;
-    }
-    return true;
 }
 
 }  // namespace
@@ -219,126 +95,23 @@ TraceEvent parse_shim_line(std::string_view line) {
 ProgramRunResult run_program(const ProgramRunOptions& options) {
     if (options.argv.empty()) throw std::invalid_argument("no program given");
     if (options.coordinator == nullptr) throw std::logic_error("run_program needs the node's coordinator");
-    ProgramRunResult result;
-    if (const std::string path = resolve_program(options.argv[0]); !path.empty() && is_static_executable(path)) {
-        result.spawn_error = "'" + path + "' is statically linked: the preload library cannot reach it, so it would run "
-                             "outside the simulation; not started";
-        return result;
-    }
-    Coordinator& coordinator = *options.coordinator;
-    Trace& node_trace = coordinator.trace();
-    // The processes' own events join the node's in the order they happen;
-    // a process's clock may run ahead of the node's (its per-call costs),
-    // and the node's time follows it.
-    SchedulerHooks hooks;
-    hooks.on_line = [&](std::int32_t pid, std::string_view line) {
-        TraceEvent event = parse_shim_line(line);
-        const Ns at = coordinator.start_ns() + event.at_ns;
-        if (at > coordinator.clock().now_ns()) coordinator.clock().run_until(at);
-        const bool has_pid = std::any_of(event.fields.begin(), event.fields.end(),
-                                         [](const TraceField& field) { return field.key == "pid"; });
-        if (!has_pid) event.fields.emplace_back("pid", static_cast<std::uint64_t>(pid));
-        node_trace.emit(event.name, event.fields);
-    };
-    Scheduler scheduler(coordinator, node_trace, options.seed, hooks);
-    Pipe out = make_pipe(), err = make_pipe(), trace = make_pipe(), exec_error = make_pipe();
-    const int connection = scheduler.prepare_launch(std::filesystem::path(options.argv[0]).filename().string());
-    std::vector<std::string> env = child_environment(options, child_trace_fd);
-    env.push_back("MARIONETTE_COORDINATOR_ADDRESS=" + scheduler.address());
-    // What the world outside the node can feed: the processes block on
-    // these natively (blocking.hpp).
-    std::string external;
-    for (int fd : {0, out.write_end, err.write_end}) {
-        struct stat st {};
-        if (fstat(fd, &st) == 0) {
-            external += (external.empty() ? "" : ",") + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
-        }
-    }
-    env.push_back("MARIONETTE_EXTERNAL_FILES=" + external);
-    const pid_t pid = fork();
-    if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-    if (pid == 0) exec_child(options, env, out, err, trace, exec_error, connection);
-    for (int fd : {out.write_end, err.write_end, trace.write_end, exec_error.write_end, connection}) close(fd);
-    scheduler.launched(pid);
-
-    int exec_errno = 0;
-    if (read(exec_error.read_end, &exec_errno, sizeof exec_errno) == sizeof exec_errno) {
-        result.spawn_error = "cannot execute '" + options.argv[0] + "': " + std::strerror(exec_errno);
-    }
-    close(exec_error.read_end);
-
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(options.wall_timeout_ns);
-    std::string trace_buffer;
-    auto take_trace_lines = [&](bool final) {
-        // Lines of an image that could not reach the coordinator.
-        std::size_t newline;
-        while ((newline = trace_buffer.find('\n')) != std::string::npos || (final && !trace_buffer.empty())) {
-            if (newline == std::string::npos) newline = trace_buffer.size();
-            result.shim_events.push_back(parse_shim_line(std::string_view(trace_buffer).substr(0, newline)));
-            trace_buffer.erase(0, std::min(newline + 1, trace_buffer.size()));
-        }
-    };
-    // Ends every process of the run, by pid (only ours).
-    auto end_all = [&] {
-        scheduler.stop();
-        for (pid_t p : scheduler.real_pids()) kill(p, SIGKILL);
-        kill(pid, SIGKILL);
-    };
-    pollfd pipes[3] = {{out.read_end, POLLIN, 0}, {err.read_end, POLLIN, 0}, {trace.read_end, POLLIN, 0}};
-    int open_pipes = 3;
-    bool ending = false;
-    char buffer[65536];
-    while (open_pipes > 0 || !scheduler.done()) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0 && !result.timed_out) {
-            end_all();
-            result.timed_out = true;
-        }
-        if (left.count() <= -5000) break;  // processes that will not die: give up on them
-        scheduler.poll_once(pipes, static_cast<int>(std::clamp<long long>(left.count(), 10, 1000)));
-        for (pollfd& p : pipes) {
-            if (p.fd < 0 || (p.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-            const ssize_t n = read(p.fd, buffer, sizeof buffer);
-            if (n <= 0) {
-                close(p.fd);
-                p.fd = -1;
-                --open_pipes;
-                continue;
-            }
-            const std::string_view data(buffer, static_cast<std::size_t>(n));
-            if (&p == &pipes[2]) {
-                trace_buffer.append(data);
-                take_trace_lines(false);
-                continue;
-            }
-            (&p == &pipes[0] ? result.stdout_digest : result.stderr_digest).add(data);
-            if (&p == &pipes[0] && options.capture_stdout) result.stdout_text.append(data);
-            if (options.forward_output) (void)!write(&p == &pipes[0] ? 1 : 2, data.data(), data.size());
-        }
-        if (ending) continue;
-        if (scheduler.crash_requested()) {
+    Coordinator& node = *options.coordinator;
+    Session session(node.clock(), node.trace(), options.seed, options.wall_timeout_ns);
+    const ProcessId id = session.launch(node, options);
+    for (;;) {
+        const Session::Stop stop = session.run();
+        if (stop == Session::Stop::crashed) {
             // Power loss: every process of the node dies mid-call, by pid.
-            end_all();
-            result.crashed = true;
-            ending = true;
-        } else if (scheduler.deadlock()) {
-            if (!scheduler.launched_ended()) result.deadlock = *scheduler.deadlock();
-            // Processes left behind by a finished program, all blocked for
-            // good: the run is over.
-            end_all();
-            ending = true;
+            session.kill_node(node);
+            continue;
         }
+        if (stop == Session::Stop::deadlock) {
+            session.kill_node(node);
+            continue;
+        }
+        break;
     }
-    for (const pollfd& p : pipes) {
-        if (p.fd >= 0) close(p.fd);
-    }
-    take_trace_lines(true);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
-    return result;
+    return session.result(id);
 }
 
 void record_run(Trace& trace, const ProgramRunOptions& options, const ProgramRunResult& result) {
