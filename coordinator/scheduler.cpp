@@ -148,7 +148,8 @@ Scheduler::Launch Scheduler::prepare_launch(Coordinator& node, std::string name)
     if (std::find(nodes_.begin(), nodes_.end(), &node) == nodes_.end()) nodes_.push_back(&node);
     auto p = std::make_unique<Proc>();
     p->node = &node;
-    p->id = node.add_process();
+    p->local = node.add_process();
+    p->id = next_id_++;
     p->conn = pair[0];
     p->name = std::move(name);
     p->launched = true;
@@ -232,6 +233,32 @@ std::vector<std::byte> Scheduler::reply_bytes(std::uint32_t sequence, long resul
 void Scheduler::send(Proc& p, std::span<const std::byte> bytes) {
     // A peer gone mid-reply shows up as end-of-file on the next poll.
     if (p.conn >= 0) write_all(p.conn, bytes);
+}
+
+void Scheduler::send_with_fd(Proc& p, std::span<const std::byte> bytes, int fd) {
+    if (fd < 0) {
+        send(p, bytes);
+        return;
+    }
+    if (p.conn < 0) return;
+    // The descriptor rides on the first byte; the rest follows as usual.
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    iovec iov{const_cast<std::byte*>(bytes.data()), 1};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    ssize_t n;
+    do {
+        n = ::sendmsg(p.conn, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n == 1) write_all(p.conn, bytes.subspan(1));
 }
 
 void Scheduler::poll_once(std::span<pollfd> extra, int timeout_ms) {
@@ -343,7 +370,7 @@ void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byt
                     p.ppid = hello.ppid;
                     last_pid_ = std::max(last_pid_, p.pid);
                 }
-                p.deferred = p.node->handle(p.id, header, payload);
+                p.deferred = p.node->handle(p.local, header, payload);
                 p.state = State::ready;
                 return;
             }
@@ -353,15 +380,15 @@ void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byt
                 p.name = program_name(p.real_pid);
                 trace_.emit("process.exec", {{"pid", static_cast<std::uint64_t>(p.pid)}, {"program", p.name}});
             }
-            send(p, p.node->handle(p.id, header, payload));
+            send(p, p.node->handle(p.local, header, payload));
             return;
         }
         case wire::Kind::syscall: {
-            std::vector<std::byte> answer = p.node->handle(p.id, header, payload);
+            std::vector<std::byte> answer = p.node->handle(p.local, header, payload);
             if (!p.node->crash_requested() && p.node->crash_point_reached()) {
                 // Power goes right after this call reached the node's kernel:
                 // the caller never learns how it ended.
-                p.node->request_crash(p.id);
+                p.node->request_crash(p.local);
                 return;
             }
             send(p, answer);
@@ -388,14 +415,15 @@ void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byt
             if (!take(query)) break;
             auto child = std::make_unique<Proc>();
             child->node = p.node;
-            child->id = p.node->fork_process(p.id);
+            child->local = p.node->fork_process(p.local);
+            child->id = next_id_++;
             child->pid = next_pid();
             child->ppid = p.pid;
             child->parent = p.id;
             child->real_pid = static_cast<pid_t>(query.pid);
             child->pidfd = pidfd_open(child->real_pid);
             child->name = p.name;
-            p.node->set_identity(child->id, {child->pid, p.pid, child_process_index_base + forks_++});
+            p.node->set_identity(child->local, {child->pid, p.pid, child_process_index_base + forks_++});
             trace_.emit("process.fork", {{"parent", static_cast<std::uint64_t>(p.pid)}, {"child", static_cast<std::uint64_t>(child->pid)}});
             Proc& c = *child;
             processes_.emplace(c.id, std::move(child));
@@ -461,6 +489,28 @@ void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byt
             send(p, reply_bytes(header.sequence, 0));
             return;
         }
+        case wire::Kind::net: {
+            wire::NetRequest request;
+            if (!take(request)) break;
+            clock_.run_until(std::max(clock_.now_ns(), request.now_ns));
+            NetResponse response;
+            if (hooks_.on_net) response = hooks_.on_net(*p.node, request);
+            std::vector<std::byte> bytes = reply_bytes(header.sequence, response.result);
+            // The answer is the reply's output.
+            wire::Header h;
+            std::memcpy(&h, bytes.data(), sizeof h);
+            h.payload_bytes += sizeof response.answer;
+            std::memcpy(bytes.data(), &h, sizeof h);
+            wire::SyscallReply body;
+            std::memcpy(&body, bytes.data() + sizeof h, sizeof body);
+            body.out_bytes = sizeof response.answer;
+            std::memcpy(bytes.data() + sizeof h, &body, sizeof body);
+            const auto* answer = reinterpret_cast<const std::byte*>(&response.answer);
+            bytes.insert(bytes.end(), answer, answer + sizeof response.answer);
+            send_with_fd(p, bytes, response.fd);
+            if (response.fd >= 0) ::close(response.fd);
+            return;
+        }
         case wire::Kind::exit: send(p, reply_bytes(header.sequence, 0)); return;
         default: break;
     }
@@ -487,7 +537,7 @@ void Scheduler::handle_unbound_hello(int conn, const wire::Header& header, std::
             // program: the fresh connection takes over.
             if (p->conn >= 0) ::close(p->conn);
             p->conn = u.conn;
-            send(*p, p->node->handle(p->id, u.header, u.payload));
+            send(*p, p->node->handle(p->local, u.header, u.payload));
             return;
         }
     }
@@ -500,7 +550,7 @@ void Scheduler::bind(Proc& child, Unbound unbound) {
                                   wire::Origin::spawned) {
         child.name = program_name(child.real_pid);
     }
-    child.deferred = child.node->handle(child.id, unbound.header, unbound.payload);
+    child.deferred = child.node->handle(child.local, unbound.header, unbound.payload);
     child.state = State::ready;
 }
 
@@ -530,7 +580,7 @@ void Scheduler::finish_exit(Proc& p) {
     if (p.conn >= 0) ::close(p.conn);
     if (p.pidfd >= 0) ::close(p.pidfd);
     for (int fd : p.wait.fds) ::close(fd);
-    p.node->end_process(id);
+    p.node->end_process(p.local);
     processes_.erase(id);
 }
 
@@ -546,13 +596,14 @@ void Scheduler::adopt_unknown_children(Proc& p) {
         // it shows up.
         auto child = std::make_unique<Proc>();
         child->node = p.node;
-        child->id = p.node->fork_process(p.id);
+        child->local = p.node->fork_process(p.local);
+        child->id = next_id_++;
         child->pid = next_pid();
         child->ppid = p.pid;
         child->parent = p.id;
         child->real_pid = real_child;
         child->pidfd = pidfd_open(real_child);
-        p.node->set_identity(child->id, {child->pid, p.pid, child_process_index_base + forks_++});
+        p.node->set_identity(child->local, {child->pid, p.pid, child_process_index_base + forks_++});
         trace_.emit("process.adopted", {{"parent", static_cast<std::uint64_t>(p.pid)}, {"child", static_cast<std::uint64_t>(child->pid)}});
         Proc& c = *child;
         processes_.emplace(c.id, std::move(child));

@@ -22,6 +22,7 @@
 #include <poll.h>
 #include <sys/types.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -38,7 +39,17 @@
 
 namespace marionette {
 
+/// What a network call returned (SchedulerHooks::on_net).
+struct NetResponse {
+    long result = -EAFNOSUPPORT;
+    wire::NetAnswer answer;
+    int fd = -1;  ///< a descriptor for the caller (sent, then closed here)
+};
+
 struct SchedulerHooks {
+    /// A socket call of a process of `node` (cluster runs); without this
+    /// hook every network call fails with EAFNOSUPPORT.
+    std::function<NetResponse(Coordinator& node, const wire::NetRequest& request)> on_net;
     /// A trace line a process of `node` sent (`name at_ns=... k=v ...`),
     /// with its virtual pid, in the order the processes ran.
     std::function<void(Coordinator& node, std::int32_t pid, std::string_view line)> on_line;
@@ -116,7 +127,8 @@ private:
     };
     struct Proc {
         Coordinator* node = nullptr;
-        ProcessId id = 0;
+        ProcessId id = 0;     ///< the scheduler's (unique across nodes)
+        ProcessId local = 0;  ///< the node's coordinator's
         bool launched = false;
         std::int32_t pid = 0;   ///< virtual
         std::int32_t ppid = 0;  ///< virtual
@@ -158,6 +170,7 @@ private:
     bool can_run(Proc& p);
     void resume(Proc& p, long result);
     void send(Proc& p, std::span<const std::byte> bytes);
+    void send_with_fd(Proc& p, std::span<const std::byte> bytes, int fd);
     void report_deadlock();
     Proc* by_conn(int conn);
     Proc* by_real(pid_t real_pid);
@@ -177,6 +190,7 @@ private:
     std::vector<Unbound> unbound_;
     std::vector<int> anonymous_;  ///< accepted, no hello yet
     std::int32_t last_pid_ = 0;
+    ProcessId next_id_ = 1;
     std::uint64_t forks_ = 0;
     std::vector<Coordinator*> nodes_;
     std::optional<Ns> time_limit_ns_;

@@ -206,6 +206,11 @@ std::optional<SockAddr> SocketRelay::peer_address(SocketId socket) const {
     return network_.peer_address(socket);
 }
 
+bool SocketRelay::connecting(SocketId socket) const {
+    const Relayed* r = find(socket);
+    return r != nullptr && r->phase == Phase::connecting;
+}
+
 int SocketRelay::pending_error(SocketId socket) {
     Relayed* r = find(socket);
     if (r == nullptr) return EBADF;

@@ -113,6 +113,8 @@ public:
     /// getsockopt(SO_ERROR): the pending error (positive errno or 0),
     /// cleared by the call.
     int pending_error(SocketId socket);
+    /// True while a connect is still in progress.
+    bool connecting(SocketId socket) const;
     /// True once an established connection failed (reset or timed out);
     /// the process saw that as EOF.
     bool reset(SocketId socket) const;

@@ -21,6 +21,7 @@
 #include "interpose/process.hpp"
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim.hpp"
+#include "interpose/sockets.hpp"
 
 namespace marionette::shim {
 namespace {
@@ -355,17 +356,33 @@ long handle_waitid(SyscallArgs& a) {
 
 // --- sockets (real ones: loopback between processes of the node) -----------------
 
-long handle_accept(SyscallArgs& a) { return read_when_ready(a, a.a[0]); }
-long handle_accept4(SyscallArgs& a) { return read_when_ready(a, a.a[0]); }
-
-long handle_recvfrom(SyscallArgs& a) {
-    if ((a.a[3] & MSG_DONTWAIT) != 0) return raw(a);
+long handle_accept(SyscallArgs& a) {
+    if (simulated_socket(a.a[0])) return sim_accept(a, 0);
     return read_when_ready(a, a.a[0]);
 }
 
-long handle_recvmsg(SyscallArgs& a) {
-    if ((a.a[2] & MSG_DONTWAIT) != 0) return raw(a);
+long handle_accept4(SyscallArgs& a) {
+    if (simulated_socket(a.a[0])) return sim_accept(a, static_cast<int>(a.a[3]));
     return read_when_ready(a, a.a[0]);
 }
+
+namespace {
+
+/// recv on a descriptor: parks until readable unless told not to wait,
+/// then the plain call (or the simulated socket's).
+long receive(SyscallArgs& a, long flags, long (*simulated)(SyscallArgs&)) {
+    const bool sim = simulated_socket(a.a[0]);
+    if ((flags & MSG_DONTWAIT) == 0 && coordinated()) {
+        while (!ready(a.a[0], POLLIN) && !nonblocking(a.a[0]) && !external(a.a[0])) {
+            if (!park_on(a.a[0], POLLIN, wire::BlockWhat::read)) break;
+        }
+    }
+    return sim ? simulated(a) : raw(a);
+}
+
+}  // namespace
+
+long handle_recvfrom(SyscallArgs& a) { return receive(a, a.a[3], &sim_recvfrom); }
+long handle_recvmsg(SyscallArgs& a) { return receive(a, a.a[2], &sim_recvmsg); }
 
 }  // namespace marionette::shim

@@ -12,6 +12,7 @@
 
 #include "interpose/blocking.hpp"
 #include "interpose/files.hpp"
+#include "interpose/sockets.hpp"
 #include "interpose/process.hpp"
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim.hpp"

@@ -24,6 +24,7 @@
 #include "interpose/process.hpp"
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim.hpp"
+#include "interpose/sockets.hpp"
 #include "marionette/wire_client.hpp"
 
 namespace marionette::shim {
@@ -292,6 +293,7 @@ long handle_close(SyscallArgs& a) {
     // The program may close "every descriptor"; the connection stays.
     if (shim_descriptor(fd)) return 0;
     random_fds.set(fd, false);
+    forget_socket(fd);
     if (simulated_fds.has(fd)) {
         forward(a);
         simulated_fds.set(fd, false);
@@ -337,6 +339,7 @@ long bind_duplicate(long old_fd, long new_fd, bool cloexec) {
 
 long handle_dup(SyscallArgs& a) {
     const long fd = raw(a);
+    if (fd >= 0) copy_socket(a.a[0], fd);
     if (fd >= 0 && simulated_fds.has(a.a[0])) return bind_duplicate(a.a[0], fd, false);
     if (fd >= 0) random_fds.set(fd, random_fds.has(a.a[0]));
     return fd;
@@ -350,6 +353,7 @@ long dup_onto(long old_fd, long new_fd, long flags, const SyscallArgs& real_call
     }
     const long fd = raw(real_call);
     if (fd < 0 || old_fd == new_fd) return fd;
+    copy_socket(old_fd, fd);
     random_fds.set(fd, random_fds.has(old_fd));
     if (simulated_fds.has(old_fd)) return bind_duplicate(old_fd, fd, (flags & O_CLOEXEC) != 0);
     return fd;
@@ -363,7 +367,10 @@ long handle_fcntl(SyscallArgs& a) {
     const long cmd = a.a[1];
     if (!simulated_fds.has(fd)) {
         const long result = raw(a);
-        if (result >= 0 && wire::fcntl_dups(cmd)) random_fds.set(result, random_fds.has(fd));
+        if (result >= 0 && wire::fcntl_dups(cmd)) {
+            random_fds.set(result, random_fds.has(fd));
+            copy_socket(fd, result);
+        }
         return result;
     }
     if (wire::fcntl_dups(cmd)) {

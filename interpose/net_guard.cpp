@@ -1,13 +1,12 @@
 // The network guard: traffic never leaves the machine.
 //
-// Sockets are not simulated by the preload shim yet, so a program's socket
-// calls reach the real kernel — but only towards this machine. connect,
+// Outside a cluster run sockets are the real kernel's — but only towards
+// this machine (in a cluster run AF_INET sockets are simulated: sockets.cpp). connect,
 // sendto, sendmsg and sendmmsg aimed at anything but loopback (127.0.0.0/8,
 // ::1, ::ffff:127.0.0.0/104), a Unix socket or another local family are
 // refused with ENETUNREACH, a warning and a `determinism.escape network=<call>`
 // trace line; they are never passed to the real kernel. Simulated node
-// addresses (10.0.0.N) will be served by the simulated network; until then
-// they are refused like any other.
+// addresses (10.0.0.N) exist only on simulated sockets.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -19,6 +18,7 @@
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim.hpp"
 #include "interpose/shim_internal.hpp"
+#include "interpose/sockets.hpp"
 
 namespace marionette::shim {
 namespace {
@@ -64,14 +64,17 @@ long raw(const SyscallArgs& a) { return raw_syscall(a.nr, a.a[0], a.a[1], a.a[2]
 }  // namespace
 
 long handle_connect(SyscallArgs& a) {
+    if (simulated_socket(a.a[0])) return sim_connect(a);
     return local_destination(reinterpret_cast<const void*>(a.a[1]), static_cast<int>(a.a[2])) ? raw(a) : refuse("connect");
 }
 
 long handle_sendto(SyscallArgs& a) {
+    if (simulated_socket(a.a[0])) return sim_sendto(a);
     return local_destination(reinterpret_cast<const void*>(a.a[4]), static_cast<int>(a.a[5])) ? raw(a) : refuse("sendto");
 }
 
 long handle_sendmsg(SyscallArgs& a) {
+    if (simulated_socket(a.a[0])) return sim_sendmsg(a);
     const auto* msg = reinterpret_cast<const msghdr*>(a.a[1]);
     if (msg != nullptr && !local_destination(msg->msg_name, msg->msg_namelen)) return refuse("sendmsg");
     return raw(a);

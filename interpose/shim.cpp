@@ -11,6 +11,7 @@
 #include "interpose/blocking.hpp"
 #include "interpose/files.hpp"
 #include "interpose/process.hpp"
+#include "interpose/sockets.hpp"
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim_internal.hpp"
 
@@ -56,6 +57,7 @@ KernelOptions options_from_env() {
     env_u64("MARIONETTE_START_ELAPSED_NS", options.clock.start_elapsed_ns);
     env_u64("MARIONETTE_TIMEOUT_NS", options.virtual_timeout_ns);
     env_u64("MARIONETTE_PROCESS_INDEX", options.process_index);
+    env_u64("MARIONETTE_NODE_INDEX", options.node_index);
     if (const char* host = std::getenv("MARIONETTE_HOSTNAME"); host != nullptr && *host != '\0') {
         std::size_t n = std::strlen(host);
         if (n >= sizeof hostname_buffer) n = sizeof hostname_buffer - 1;
@@ -98,6 +100,7 @@ void init_once() {
     files_init();
     process_init();
     blocking_init();
+    sockets_init();
     kernel_ptr->emit_start();
     install_signal_handlers();
     if (features_.tsc) enable_tsc_trap();

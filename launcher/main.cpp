@@ -17,6 +17,7 @@
 #include "launcher/audit.hpp"
 #include "launcher/demo.hpp"
 #include "launcher/program_run.hpp"
+#include "launcher/cluster.hpp"
 #include "launcher/scenario_run.hpp"
 #include "launcher/sweep.hpp"
 #include "sim/disk/disk_options.hpp"
@@ -191,6 +192,16 @@ int main(int argc, char** argv) {
     app.add_option("--control", cli.run.control_path,
                    "With --disk: serve the control protocol on this Unix socket (after --scenario, if given) until "
                    "a client sends quit; marionette-ctl SOCKET COMMAND talks to it");
+    app.add_option("--node", cli.run.nodes,
+                   "Cluster: NAME=COMMAND, once per node (address 10.0.0.N in order, hostname NAME); the run ends when "
+                   "the client node's program ends")
+        ->group("Clusters");
+    app.add_option("--client", cli.run.client_node, "Cluster: the node whose program decides the run (default: the last --node)")
+        ->group("Clusters");
+    app.add_option("--net", cli.run.net_options,
+                   "Cluster: network model options, 'key=value ...' (e.g. 'latency_ns_min=2ms drop_rate=1%'; docs/network-model.md)")
+        ->group("Clusters");
+    app.set_config("--config", "", "Read options from a TOML/INI file (CLI11 config; e.g. node = [\"a=./server\", \"b=./client a\"])");
     std::string runs_text, seeds_text;
     unsigned jobs = 0;
     app.add_option("--runs", runs_text, "Sweep: run N seeds derived from --seed (seed_i = seed ^ 0x9E3779B97F4A7C15 ^ i)")
@@ -209,6 +220,13 @@ int main(int argc, char** argv) {
         if (cli.demo) return run_demo(cli);
         if (!runs_text.empty() || !seeds_text.empty()) {
             return run_sweep_command(argc, argv, cli.seed_text, runs_text, seeds_text, jobs);
+        }
+        if (!cli.run.nodes.empty()) {
+            cli.run.seed_text = cli.seed_text;
+            cli.run.trace_path = cli.trace_path;
+            cli.run.trace_format_text = cli.trace_format_text;
+            cli.run.summary = cli.summary;
+            return marionette::run_cluster_command(cli.run);
         }
         if (!cli.run.command.empty()) {
             for (std::size_t start = 0; start < after_crash.size();) {

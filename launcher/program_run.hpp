@@ -152,6 +152,12 @@ struct RunCommandOptions {
     std::string control_path;
     /// Disk model options by name (`crash_torn_write_rate` -> `20%`).
     std::vector<std::pair<std::string, std::string>> disk_options;
+    /// Cluster runs: `--node NAME=COMMAND` in order, the node whose program
+    /// decides the run (`--client`, default the last), and network options
+    /// (`--net 'key=value ...'`, sim/net/options.hpp keys).
+    std::vector<std::string> nodes;
+    std::string client_node;
+    std::string net_options;
 };
 
 /// Parses --seed, --start-time, --wall-timeout and finds the preload: the

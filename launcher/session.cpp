@@ -300,7 +300,7 @@ void Session::end_all() {
     }
 }
 
-Session::Stop Session::run(std::optional<Ns> until_ns) {
+Session::Stop Session::run(std::optional<Ns> until_ns, std::optional<ProcessId> until_finished) {
     scheduler_.set_time_limit(until_ns);
     scheduler_.resume();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(wall_timeout_ns_);
@@ -308,6 +308,7 @@ Session::Stop Session::run(std::optional<Ns> until_ns) {
     for (;;) {
         for (auto& [id, l] : launches_) reap(*l);
         if (running() == 0 && scheduler_.done()) return timed_out ? Stop::wall_timeout : Stop::idle;
+        if (until_finished && !timed_out && finished(*until_finished)) return Stop::finished;
         if (!timed_out) {
             if (scheduler_.paused()) return Stop::time_limit;
             // A crashed node whose processes are all gone is the caller's to

@@ -32,6 +32,7 @@ public:
         crashed,       ///< a node reached its crash point (crashed_node())
         deadlock,      ///< every process blocked for good (deadlock())
         wall_timeout,  ///< the wall-clock guard fired; everything was killed
+        finished,      ///< the launched process run() was asked to wait for ended
     };
 
     /// `clock` is the run's; `seed` drives the scheduler. The processes'
@@ -50,7 +51,9 @@ public:
 
     /// Runs until one of the Stop conditions; `until_ns` (absolute virtual
     /// time) pauses the node there.
-    Stop run(std::optional<Ns> until_ns = std::nullopt);
+    /// With `until_finished`, also returns (Stop::finished) as soon as that
+    /// launched process has ended and its output is read.
+    Stop run(std::optional<Ns> until_ns = std::nullopt, std::optional<ProcessId> until_finished = std::nullopt);
 
     /// Ends every process of `node` (SIGKILL, by pid) and waits until the
     /// scheduler has seen them go; their results say killed.

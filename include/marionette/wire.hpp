@@ -51,6 +51,8 @@ enum class Kind : std::uint16_t {
                   ///< child's virtual pid, when the scheduler resumes the parent
     pid = 7,      ///< payload: PidQuery; reply: the translated pid or -ESRCH
     signal = 8,   ///< payload: SignalNotice (the shim delivered it itself)
+    net = 9,      ///< payload: NetRequest; reply output: NetAnswer, and for
+                  ///< `socket`/`accept` the new descriptor as SCM_RIGHTS
     reply = 0x8001,
 };
 
@@ -130,6 +132,40 @@ struct PidQuery {
     std::uint32_t op = 0;
     std::uint32_t reserved = 0;
 };
+
+/// A socket call on the simulated network (cluster runs). Addresses are
+/// IPv4 in host byte order.
+enum class NetOp : std::uint32_t {
+    socket = 1,          ///< arg: 1 stream, 2 datagram
+    bind = 2,
+    listen = 3,          ///< arg: backlog
+    connect = 4,
+    connect_status = 5,  ///< 0 connected, -EINPROGRESS, or the error
+    accept = 6,
+    getsockname = 7,
+    getpeername = 8,
+    take_error = 9,      ///< getsockopt(SO_ERROR)
+    shutdown = 10,       ///< arg: SHUT_RD/SHUT_WR/SHUT_RDWR
+};
+
+struct NetRequest {
+    NetOp op = NetOp::socket;
+    std::uint32_t ipv4 = 0;
+    std::uint64_t socket = 0;  ///< the simulated socket's id
+    std::int64_t arg = 0;
+    std::uint64_t now_ns = 0;
+    std::uint16_t port = 0;
+    std::uint16_t reserved[3] = {};
+};
+static_assert(sizeof(NetRequest) == 40);
+
+struct NetAnswer {
+    std::uint64_t socket = 0;  ///< socket/accept: the new socket's id
+    std::uint32_t ipv4 = 0;    ///< accept/getsockname/getpeername
+    std::uint16_t port = 0;
+    std::uint16_t reserved = 0;
+};
+static_assert(sizeof(NetAnswer) == 16);
 
 struct SignalNotice {
     std::int64_t pid = 0;  ///< virtual pid signalled

@@ -1,0 +1,561 @@
+// Sockets on the simulated network (cluster runs, MARIONETTE_NET=sim).
+//
+// An AF_INET socket of a simulated process is one end of a real socketpair
+// whose other end the coordinator relays through the network model
+// (coordinator/socket_relay.hpp). The data path — read, write, send, recv,
+// poll, epoll — is native on that descriptor; the calls that name addresses
+// or change the socket's state (socket, bind, listen, connect, accept,
+// getsockname, getpeername, SO_ERROR, shutdown) go to the coordinator.
+// Datagram sockets carry an 8-byte address header in front of every message
+// on the socketpair, added and stripped here. Names of nodes resolve through
+// getaddrinfo/gethostbyname to their 10.0.0.N addresses (MARIONETTE_HOSTS).
+// IPv6 sockets are refused with EAFNOSUPPORT (programs fall back to IPv4).
+//
+// The rules of interpose/ apply, except getaddrinfo's results: they are
+// malloc'd as glibc's are, so freeaddrinfo frees them.
+#include "interpose/sockets.hpp"
+
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "interpose/process.hpp"
+#include "interpose/raw_syscall.hpp"
+#include "interpose/shim.hpp"
+#include "marionette/wire_client.hpp"
+
+namespace marionette::shim {
+namespace {
+
+constexpr long max_socket_fd = 4096;
+constexpr std::size_t header_bytes = 8;
+constexpr int max_hosts = 64;
+
+struct SimSocket {
+    std::atomic<std::uint64_t> id{0};  // 0: not a simulated socket
+    std::atomic<bool> datagram{false};
+};
+SimSocket sockets[max_socket_fd];
+bool net_sim = false;
+
+struct Host {
+    char name[64] = {};
+    std::uint32_t ipv4 = 0;  // host order
+};
+Host hosts[max_hosts];
+int host_count = 0;
+
+long raw(const SyscallArgs& a) { return raw_syscall(a.nr, a.a[0], a.a[1], a.a[2], a.a[3], a.a[4], a.a[5]); }
+
+SimSocket* find(long fd_arg) {
+    const long fd = static_cast<int>(fd_arg);
+    if (fd < 0 || fd >= max_socket_fd || sockets[fd].id.load(std::memory_order_relaxed) == 0) return nullptr;
+    return &sockets[fd];
+}
+
+struct RawIo {
+    static long sendmsg(int fd, const struct msghdr* msg) { return raw_syscall(SYS_sendmsg, fd, arg(msg), MSG_NOSIGNAL); }
+    static long read(int fd, void* buf, std::size_t n) { return raw_syscall(SYS_read, fd, arg(buf), static_cast<long>(n)); }
+};
+
+/// One network call: the reply's descriptor (socket, accept) lands in `fd`.
+long net_call(wire::NetRequest request, wire::NetAnswer& answer, int* fd = nullptr) {
+    const int conn = connection();
+    if (conn < 0) return -ENETDOWN;
+    request.now_ns = now_realtime_ns();
+    wire::Header header;
+    header.kind = static_cast<std::uint16_t>(wire::Kind::net);
+    header.payload_bytes = sizeof request;
+    header.sequence = next_sequence();
+    iovec out[2] = {{&header, sizeof header}, {&request, sizeof request}};
+    if (!wire::detail::send_all<RawIo>(conn, out, 2)) return -ENETDOWN;
+    // The reply's first byte may carry a descriptor.
+    wire::Header reply_header;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    iovec in{&reply_header, sizeof reply_header};
+    msghdr msg{};
+    msg.msg_iov = &in;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    long got;
+    do {
+        got = raw_syscall(SYS_recvmsg, conn, arg(&msg), MSG_CMSG_CLOEXEC);
+    } while (got == -EINTR);
+    if (got <= 0) return -ENETDOWN;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && fd != nullptr) std::memcpy(fd, CMSG_DATA(c), sizeof(int));
+    }
+    if (got < static_cast<long>(sizeof reply_header) &&
+        !wire::detail::read_all<RawIo>(conn, reinterpret_cast<char*>(&reply_header) + got, sizeof reply_header - static_cast<std::size_t>(got))) {
+        return -ENETDOWN;
+    }
+    wire::SyscallReply reply;
+    if (!wire::detail::read_all<RawIo>(conn, &reply, sizeof reply) || reply.out_bytes != sizeof answer ||
+        !wire::detail::read_all<RawIo>(conn, &answer, sizeof answer)) {
+        return -ENETDOWN;
+    }
+    Kernel& kernel = locked_kernel();
+    const Ns start = kernel.clock().options().start_realtime_ns;
+    if (reply.now_ns > start) kernel.catch_up(reply.now_ns - start);
+    return static_cast<long>(reply.result);
+}
+
+long request_on(wire::NetOp op, long fd, std::int64_t value = 0) {
+    wire::NetRequest request;
+    request.op = op;
+    request.socket = find(fd)->id.load();
+    request.arg = value;
+    wire::NetAnswer answer;
+    return net_call(request, answer);
+}
+
+bool parse_inet(long address, long length, std::uint32_t& ipv4, std::uint16_t& port) {
+    if (address == 0 || length < static_cast<long>(sizeof(sockaddr_in))) return false;
+    sockaddr_in in{};
+    std::memcpy(&in, reinterpret_cast<const void*>(address), sizeof in);
+    if (in.sin_family != AF_INET) return false;
+    ipv4 = ntohl(in.sin_addr.s_addr);
+    port = ntohs(in.sin_port);
+    return true;
+}
+
+/// Writes an address where the caller asked for one (getsockname, accept).
+void store_inet(long address, long length_address, std::uint32_t ipv4, std::uint16_t port) {
+    auto* length = reinterpret_cast<socklen_t*>(length_address);
+    if (address == 0 || length == nullptr) return;
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_addr.s_addr = htonl(ipv4);
+    in.sin_port = htons(port);
+    const socklen_t room = *length;
+    std::memcpy(reinterpret_cast<void*>(address), &in, room < sizeof in ? room : sizeof in);
+    *length = sizeof in;
+}
+
+long adopt(int fd, bool datagram, std::uint64_t id, long flags) {
+    if (fd < 0) return -EMFILE;
+    if (fd >= max_socket_fd) {
+        raw_syscall(SYS_close, fd);
+        return -EMFILE;
+    }
+    if ((flags & SOCK_NONBLOCK) != 0) raw_syscall(SYS_fcntl, fd, F_SETFL, O_RDWR | O_NONBLOCK);
+    if ((flags & SOCK_CLOEXEC) == 0) raw_syscall(SYS_fcntl, fd, F_SETFD, 0);
+    sockets[fd].datagram.store(datagram, std::memory_order_relaxed);
+    sockets[fd].id.store(id, std::memory_order_relaxed);
+    return fd;
+}
+
+bool blocking(long fd) {
+    const long flags = raw_syscall(SYS_fcntl, fd, F_GETFL);
+    return flags >= 0 && (flags & O_NONBLOCK) == 0;
+}
+
+bool park_until(long fd, short events) {
+    const int descriptor = static_cast<int>(fd);
+    return block(wire::BlockWhat::poll, 0, 0, &descriptor, &events, 1) != -ENOSYS;
+}
+
+/// Sends on a simulated socket without blocking in the kernel while
+/// holding the run token: parks until there is room.
+long send_parked(long fd, msghdr& msg, long flags) {
+    const bool wait = blocking(fd) && (flags & MSG_DONTWAIT) == 0;
+    for (;;) {
+        const long sent = raw_syscall(SYS_sendmsg, fd, arg(&msg), flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (sent != -EAGAIN || !wait) return sent;
+        if (!park_until(fd, POLLOUT)) return raw_syscall(SYS_sendmsg, fd, arg(&msg), flags | MSG_NOSIGNAL);
+    }
+}
+
+long send_datagram(long fd, const void* data, std::size_t length, long address, long address_length, long flags) {
+    std::uint32_t ipv4 = 0;
+    std::uint16_t port = 0;
+    if (address != 0 && !parse_inet(address, address_length, ipv4, port)) return -EAFNOSUPPORT;
+    unsigned char header[header_bytes] = {};
+    const std::uint32_t ip_net = htonl(ipv4);
+    const std::uint16_t port_net = htons(port);
+    std::memcpy(header, &ip_net, 4);
+    std::memcpy(header + 4, &port_net, 2);
+    iovec iov[2] = {{header, header_bytes}, {const_cast<void*>(data), length}};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 2;
+    const long sent = send_parked(fd, msg, flags);
+    return sent < 0 ? sent : static_cast<long>(length);
+}
+
+}  // namespace
+
+void sockets_init() {
+    const char* mode = std::getenv("MARIONETTE_NET");
+    net_sim = mode != nullptr && std::strcmp(mode, "sim") == 0;
+    // "name=10.0.0.1,name=10.0.0.2"
+    const char* text = std::getenv("MARIONETTE_HOSTS");
+    while (net_sim && text != nullptr && *text != '\0' && host_count < max_hosts) {
+        const char* equals = std::strchr(text, '=');
+        if (equals == nullptr) break;
+        const char* end = std::strchr(equals, ',');
+        const std::size_t name_length = static_cast<std::size_t>(equals - text);
+        char address[32] = {};
+        const std::size_t address_length = end == nullptr ? std::strlen(equals + 1) : static_cast<std::size_t>(end - equals - 1);
+        if (name_length < sizeof hosts[0].name && address_length < sizeof address) {
+            std::memcpy(hosts[host_count].name, text, name_length);
+            std::memcpy(address, equals + 1, address_length);
+            in_addr parsed{};
+            if (inet_pton(AF_INET, address, &parsed) == 1) hosts[host_count++].ipv4 = ntohl(parsed.s_addr);
+        }
+        if (end == nullptr) break;
+        text = end + 1;
+    }
+}
+
+bool simulated_network() { return net_sim && coordinated(); }
+bool simulated_socket(long fd) { return find(fd) != nullptr; }
+void forget_socket(long fd_arg) {
+    const long fd = static_cast<int>(fd_arg);
+    if (fd >= 0 && fd < max_socket_fd) sockets[fd].id.store(0, std::memory_order_relaxed);
+}
+void copy_socket(long from, long to_arg) {
+    const long to = static_cast<int>(to_arg);
+    if (to < 0 || to >= max_socket_fd) return;
+    const SimSocket* source = find(from);
+    sockets[to].datagram.store(source != nullptr && source->datagram.load(), std::memory_order_relaxed);
+    sockets[to].id.store(source != nullptr ? source->id.load() : 0, std::memory_order_relaxed);
+}
+
+std::optional<std::uint32_t> resolve_host(const char* name) {
+    if (!net_sim || name == nullptr) return std::nullopt;
+    for (int i = 0; i < host_count; ++i) {
+        if (std::strcmp(hosts[i].name, name) == 0) return hosts[i].ipv4;
+    }
+    return std::nullopt;
+}
+
+long handle_socket(SyscallArgs& a) {
+    const long domain = static_cast<int>(a.a[0]);
+    const long type = static_cast<int>(a.a[1]) & 0xf;
+    const long flags = static_cast<int>(a.a[1]) & (SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (!simulated_network() || (domain != AF_INET && domain != AF_INET6)) return raw(a);
+    if (domain == AF_INET6) return -EAFNOSUPPORT;
+    if (type != SOCK_STREAM && type != SOCK_DGRAM) return -EPROTONOSUPPORT;
+    wire::NetRequest request;
+    request.op = wire::NetOp::socket;
+    request.arg = type == SOCK_STREAM ? 1 : 2;
+    wire::NetAnswer answer;
+    int fd = -1;
+    const long result = net_call(request, answer, &fd);
+    if (result < 0) {
+        if (fd >= 0) raw_syscall(SYS_close, fd);
+        return result;
+    }
+    return adopt(fd, type == SOCK_DGRAM, answer.socket, flags);
+}
+
+long handle_bind(SyscallArgs& a) {
+    if (find(a.a[0]) == nullptr) return raw(a);
+    wire::NetRequest request;
+    request.op = wire::NetOp::bind;
+    request.socket = find(a.a[0])->id.load();
+    if (!parse_inet(a.a[1], static_cast<int>(a.a[2]), request.ipv4, request.port)) return -EAFNOSUPPORT;
+    wire::NetAnswer answer;
+    return net_call(request, answer);
+}
+
+long handle_listen(SyscallArgs& a) {
+    if (find(a.a[0]) == nullptr) return raw(a);
+    return request_on(wire::NetOp::listen, a.a[0], static_cast<int>(a.a[1]));
+}
+
+long sim_connect(SyscallArgs& a) {
+    const long fd = a.a[0];
+    wire::NetRequest request;
+    request.op = wire::NetOp::connect;
+    request.socket = find(fd)->id.load();
+    if (!parse_inet(a.a[1], static_cast<int>(a.a[2]), request.ipv4, request.port)) return -EAFNOSUPPORT;
+    wire::NetAnswer answer;
+    long result = net_call(request, answer);
+    if (result != -EINPROGRESS || !blocking(fd)) return result;
+    // A blocking connect: look again every virtual millisecond until the
+    // handshake is done or failed (the model times it out).
+    for (;;) {
+        if (block(wire::BlockWhat::poll, now_realtime_ns() + 1'000'000, 0, nullptr, nullptr, 0) == -ENOSYS) return -EINPROGRESS;
+        result = request_on(wire::NetOp::connect_status, fd);
+        if (result != -EINPROGRESS) return result;
+    }
+}
+
+long sim_accept(SyscallArgs& a, long flags) {
+    const long listener = a.a[0];
+    for (;;) {
+        wire::NetRequest request;
+        request.op = wire::NetOp::accept;
+        request.socket = find(listener)->id.load();
+        wire::NetAnswer answer;
+        int fd = -1;
+        const long result = net_call(request, answer, &fd);
+        if (result == 0 && fd >= 0) {
+            // One byte on the listener stands for each queued connection.
+            char token;
+            raw_syscall(SYS_recvfrom, listener, arg(&token), 1, MSG_DONTWAIT, 0, 0);
+            store_inet(a.a[1], a.a[2], answer.ipv4, answer.port);
+            return adopt(fd, false, answer.socket, flags);
+        }
+        if (fd >= 0) raw_syscall(SYS_close, fd);
+        if (result != -EAGAIN || !blocking(listener)) return result;
+        if (!park_until(listener, POLLIN)) return result;
+    }
+}
+
+long sim_name(SyscallArgs& a, wire::NetOp op) {
+    wire::NetRequest request;
+    request.op = op;
+    request.socket = find(a.a[0])->id.load();
+    wire::NetAnswer answer;
+    const long result = net_call(request, answer);
+    if (result == 0) store_inet(a.a[1], a.a[2], answer.ipv4, answer.port);
+    return result;
+}
+
+long handle_getsockname(SyscallArgs& a) { return find(a.a[0]) == nullptr ? raw(a) : sim_name(a, wire::NetOp::getsockname); }
+long handle_getpeername(SyscallArgs& a) { return find(a.a[0]) == nullptr ? raw(a) : sim_name(a, wire::NetOp::getpeername); }
+
+long handle_shutdown(SyscallArgs& a) {
+    if (find(a.a[0]) == nullptr) return raw(a);
+    return request_on(wire::NetOp::shutdown, a.a[0], static_cast<int>(a.a[1]));
+}
+
+long handle_getsockopt(SyscallArgs& a) {
+    SimSocket* s = find(a.a[0]);
+    if (s == nullptr) return raw(a);
+    const long level = static_cast<int>(a.a[1]);
+    const long name = static_cast<int>(a.a[2]);
+    auto* value = reinterpret_cast<int*>(a.a[3]);
+    auto* length = reinterpret_cast<socklen_t*>(a.a[4]);
+    auto answer_int = [&](int v) -> long {
+        if (value == nullptr || length == nullptr || *length < sizeof(int)) return -EINVAL;
+        *value = v;
+        *length = sizeof(int);
+        return 0;
+    };
+    if (level == SOL_SOCKET) {
+        switch (name) {
+            case SO_ERROR: {
+                const long error = request_on(wire::NetOp::take_error, a.a[0]);
+                return answer_int(error < 0 ? static_cast<int>(-error) : static_cast<int>(error));
+            }
+            case SO_TYPE: return answer_int(s->datagram.load() ? SOCK_DGRAM : SOCK_STREAM);
+            case SO_DOMAIN: return answer_int(AF_INET);
+            case SO_PROTOCOL: return answer_int(s->datagram.load() ? IPPROTO_UDP : IPPROTO_TCP);
+            default: return raw(a);  // buffer sizes and the like: the socketpair's
+        }
+    }
+    return answer_int(0);  // TCP and IP options: the model has no knobs for them
+}
+
+long handle_setsockopt(SyscallArgs& a) {
+    if (find(a.a[0]) == nullptr) return raw(a);
+    const long level = static_cast<int>(a.a[1]);
+    const long name = static_cast<int>(a.a[2]);
+    if (level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_SNDBUF)) return raw(a);
+    return 0;  // accepted; the simulated network does not model it
+}
+
+long sim_sendto(SyscallArgs& a) {
+    const long fd = a.a[0];
+    if (find(fd)->datagram.load()) {
+        return send_datagram(fd, reinterpret_cast<const void*>(a.a[1]), static_cast<std::size_t>(a.a[2]), a.a[4], a.a[5], a.a[3]);
+    }
+    iovec iov{reinterpret_cast<void*>(a.a[1]), static_cast<std::size_t>(a.a[2])};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    return send_parked(fd, msg, a.a[3]);
+}
+
+long sim_sendmsg(SyscallArgs& a) {
+    const long fd = a.a[0];
+    const auto* user = reinterpret_cast<const msghdr*>(a.a[1]);
+    if (user == nullptr) return -EFAULT;
+    if (!find(fd)->datagram.load()) {
+        msghdr msg = *user;
+        msg.msg_name = nullptr;
+        msg.msg_namelen = 0;
+        return send_parked(fd, msg, a.a[2]);
+    }
+    // A datagram: gather it behind the header.
+    std::uint32_t ipv4 = 0;
+    std::uint16_t port = 0;
+    if (user->msg_name != nullptr && !parse_inet(arg(user->msg_name), user->msg_namelen, ipv4, port)) return -EAFNOSUPPORT;
+    unsigned char header[header_bytes] = {};
+    const std::uint32_t ip_net = htonl(ipv4);
+    const std::uint16_t port_net = htons(port);
+    std::memcpy(header, &ip_net, 4);
+    std::memcpy(header + 4, &port_net, 2);
+    iovec iov[65];
+    iov[0] = {header, header_bytes};
+    std::size_t count = 1, total = 0;
+    for (std::size_t i = 0; i < user->msg_iovlen && count < 65; ++i, ++count) {
+        iov[count] = user->msg_iov[i];
+        total += user->msg_iov[i].iov_len;
+    }
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    const long sent = send_parked(fd, msg, a.a[2]);
+    return sent < 0 ? sent : static_cast<long>(total);
+}
+
+long sim_recvfrom(SyscallArgs& a) {
+    const long fd = a.a[0];
+    if (!find(fd)->datagram.load()) {
+        const long got = raw_syscall(SYS_recvfrom, fd, a.a[1], a.a[2], a.a[3], 0, 0);
+        if (got >= 0 && a.a[5] != 0) *reinterpret_cast<socklen_t*>(a.a[5]) = 0;
+        return got;
+    }
+    unsigned char header[header_bytes];
+    iovec iov[2] = {{header, header_bytes}, {reinterpret_cast<void*>(a.a[1]), static_cast<std::size_t>(a.a[2])}};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 2;
+    const long got = raw_syscall(SYS_recvmsg, fd, arg(&msg), a.a[3]);
+    if (got < static_cast<long>(header_bytes)) return got < 0 ? got : 0;
+    std::uint32_t ip_net;
+    std::uint16_t port_net;
+    std::memcpy(&ip_net, header, 4);
+    std::memcpy(&port_net, header + 4, 2);
+    store_inet(a.a[4], a.a[5], ntohl(ip_net), ntohs(port_net));
+    return got - static_cast<long>(header_bytes);
+}
+
+long sim_recvmsg(SyscallArgs& a) {
+    const long fd = a.a[0];
+    auto* user = reinterpret_cast<msghdr*>(a.a[1]);
+    if (user == nullptr) return -EFAULT;
+    if (!find(fd)->datagram.load()) {
+        user->msg_namelen = 0;
+        return raw_syscall(SYS_recvmsg, fd, a.a[1], a.a[2]);
+    }
+    unsigned char header[header_bytes];
+    iovec iov[65];
+    iov[0] = {header, header_bytes};
+    std::size_t count = 1;
+    for (std::size_t i = 0; i < user->msg_iovlen && count < 65; ++i, ++count) iov[count] = user->msg_iov[i];
+    msghdr msg = *user;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    msg.msg_name = nullptr;
+    msg.msg_namelen = 0;
+    const long got = raw_syscall(SYS_recvmsg, fd, arg(&msg), a.a[2]);
+    user->msg_flags = msg.msg_flags;
+    user->msg_controllen = msg.msg_controllen;
+    if (got < static_cast<long>(header_bytes)) return got < 0 ? got : 0;
+    std::uint32_t ip_net;
+    std::uint16_t port_net;
+    std::memcpy(&ip_net, header, 4);
+    std::memcpy(&port_net, header + 4, 2);
+    if (user->msg_name != nullptr) {
+        socklen_t length = user->msg_namelen;
+        store_inet(arg(user->msg_name), arg(&length), ntohl(ip_net), ntohs(port_net));
+        user->msg_namelen = length;
+    }
+    return got - static_cast<long>(header_bytes);
+}
+
+}  // namespace marionette::shim
+
+// ---- the resolver -------------------------------------------------------------
+
+namespace {
+
+template <typename Function>
+Function next_function(std::atomic<Function>& cache, const char* name) {
+    Function function = cache.load(std::memory_order_acquire);
+    if (function == nullptr) {
+        function = reinterpret_cast<Function>(dlsym(RTLD_NEXT, name));
+        cache.store(function, std::memory_order_release);
+    }
+    return function;
+}
+
+}  // namespace
+
+MARIONETTE_EXPORT int getaddrinfo(const char* node, const char* service, const struct addrinfo* hints,
+                                  struct addrinfo** result) {
+    using Real = int (*)(const char*, const char*, const struct addrinfo*, struct addrinfo**);
+    static std::atomic<Real> real{nullptr};
+    marionette::shim::ensure_init();
+    const std::optional<std::uint32_t> address = marionette::shim::resolve_host(node);
+    if (!address) return next_function(real, "getaddrinfo")(node, service, hints, result);
+    if (hints != nullptr && hints->ai_family != AF_UNSPEC && hints->ai_family != AF_INET) return EAI_FAMILY;
+    long port = 0;
+    if (service != nullptr) {
+        char* end = nullptr;
+        port = std::strtol(service, &end, 10);
+        if (end == nullptr || *end != '\0' || port < 0 || port > 65535) {
+            const servent* entry = getservbyname(service, nullptr);
+            if (entry == nullptr) return EAI_SERVICE;
+            port = ntohs(static_cast<std::uint16_t>(entry->s_port));
+        }
+    }
+    // One entry per socket type asked for (both when none is), each with its
+    // address in the same allocation, as glibc lays them out.
+    const int types[2] = {SOCK_STREAM, SOCK_DGRAM};
+    struct addrinfo* head = nullptr;
+    struct addrinfo** tail = &head;
+    for (int type : types) {
+        if (hints != nullptr && hints->ai_socktype != 0 && hints->ai_socktype != type) continue;
+        auto* entry = static_cast<struct addrinfo*>(std::calloc(1, sizeof(struct addrinfo) + sizeof(sockaddr_in)));
+        if (entry == nullptr) {
+            freeaddrinfo(head);
+            return EAI_MEMORY;
+        }
+        auto* in = reinterpret_cast<sockaddr_in*>(entry + 1);
+        in->sin_family = AF_INET;
+        in->sin_port = htons(static_cast<std::uint16_t>(port));
+        in->sin_addr.s_addr = htonl(*address);
+        entry->ai_family = AF_INET;
+        entry->ai_socktype = type;
+        entry->ai_protocol = type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
+        entry->ai_addrlen = sizeof(sockaddr_in);
+        entry->ai_addr = reinterpret_cast<sockaddr*>(in);
+        *tail = entry;
+        tail = &entry->ai_next;
+    }
+    *result = head;
+    return head == nullptr ? EAI_SOCKTYPE : 0;
+}
+
+MARIONETTE_EXPORT struct hostent* gethostbyname(const char* name) {
+    using Real = struct hostent* (*)(const char*);
+    static std::atomic<Real> real{nullptr};
+    marionette::shim::ensure_init();
+    const std::optional<std::uint32_t> address = marionette::shim::resolve_host(name);
+    if (!address) return next_function(real, "gethostbyname")(name);
+    static thread_local in_addr stored;
+    static thread_local char* list[2];
+    static thread_local char* no_aliases[1] = {nullptr};
+    static thread_local char host_name[64];
+    static thread_local struct hostent entry;
+    stored.s_addr = htonl(*address);
+    list[0] = reinterpret_cast<char*>(&stored);
+    list[1] = nullptr;
+    std::strncpy(host_name, name, sizeof host_name - 1);
+    entry.h_name = host_name;
+    entry.h_aliases = no_aliases;
+    entry.h_addrtype = AF_INET;
+    entry.h_length = sizeof stored;
+    entry.h_addr_list = list;
+    return &entry;
+}

@@ -1,0 +1,38 @@
+// Sockets on the simulated network (see sockets.cpp).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "interpose/shim_internal.hpp"
+
+namespace marionette::shim {
+
+/// Reads MARIONETTE_NET and MARIONETTE_HOSTS.
+void sockets_init();
+/// True in a cluster run with a coordinator: AF_INET sockets are simulated.
+bool simulated_network();
+/// True if `fd` is a simulated socket.
+bool simulated_socket(long fd);
+/// Descriptor bookkeeping for close and dup.
+void forget_socket(long fd);
+void copy_socket(long from, long to);
+/// A node name's simulated address (host byte order).
+std::optional<std::uint32_t> resolve_host(const char* name);
+
+/// Calls on a simulated socket (the callers checked simulated_socket).
+long sim_connect(SyscallArgs& args);
+long sim_accept(SyscallArgs& args, long flags);
+long sim_sendto(SyscallArgs& args);
+long sim_sendmsg(SyscallArgs& args);
+long sim_recvfrom(SyscallArgs& args);
+long sim_recvmsg(SyscallArgs& args);
+
+#define MARIONETTE_SOCKET_HANDLERS(X) \
+    X(socket) X(bind) X(listen) X(getsockname) X(getpeername) X(getsockopt) X(setsockopt) X(shutdown)
+
+#define MARIONETTE_DECLARE_SOCKET(name) long handle_##name(SyscallArgs& args);
+MARIONETTE_SOCKET_HANDLERS(MARIONETTE_DECLARE_SOCKET)
+#undef MARIONETTE_DECLARE_SOCKET
+
+}  // namespace marionette::shim

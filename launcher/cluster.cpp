@@ -1,0 +1,570 @@
+#include "launcher/cluster.hpp"
+
+#include <fmt/core.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "control/executor.hpp"
+#include "control/scenario.hpp"
+#include "control/socket.hpp"
+#include "coordinator/coordinator.hpp"
+#include "coordinator/socket_relay.hpp"
+#include "launcher/node.hpp"
+#include "launcher/session.hpp"
+#include "sim/disk/disk_options.hpp"
+#include "sim/net/network.hpp"
+
+namespace marionette {
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_failed = 1;
+constexpr int exit_internal = 3;
+
+bool valid_node_name(std::string_view name) {
+    if (name.empty() || name.size() > 63) return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    });
+}
+
+Reply unsupported(std::string_view what) {
+    return Reply::failure(ErrorCode::unsupported, std::string(what) + " is not supported in a cluster run yet");
+}
+
+/// The nodes, their network and the one session that runs their programs.
+class Cluster final : public CommandExecutor {
+public:
+    Cluster(const RunCommandOptions& options, const ProgramRunOptions& base, Trace& trace, std::vector<ClusterNodeSpec> specs)
+        : base_(base),
+          trace_(trace),
+          start_ns_(base.start_realtime_ns != 0 ? base.start_realtime_ns : 1'767'225'600ULL * ns_per_s),
+          clock_(start_ns_),
+          network_(clock_, &trace, Prng(base.seed).derive("net")),
+          relay_(network_, clock_, trace),
+          session_(clock_, trace, base.seed, base.wall_timeout_ns, hooks()) {
+        trace_.set_clock([this] { return std::max(trace_.summary().final_ns, clock_.now_ns() - start_ns_); });
+        if (!options.net_options.empty()) network_.set_faults(options.net_options);
+        std::string hosts;
+        for (std::size_t i = 0; i < specs.size(); ++i) {
+            Node node;
+            node.name = specs[i].name;
+            node.argv = specs[i].argv;
+            node.net = network_.add_node(node.name);
+            CoordinatorOptions config;
+            config.seed = base.seed;
+            config.start_ns = start_ns_;
+            config.shared_clock = &clock_;
+            config.node_index = i;
+            config.mounts = {MountSpec{std::string(simulated_tmpdir), "/tmp"}};
+            node.coordinator = std::make_unique<Coordinator>(config, trace_);
+            hosts += (hosts.empty() ? "" : ",") + node.name + "=" + to_string(network_.node_address(node.net));
+            nodes_.push_back(std::move(node));
+        }
+        hosts_ = hosts;
+    }
+
+    ~Cluster() override {
+        for (Node& node : nodes_) session_.kill_node(*node.coordinator);
+    }
+
+    /// Starts every node's program.
+    void start_all() {
+        for (Node& node : nodes_) start(node);
+    }
+
+    /// The run without a scenario: until the client's program ends.
+    int run_to_client(const std::string& client_name, std::optional<Ns> timeout_ns, bool quiet) {
+        Node* client = find(client_name);
+        if (client == nullptr) throw std::invalid_argument("--client names no node: '" + client_name + "'");
+        const std::optional<Ns> until = timeout_ns ? std::optional<Ns>(start_ns_ + *timeout_ns) : std::nullopt;
+        const Session::Stop stop = session_.run(until, *client->main);
+        int code = exit_ok;
+        switch (stop) {
+            case Session::Stop::finished:
+            case Session::Stop::idle: {
+                const ProgramRunResult& result = session_.result(*client->main);
+                code = result.succeeded() ? exit_ok : exit_failed;
+                if (!quiet || code != exit_ok) describe(*client, result);
+                break;
+            }
+            case Session::Stop::deadlock:
+                fmt::print(stderr, "marionette: DEADLOCK: {}\n", session_.deadlock().value_or("?"));
+                trace_.emit("cluster.deadlock", {{"client", client->name}});
+                code = exit_failed;
+                break;
+            case Session::Stop::time_limit:
+                fmt::print(stderr, "marionette: the virtual time limit was reached before '{}' finished\n", client->name);
+                trace_.emit("cluster.timeout", {{"client", client->name}});
+                code = exit_failed;
+                break;
+            case Session::Stop::wall_timeout:
+                fmt::print(stderr, "marionette: the wall-clock limit was reached before '{}' finished\n", client->name);
+                code = exit_failed;
+                break;
+            case Session::Stop::crashed: code = exit_failed; break;
+        }
+        end_all();
+        return code;
+    }
+
+    /// Ends every node's processes (end of the run).
+    void end_all() {
+        for (Node& node : nodes_) {
+            const bool alive = node.main && !session_.finished(*node.main);
+            session_.kill_node(*node.coordinator);
+            if (alive) trace_.emit("cluster.node_ended", {{"node", node.name}, {"reason", "end_of_run"}});
+        }
+    }
+
+    // ---- the control language ------------------------------------------------
+
+    Reply run(const Run& command) override {
+        std::optional<Ns> target;
+        if (command.mode == Run::Mode::for_duration) target = clock_.now_ns() + command.ns;
+        if (command.mode == Run::Mode::until_time) target = start_ns_ + command.ns;
+        for (;;) {
+            // Scheduled actions due before the target run at their time.
+            std::optional<Ns> stop_at = target;
+            if (!pending_.empty() && (!stop_at || pending_.begin()->first <= *stop_at)) stop_at = pending_.begin()->first;
+            const Session::Stop stop = session_.run(stop_at);
+            if (stop == Session::Stop::time_limit && !pending_.empty() && pending_.begin()->first <= clock_.now_ns()) {
+                const Action action = pending_.begin()->second;
+                pending_.erase(pending_.begin());
+                const Reply reply = dispatch_action(*this, action);
+                trace_.emit("control.scheduled", {{"ok", std::string(reply.ok ? "yes" : "no")}});
+                continue;
+            }
+            if (stop == Session::Stop::deadlock) {
+                // Everything waits on everything: idle, as far as a run goes.
+                session_.scheduler().clear_deadlock();
+                if (!target) break;
+                session_.kill_node(*nodes_.front().coordinator);  // unreachable in practice
+                break;
+            }
+            if (stop == Session::Stop::time_limit && target && clock_.now_ns() < *target) continue;
+            break;
+        }
+        return Reply::success({{"now_ns", std::to_string(clock_.now_ns() - start_ns_)}});
+    }
+
+    Reply schedule_at(const At& command) override {
+        pending_.emplace(start_ns_ + command.at_ns, command.action);
+        return Reply::success();
+    }
+    Reply schedule_after(const After&) override { return unsupported("after <n> <event>"); }
+    Reply crash_random(const CrashRandom&) override { return unsupported("crash random"); }
+
+    Reply crash(const Crash& command) override {
+        Node* node = named(command.node);
+        if (node == nullptr) return no_node(command.node);
+        session_.kill_node(*node->coordinator);
+        network_.crash(node->net);
+        const CrashReport report = node->coordinator->crash();
+        node->crashed = true;
+        trace_.emit("node.crash", {{"node", node->name}, {"pending_writes", report.pending}, {"lost", report.lost}, {"torn", report.torn}});
+        return Reply::success({{"lost", std::to_string(report.lost)}});
+    }
+
+    Reply kill(const Kill& command) override {
+        Node* node = named(command.node);
+        if (node == nullptr) return no_node(command.node);
+        const std::size_t alive = session_.scheduler().real_pids(node->coordinator.get()).size();
+        session_.kill_node(*node->coordinator);
+        trace_.emit("node.kill", {{"node", node->name}, {"processes", static_cast<std::uint64_t>(alive)}});
+        return Reply::success({{"killed", std::to_string(alive)}});
+    }
+
+    Reply restart(const Restart& command) override {
+        Node* node = named(command.node);
+        if (node == nullptr) return no_node(command.node);
+        session_.kill_node(*node->coordinator);
+        if (node->crashed) {
+            node->coordinator->restart();
+            network_.restart(node->net);
+            node->crashed = false;
+        }
+        trace_.emit("node.restart", {{"node", node->name}, {"incarnation", static_cast<std::uint64_t>(node->incarnation + 1)}});
+        start(*node);
+        return Reply::success();
+    }
+
+    Reply disk_set_faults(const DiskSetFaults& command) override {
+        Node* node = named(command.node);
+        if (node == nullptr) return no_node(command.node);
+        DiskFaults faults = node->coordinator->disk().options().faults;
+        for (const DiskFault& fault : command.faults) {
+            Rate* rate = find_fault_rate(faults, fault.key);
+            if (rate == nullptr) return Reply::failure(ErrorCode::bad_argument, "unknown disk fault '" + fault.key + "'");
+            *rate = fault.rate;
+        }
+        node->coordinator->disk().set_faults(faults);
+        return Reply::success();
+    }
+    Reply disk_corrupt_sector(const DiskCorruptSector&) override { return unsupported("disk.corrupt_sector"); }
+
+    Reply net_partition(const NetPartition& command) override {
+        std::vector<std::vector<NodeId>> groups;
+        for (const auto& group : command.groups) {
+            groups.emplace_back();
+            for (const std::string& name : group) {
+                Node* node = find(name);
+                if (node == nullptr) return no_node(name);
+                groups.back().push_back(node->net);
+            }
+        }
+        network_.partition(groups);
+        return Reply::success();
+    }
+    Reply net_heal(const NetHeal&) override {
+        network_.heal();
+        return Reply::success();
+    }
+    Reply net_set_options(const NetSetOptions& command) override {
+        const std::string text = command.text();
+        switch (command.group) {
+            case NetOptionGroup::all: network_.set_faults(text); break;
+            case NetOptionGroup::lossiness: network_.set_lossiness(text); break;
+            case NetOptionGroup::latency: network_.set_latency(text); break;
+            case NetOptionGroup::partition_dynamics: network_.set_partition_dynamics(text); break;
+        }
+        return Reply::success();
+    }
+    Reply net_clog(const NetClog& command) override {
+        Node* from = find(command.from);
+        Node* to = find(command.to);
+        if (from == nullptr || to == nullptr) return no_node(from == nullptr ? command.from : command.to);
+        network_.clog(from->net, to->net, command.duration_ns);
+        return Reply::success();
+    }
+    Reply net_unclog(const NetUnclog& command) override {
+        if (command.from.empty()) {
+            network_.unclog_all();
+            return Reply::success();
+        }
+        Node* from = find(command.from);
+        Node* to = find(command.to);
+        if (from == nullptr || to == nullptr) return no_node(from == nullptr ? command.from : command.to);
+        network_.unclog(from->net, to->net);
+        return Reply::success();
+    }
+
+    Reply spawn(const Spawn& command) override {
+        Node* node = named(command.node);
+        if (node == nullptr) return no_node(command.node);
+        if (node->crashed) return Reply::failure(ErrorCode::state, "node '" + node->name + "' is crashed: restart it first");
+        ProgramRunOptions process = options_for(*node, command.argv);
+        process.capture_stdout = true;
+        const ProcessId id = session_.launch(*node->coordinator, process, node->name);
+        trace_.emit("cluster.spawn", {{"name", command.name}, {"node", node->name}});
+        const Session::Stop stop = session_.run(std::nullopt, id);
+        if (stop == Session::Stop::deadlock) session_.scheduler().clear_deadlock();
+        if (!session_.finished(id)) {
+            session_.kill_node(*node->coordinator);
+            return Reply::failure(ErrorCode::state, "'" + command.name + "' did not finish (every process blocked)");
+        }
+        const ProgramRunResult& result = session_.result(id);
+        outputs_[command.name] = result.stdout_text;
+        exits_[command.name] = result.signal != 0 ? 128 + result.signal : result.exit_code;
+        trace_.emit("cluster.spawn_exit", {{"name", command.name}, {"code", static_cast<std::uint64_t>(exits_[command.name])}});
+        return Reply::success({{"exit", std::to_string(exits_[command.name])}});
+    }
+
+    bool count_expect_failures = false;
+    int expect_failures = 0;
+
+    Reply expect_exit(const ExpectExit& command) override {
+        auto it = exits_.find(command.name);
+        if (Node* node = find(command.name); it == exits_.end() && node != nullptr && node->main && session_.finished(*node->main)) {
+            const ProgramRunResult& r = session_.result(*node->main);
+            exits_[command.name] = r.signal != 0 ? 128 + r.signal : r.exit_code;
+            it = exits_.find(command.name);
+        }
+        if (it == exits_.end()) return counted(Reply::failure(ErrorCode::state, "no finished process named '" + command.name + "'"));
+        if (it->second != command.code) {
+            return counted(Reply::failure(ErrorCode::expect_failed, "'" + command.name + "' exited " + std::to_string(it->second) +
+                                                                        ", expected " + std::to_string(command.code)));
+        }
+        return Reply::success();
+    }
+
+    Reply expect_output(const ExpectOutput& command) override {
+        auto it = outputs_.find(command.name);
+        if (it == outputs_.end()) return counted(Reply::failure(ErrorCode::state, "no finished process named '" + command.name + "'"));
+        if (it->second.find(command.text) == std::string::npos) {
+            return counted(Reply::failure(ErrorCode::expect_failed, "the output of '" + command.name + "' does not contain '" +
+                                                                        command.text + "'"));
+        }
+        return Reply::success();
+    }
+
+    Reply trace_read(const TraceRead& command) override {
+        std::string text;
+        const auto& events = trace_.events();
+        for (std::size_t i = command.since_event; i < events.size(); ++i) text += render_event(events[i], TraceFormat::text) + "\n";
+        return Reply::success({{"events", std::to_string(events.size())}, {"trace", text}});
+    }
+
+    Reply status(const Status&) override {
+        std::vector<std::pair<std::string, std::string>> fields = {{"now_ns", std::to_string(clock_.now_ns() - start_ns_)}};
+        for (Node& node : nodes_) {
+            const bool running = node.main && !session_.finished(*node.main);
+            fields.emplace_back("node_" + node.name, node.crashed ? "crashed" : running ? "running" : "stopped");
+        }
+        return Reply::success(fields);
+    }
+    Reply quit(const Quit&) override { return Reply::success(); }
+
+private:
+    struct Node {
+        std::string name;
+        std::vector<std::string> argv;
+        NodeId net = 0;
+        std::unique_ptr<Coordinator> coordinator;
+        std::optional<ProcessId> main;
+        int incarnation = 0;
+        bool crashed = false;
+    };
+
+    SchedulerHooks hooks() {
+        SchedulerHooks h;
+        h.on_decision = [this] { relay_.pump(); };
+        h.on_net = [this](Coordinator& node, const wire::NetRequest& request) { return net_call(node, request); };
+        return h;
+    }
+
+    NetResponse net_call(Coordinator& coordinator, const wire::NetRequest& request) {
+        NetResponse response;
+        const Node* node = nullptr;
+        for (const Node& n : nodes_) {
+            if (n.coordinator.get() == &coordinator) node = &n;
+        }
+        if (node == nullptr) return response;
+        const SockAddr address{Ipv4{request.ipv4}, request.port};
+        auto put = [&](std::optional<SockAddr> a) {
+            if (a) {
+                response.answer.ipv4 = a->ip.value;
+                response.answer.port = a->port;
+            }
+        };
+        switch (request.op) {
+            case wire::NetOp::socket: {
+                const RelayOpened opened = relay_.open(node->net, request.arg == 2 ? SocketType::datagram : SocketType::stream);
+                response.result = -opened.error;
+                response.fd = opened.process_fd;
+                response.answer.socket = opened.id;
+                break;
+            }
+            case wire::NetOp::bind: response.result = relay_.bind(request.socket, address); break;
+            case wire::NetOp::listen: response.result = relay_.listen(request.socket, static_cast<std::uint32_t>(request.arg)); break;
+            case wire::NetOp::connect: response.result = relay_.connect(request.socket, address); break;
+            case wire::NetOp::connect_status: {
+                if (relay_.connecting(request.socket)) {
+                    response.result = -EINPROGRESS;
+                } else {
+                    const int error = relay_.pending_error(request.socket);
+                    response.result = -error;
+                }
+                break;
+            }
+            case wire::NetOp::accept: {
+                const RelayOpened opened = relay_.accept(request.socket);
+                response.result = -opened.error;
+                response.fd = opened.process_fd;
+                response.answer.socket = opened.id;
+                if (opened.error == 0) put(relay_.peer_address(opened.id));
+                break;
+            }
+            case wire::NetOp::getsockname:
+                response.result = 0;
+                put(relay_.local_address(request.socket));
+                break;
+            case wire::NetOp::getpeername: {
+                const std::optional<SockAddr> peer = relay_.peer_address(request.socket);
+                response.result = peer ? 0 : -ENOTCONN;
+                put(peer);
+                break;
+            }
+            case wire::NetOp::take_error: response.result = relay_.pending_error(request.socket); break;
+            case wire::NetOp::shutdown: {
+                const long how = request.arg;
+                response.result = relay_.shutdown(request.socket, how == SHUT_RD || how == SHUT_RDWR, how == SHUT_WR || how == SHUT_RDWR);
+                break;
+            }
+        }
+        return response;
+    }
+
+    ProgramRunOptions options_for(const Node& node, const std::vector<std::string>& argv) {
+        ProgramRunOptions run = base_;
+        run.argv = argv;
+        run.mount_prefixes = {std::string(simulated_tmpdir)};
+        run.start_realtime_ns = start_ns_;
+        const auto index = static_cast<std::size_t>(&node - nodes_.data());
+        run.process_env = {{"TMPDIR", std::string(simulated_tmpdir)},
+                           {"MARIONETTE_NET", "sim"},
+                           {"MARIONETTE_HOSTS", hosts_},
+                           {"MARIONETTE_HOSTNAME", node.name},
+                           {"MARIONETTE_NODE_INDEX", std::to_string(index)},
+                           {"MARIONETTE_PROCESS_INDEX", std::to_string(next_process_index_++)}};
+        return run;
+    }
+
+    void start(Node& node) {
+        ProgramRunOptions run = options_for(node, node.argv);
+        run.capture_stdout = true;
+        node.main = session_.launch(*node.coordinator, run, node.name);
+        ++node.incarnation;
+        trace_.emit("cluster.start", {{"node", node.name}, {"address", to_string(network_.node_address(node.net))},
+                                      {"program", std::filesystem::path(node.argv.at(0)).filename().string()}});
+    }
+
+    void describe(const Node& node, const ProgramRunResult& result) {
+        if (!result.spawn_error.empty()) {
+            fmt::print(stderr, "marionette: node {}: {}\n", node.name, result.spawn_error);
+        } else if (result.signal != 0) {
+            fmt::print(stderr, "marionette: node {}: killed by signal {}\n", node.name, result.signal);
+        } else {
+            fmt::print(stderr, "marionette: node {}: exited with status {}\n", node.name, result.exit_code);
+        }
+    }
+
+    Node* find(const std::string& name) {
+        for (Node& node : nodes_) {
+            if (node.name == name) return &node;
+        }
+        return nullptr;
+    }
+    /// The node a command names; the first node when it names none.
+    Node* named(const std::string& name) { return name.empty() ? &nodes_.front() : find(name); }
+    static Reply no_node(const std::string& name) {
+        return Reply::failure(ErrorCode::bad_argument, "no node named '" + name + "'");
+    }
+    Reply counted(Reply reply) {
+        if (!reply.ok && reply.code == ErrorCode::expect_failed) ++expect_failures;
+        return reply;
+    }
+
+    ProgramRunOptions base_;
+    Trace& trace_;
+    Ns start_ns_;
+    EventQueue clock_;
+    Network network_;
+    SocketRelay relay_;
+    std::vector<Node> nodes_;
+    std::string hosts_;
+    std::uint64_t next_process_index_ = 0;
+    std::multimap<Ns, Action> pending_;
+    std::map<std::string, std::string> outputs_;
+    std::map<std::string, int> exits_;
+    // Last: its destructor ends processes that use the members above.
+    Session session_;
+};
+
+}  // namespace
+
+ClusterNodeSpec parse_node_spec(std::string_view text) {
+    const std::size_t equals = text.find('=');
+    if (equals == std::string_view::npos) {
+        throw std::invalid_argument("invalid --node '" + std::string(text) + "' (expected NAME=COMMAND, e.g. server='./server 7000')");
+    }
+    ClusterNodeSpec spec;
+    spec.name = std::string(text.substr(0, equals));
+    if (!valid_node_name(spec.name)) {
+        throw std::invalid_argument("invalid node name '" + spec.name + "' (letters, digits, '-' and '_', at most 63)");
+    }
+    const std::string command(text.substr(equals + 1));
+    for (std::size_t start = 0; start < command.size();) {
+        const std::size_t end = std::min(command.find(' ', start), command.size());
+        if (end > start) spec.argv.push_back(command.substr(start, end - start));
+        start = end + 1;
+    }
+    if (spec.argv.empty()) throw std::invalid_argument("--node " + spec.name + " has no command");
+    return spec;
+}
+
+int run_cluster_command(const RunCommandOptions& options) {
+    std::vector<ClusterNodeSpec> specs;
+    for (const std::string& text : options.nodes) {
+        specs.push_back(parse_node_spec(text));
+        for (std::size_t i = 0; i + 1 < specs.size(); ++i) {
+            if (specs[i].name == specs.back().name) throw std::invalid_argument("two nodes named '" + specs.back().name + "'");
+        }
+    }
+    if (!options.command.empty()) throw std::invalid_argument("give the programs with --node NAME=COMMAND, not after --");
+    if (!options.disk_dir.empty()) throw std::invalid_argument("--disk is not supported in cluster runs yet (each node has its own TMPDIR)");
+    ScenarioParse parsed;
+    if (!options.scenario_path.empty()) {
+        parsed = read_scenario_file(options.scenario_path);
+        if (!parsed.ok()) {
+            fmt::print(stderr, "{}", parsed.format_errors());
+            return 2;
+        }
+    }
+    RunCommandOptions first = options;
+    first.command = specs.front().argv;
+    ProgramRunOptions base;
+    try {
+        base = program_options(first);
+    } catch (const std::runtime_error& e) {
+        fmt::print(stderr, "marionette: {}\n", e.what());
+        return exit_internal;
+    }
+    {
+        NetOptions probe;
+        if (!options.net_options.empty()) apply_net_options(probe, options.net_options);  // a usage error before anything runs
+    }
+    const std::string client = options.client_node.empty() ? specs.back().name : options.client_node;
+    TraceHeader header;
+    header.format = parse_trace_format(options.trace_format_text);
+    header.seed = base.seed;
+    header.options = {{"mode", "cluster"}};
+    for (const ClusterNodeSpec& spec : specs) header.options.emplace_back("node_" + spec.name, spec.argv.front());
+    if (!options.net_options.empty()) header.options.emplace_back("net", options.net_options);
+    if (!options.scenario_path.empty()) header.options.emplace_back("scenario", options.scenario_path);
+    std::unique_ptr<std::ofstream> file;
+    if (!options.trace_path.empty()) {
+        file = std::make_unique<std::ofstream>(options.trace_path);
+        if (!*file) throw std::invalid_argument("cannot write trace file '" + options.trace_path + "'");
+    }
+    Trace trace(header, file.get(), true);
+    std::optional<Ns> timeout;
+    if (!options.timeout_text.empty()) timeout = parse_duration(options.timeout_text);
+    int code = exit_ok;
+    {
+        Cluster cluster(options, base, trace, specs);
+        cluster.start_all();
+        if (options.scenario_path.empty() && options.control_path.empty()) {
+            code = cluster.run_to_client(client, timeout, options.quiet);
+        } else {
+            const ScenarioOutcome outcome = run_scenario(cluster, parsed.scenario);
+            if (!options.scenario_path.empty()) {
+                fmt::print(stderr, "marionette: scenario {}: {}\n", options.scenario_path, outcome.describe(parsed.scenario));
+            }
+            code = outcome.ok ? exit_ok : exit_failed;
+            if (outcome.ok && !options.control_path.empty()) {
+                ControlServer server(options.control_path);
+                fmt::print(stderr, "marionette: serving the control protocol on {}\n", options.control_path);
+                cluster.count_expect_failures = true;
+                server.serve(cluster);
+                if (cluster.expect_failures > 0) code = exit_failed;
+            }
+            cluster.end_all();
+        }
+    }
+    if (file) file->flush();
+    if (options.summary) fmt::print(stderr, "{}", trace.summary().format());
+    if (!options.quiet || code != exit_ok) {
+        fmt::print(stderr, "marionette: seed={} events={} trace_hash={:016x}{}\n", base.seed, trace.size(), trace.hash(),
+                   options.trace_path.empty() ? "" : " trace=" + std::filesystem::absolute(options.trace_path).string());
+    }
+    return code;
+}
+
+}  // namespace marionette
