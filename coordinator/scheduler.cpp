@@ -582,6 +582,7 @@ void Scheduler::finish_exit(Proc& p) {
     for (int fd : p.wait.fds) ::close(fd);
     p.node->end_process(p.local);
     processes_.erase(id);
+    if (pause_on_end_ && *pause_on_end_ == id) paused_ = true;
 }
 
 void Scheduler::adopt_unknown_children(Proc& p) {

@@ -102,6 +102,9 @@ public:
     /// Pauses once virtual time reaches `at_ns` (absolute) at a scheduling
     /// point; nullopt: no limit.
     void set_time_limit(std::optional<Ns> at_ns) { time_limit_ns_ = at_ns; paused_ = false; }
+    /// Pauses as soon as process `id` has ended (nobody else is resumed
+    /// after it), so the caller acts at a deterministic point.
+    void pause_when_ended(std::optional<ProcessId> id) { pause_on_end_ = id; }
     bool paused() const { return paused_; }
     /// Takes scheduling decisions again (after a pause, a crash handled, a
     /// kill): call after changing what the scheduler waits for.
@@ -194,6 +197,7 @@ private:
     std::uint64_t forks_ = 0;
     std::vector<Coordinator*> nodes_;
     std::optional<Ns> time_limit_ns_;
+    std::optional<ProcessId> pause_on_end_;
     bool paused_ = false;
     bool stopped_ = false;
     std::optional<std::string> deadlock_;

@@ -178,7 +178,13 @@ long scheduled_sleep(int clock_id, bool absolute, const TimeSpec& request) {
         woke = block(wire::BlockWhat::sleep, deadline, 0, nullptr, nullptr, 0);
         if (woke == -EINTR || woke == -ENOSYS) break;
     }
-    if (woke == -ENOSYS) kernel.catch_up(wake_elapsed);
+    if (woke == -ENOSYS) {
+        // Not scheduled (a thread other than the main one): the clock
+        // jumps, and a short real pause keeps a sleeping loop from spinning.
+        kernel.catch_up(wake_elapsed);
+        const timespec pause{0, 1'000'000};
+        raw_syscall(SYS_nanosleep, arg(&pause), 0);
+    }
     kernel.note_slept(clock_id, absolute, from);
     return woke == -EINTR ? -EINTR : 0;
 }

@@ -215,6 +215,7 @@ void end_if_past_deadline() {
 
 long dispatch(SyscallArgs& args) {
     const Handler handler = args.nr >= 0 && args.nr < table_size ? handlers[args.nr] : nullptr;
+    if (args.nr != SYS_execve && args.nr != SYS_execveat) locked_kernel().set_charging(main_thread());
     if (handler != nullptr) {
         if (!charges_itself(args.nr)) locked_kernel().note_call();
         // exec must not be cut short half-way; the new image checks again.

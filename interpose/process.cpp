@@ -128,6 +128,7 @@ bool introduce(int fd, wire::Origin origin) {
 }
 
 void after_fork_in_child() {
+    reset_main_thread();
     if (conn < 0) return;
     owner_pid = static_cast<int>(raw_syscall(SYS_getpid));
     // The inherited descriptor is the parent's connection: never speak on it.
@@ -208,7 +209,9 @@ bool send_trace_line(std::string_view line) {
 long block(wire::BlockWhat what, std::uint64_t deadline_ns, std::int64_t child, const int* fds, const short* events,
            std::uint32_t fd_count) {
     const int fd = connection();
-    if (fd < 0) return -ENOSYS;
+    // Only the main thread parks: another thread would park holding the
+    // shim's lock, and its calls' interleaving is not scheduled anyway.
+    if (fd < 0 || !main_thread()) return -ENOSYS;
     wire::BlockRequest request;
     request.now_ns = now_realtime_ns();
     request.deadline_ns = deadline_ns;

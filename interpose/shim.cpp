@@ -135,6 +135,18 @@ const Features& features() { return features_; }
 int real_pid() { return real_pid_; }
 int real_tid() { return static_cast<int>(raw_syscall(SYS_gettid)); }
 
+namespace {
+// 0 unknown, 1 main thread, 2 another thread.
+__attribute__((tls_model("initial-exec"))) thread_local int thread_kind = 0;
+}  // namespace
+
+bool main_thread() {
+    if (thread_kind == 0) thread_kind = raw_syscall(SYS_gettid) == raw_syscall(SYS_getpid) ? 1 : 2;
+    return thread_kind == 1;
+}
+
+void reset_main_thread() { thread_kind = 0; }
+
 void trace_write(std::string_view line) {
     if (send_trace_line(line)) return;
     if (trace_fd < 0) return;

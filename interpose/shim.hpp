@@ -35,6 +35,10 @@ const Features& features();
 int real_pid();
 /// The real tid of the calling thread.
 int real_tid();
+/// True on the process's main thread (cached per thread; reset in a
+/// forked child, whose only thread is its main one).
+bool main_thread();
+void reset_main_thread();
 
 /// Writes a finished trace line to the launcher (no-op without a trace fd).
 void trace_write(std::string_view line);

@@ -286,9 +286,13 @@ long sim_connect(SyscallArgs& a) {
     if (!parse_inet(a.a[1], static_cast<int>(a.a[2]), request.ipv4, request.port)) return -EAFNOSUPPORT;
     wire::NetAnswer answer;
     long result = net_call(request, answer);
-    if (result != -EINPROGRESS || !blocking(fd)) return result;
-    // A blocking connect: look again every virtual millisecond until the
-    // handshake is done or failed (the model times it out).
+    if (result != -EINPROGRESS) return result;
+    // Look again every virtual millisecond until the handshake is done or
+    // failed (the model times it out). A non-blocking connect waits too:
+    // the socketpair behind the socket is writable at once, so a program
+    // polling for POLLOUT would otherwise believe it connected (hiredis
+    // does, then connects again). It returns 0 or the error instead of
+    // EINPROGRESS, which POSIX allows; the handshake costs its virtual time.
     for (;;) {
         if (block(wire::BlockWhat::poll, now_realtime_ns() + 1'000'000, 0, nullptr, nullptr, 0) == -ENOSYS) return -EINPROGRESS;
         result = request_on(wire::NetOp::connect_status, fd);

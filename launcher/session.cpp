@@ -239,10 +239,7 @@ ProcessId Session::launch(Coordinator& node, const ProgramRunOptions& options, s
     return launch.id;
 }
 
-bool Session::finished(ProcessId id) const {
-    const Launched& l = *launches_.at(id);
-    return l.reaped && std::all_of(std::begin(l.pipes), std::end(l.pipes), [](const pollfd& p) { return p.fd < 0; });
-}
+bool Session::finished(ProcessId id) const { return launches_.at(id)->reaped; }
 
 const ProgramRunResult& Session::result(ProcessId id) const { return launches_.at(id)->result; }
 
@@ -260,35 +257,49 @@ void Session::reap(Launched& l) {
     if (WIFEXITED(status)) l.result.exit_code = WEXITSTATUS(status);
     if (WIFSIGNALED(status)) l.result.signal = WTERMSIG(status);
     l.reaped = true;
+    // Everything the process wrote is in its pipes now: read it here, so
+    // its output is complete at the same point of every run. (A descendant
+    // still holding a pipe keeps it open; its later output is read later.)
+    for (std::size_t which = 0; which < 3; ++which) {
+        if (l.pipes[which].fd < 0) continue;
+        fcntl(l.pipes[which].fd, F_SETFL, O_NONBLOCK);
+        while (read_pipe(l, which)) {
+        }
+    }
+}
+
+bool Session::read_pipe(Launched& l, std::size_t which) {
+    char buffer[65536];
+    pollfd& p = l.pipes[which];
+    const ssize_t n = read(p.fd, buffer, sizeof buffer);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return false;
+    if (n <= 0) {
+        close(p.fd);
+        p.fd = -1;
+        return false;
+    }
+    const std::string_view data(buffer, static_cast<std::size_t>(n));
+    if (which == 2) {
+        // Lines of an image that could not reach the coordinator.
+        l.trace_buffer.append(data);
+        std::size_t newline;
+        while ((newline = l.trace_buffer.find('\n')) != std::string::npos) {
+            l.result.shim_events.push_back(parse_shim_line(std::string_view(l.trace_buffer).substr(0, newline)));
+            l.trace_buffer.erase(0, newline + 1);
+        }
+        return true;
+    }
+    (which == 0 ? l.result.stdout_digest : l.result.stderr_digest).add(data);
+    if (which == 0 && l.options.capture_stdout) l.result.stdout_text.append(data);
+    if (l.options.forward_output) (void)!write(which == 0 ? 1 : 2, data.data(), data.size());
+    return true;
 }
 
 void Session::pump_outputs(std::span<pollfd> fds, std::vector<Launched*>& owners) {
-    char buffer[65536];
     for (std::size_t i = 0; i < fds.size(); ++i) {
-        pollfd& p = fds[i];
-        if ((p.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+        if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
         Launched& l = *owners[i / 3];
-        const std::size_t which = i % 3;
-        const ssize_t n = read(p.fd, buffer, sizeof buffer);
-        if (n <= 0) {
-            close(p.fd);
-            l.pipes[which].fd = -1;
-            continue;
-        }
-        const std::string_view data(buffer, static_cast<std::size_t>(n));
-        if (which == 2) {
-            // Lines of an image that could not reach the coordinator.
-            l.trace_buffer.append(data);
-            std::size_t newline;
-            while ((newline = l.trace_buffer.find('\n')) != std::string::npos) {
-                l.result.shim_events.push_back(parse_shim_line(std::string_view(l.trace_buffer).substr(0, newline)));
-                l.trace_buffer.erase(0, newline + 1);
-            }
-            continue;
-        }
-        (which == 0 ? l.result.stdout_digest : l.result.stderr_digest).add(data);
-        if (which == 0 && l.options.capture_stdout) l.result.stdout_text.append(data);
-        if (l.options.forward_output) (void)!write(which == 0 ? 1 : 2, data.data(), data.size());
+        if (l.pipes[i % 3].fd == fds[i].fd) read_pipe(l, i % 3);
     }
 }
 
@@ -302,12 +313,16 @@ void Session::end_all() {
 
 Session::Stop Session::run(std::optional<Ns> until_ns, std::optional<ProcessId> until_finished) {
     scheduler_.set_time_limit(until_ns);
+    scheduler_.pause_when_ended(until_finished);
     scheduler_.resume();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(wall_timeout_ns_);
     bool timed_out = false;
     for (;;) {
         for (auto& [id, l] : launches_) reap(*l);
-        if (running() == 0 && scheduler_.done()) return timed_out ? Stop::wall_timeout : Stop::idle;
+        const bool pipes_open = std::any_of(launches_.begin(), launches_.end(), [](const auto& entry) {
+            return std::any_of(std::begin(entry.second->pipes), std::end(entry.second->pipes), [](const pollfd& p) { return p.fd >= 0; });
+        });
+        if (running() == 0 && scheduler_.done() && !pipes_open) return timed_out ? Stop::wall_timeout : Stop::idle;
         if (until_finished && !timed_out && finished(*until_finished)) return Stop::finished;
         if (!timed_out) {
             if (scheduler_.paused()) return Stop::time_limit;

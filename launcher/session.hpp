@@ -74,6 +74,9 @@ private:
     struct Launched;
     SchedulerHooks with_line_hook(SchedulerHooks hooks);
     void pump_outputs(std::span<pollfd> fds, std::vector<Launched*>& owners);
+    /// One read of pipe `which` (stdout, stderr, trace) of `l`; false when
+    /// nothing more is there now (or it hit end-of-file and was closed).
+    bool read_pipe(Launched& l, std::size_t which);
     void reap(Launched& l);
     void end_all();
 
