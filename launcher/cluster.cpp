@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "control/executor.hpp"
+#include "control/lexer.hpp"
 #include "control/scenario.hpp"
 #include "control/socket.hpp"
 #include "coordinator/coordinator.hpp"
@@ -479,12 +480,11 @@ ClusterNodeSpec parse_node_spec(std::string_view text) {
     if (!valid_node_name(spec.name)) {
         throw std::invalid_argument("invalid node name '" + spec.name + "' (letters, digits, '-' and '_', at most 63)");
     }
-    const std::string command(text.substr(equals + 1));
-    for (std::size_t start = 0; start < command.size();) {
-        const std::size_t end = std::min(command.find(' ', start), command.size());
-        if (end > start) spec.argv.push_back(command.substr(start, end - start));
-        start = end + 1;
-    }
+    // The control language's word rules: blanks separate words, '...' and
+    // "..." quote, a backslash escapes (control/lexer.hpp).
+    const SplitLine words = split_words(text.substr(equals + 1));
+    if (words.error) throw std::invalid_argument("--node " + spec.name + ": " + words.error->describe());
+    for (const Word& word : words.words) spec.argv.push_back(word.text);
     if (spec.argv.empty()) throw std::invalid_argument("--node " + spec.name + " has no command");
     return spec;
 }

@@ -23,7 +23,8 @@
 
 namespace marionette {
 
-/// One `--node NAME=COMMAND` (COMMAND split on spaces, as --after-crash).
+/// One `--node NAME=COMMAND` (COMMAND split into words with quoting as in
+/// the control language: '...', "...", backslash; no expansions).
 struct ClusterNodeSpec {
     std::string name;
     std::vector<std::string> argv;

@@ -9,6 +9,8 @@ packages=(
   libseccomp-dev libcapstone-dev catch2 libfmt-dev libcli11-dev
   # programs nobody here wrote, used by the integration tests and examples
   python3 sqlite3 coreutils faketime strace iproute2 util-linux bc
+  # the cluster example and test: redis-server and redis-cli
+  redis-server redis-tools
 )
 
 missing=()
@@ -24,5 +26,16 @@ if ((${#missing[@]})); then
   sudo_cmd=()
   [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
+  # Packages with services (redis-server) must not start them: the tests
+  # run their own copies under simulation. policy-rc.d says so to
+  # invoke-rc.d while we install, if the machine has no policy of its own.
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee "$policy" >/dev/null
+    "${sudo_cmd[@]}" chmod +x "$policy"
+    own_policy=1
+  fi
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [[ $own_policy -eq 1 ]]; then "${sudo_cmd[@]}" rm -f "$policy"; fi
 fi

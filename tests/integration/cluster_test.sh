@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Clusters: unmodified programs on the simulated network under one scheduler.
+# An echo server and client (same seed twice: same output and trace; with
+# latency jitter another seed changes the trace), a connect to an address
+# outside the cluster answered by the model (never the real network), and a
+# quorum register whose deliberate bug a seed sweep finds and whose printed
+# seed replays byte for byte, while the correct register passes every seed.
+source "$(dirname "$0")/lib.sh"
+launch=$1
+guests=$2
+cd "$scratch"
+
+echo_run() {  # echo_run NAME SEED NET
+  "$launch" --quiet --seed "$2" --wall-timeout 60s --net "$3" --trace "$1.trace" \
+    --node server="$guests/marionette_guest_echo_server 7000" \
+    --node client="$guests/marionette_guest_echo_client server 7000 4" >"$1.out" 2>"$1.err"
+}
+echo_run e1a 1 'latency_ns_jitter=300us' || { cat e1a.err >&2; fail "echo cluster failed"; }
+echo_run e1b 1 'latency_ns_jitter=300us' || { cat e1b.err >&2; fail "echo cluster failed (second run)"; }
+echo_run e2 2 'latency_ns_jitter=300us' || { cat e2.err >&2; fail "echo cluster failed (seed 2)"; }
+cmp -s e1a.out e1b.out && cmp -s e1a.trace e1b.trace || fail "echo cluster: one seed, different runs"
+! cmp -s e1a.trace e2.trace || fail "echo cluster: the seed does not reach the network's jitter"
+expect_line e1a.out '^listening on 7000$'
+expect_line e1a.out '^accepted 10\.0\.0\.2$'
+expect_line e1a.out '^echo ping 3 after [0-9]+ us$'
+expect_line e1a.trace ' cluster\.start at_ns=0 node=server address=10\.0\.0\.1 '
+expect_line e1a.trace ' net\.established at_ns=[0-9]+ sock=[0-9]+ node=1 src=10\.0\.0\.2:[0-9]+ dst=10\.0\.0\.1:7000'
+expect_line e1a.trace ' net\.deliver '
+# Round trips take the model's latency: at least 2 x 100 us.
+while read -r us; do [[ $us -ge 200 ]] || fail "a round trip took $us us, less than the model's latency"; done \
+  < <(sed -nE 's/^echo ping [0-9]+ after ([0-9]+) us$/\1/p' e1a.out)
+
+# An address that is no node: the simulated network answers, not the kernel.
+"$launch" --quiet --seed 3 --trace away.trace \
+  --node a='python3 -c "import socket, errno; s = socket.socket(); print(errno.errorcode[s.connect_ex((\"8.8.8.8\", 53))])"' \
+  >away.out 2>away.err || { cat away.err >&2; fail "the outside-address probe failed"; }
+[[ $(cat away.out) == ENETUNREACH ]] || fail "connect to 8.8.8.8 in a cluster gave '$(cat away.out)'"
+expect_line away.trace ' net\.connect at_ns=[0-9]+ sock=[0-9]+ from=0 to=none dst=8\.8\.8\.8:53 result=unreachable'
+
+# The quorum register: a write quorum of 1 loses writes under 30% datagram
+# loss; a sweep finds it, the printed command replays it exactly.
+quorum=(--net 'drop_rate=30%'
+        --node r1="$guests/marionette_guest_quorum_replica 9000" --node r2="$guests/marionette_guest_quorum_replica 9000"
+        --node r3="$guests/marionette_guest_quorum_replica 9000")
+code=0
+"$launch" --seeds 1..8 --jobs 2 --wall-timeout 60s "${quorum[@]}" \
+  --node client="$guests/marionette_guest_quorum_client 1 20" >sweep.out 2>sweep.err || code=$?
+[[ $code -eq 1 ]] || { cat sweep.err >&2; fail "the buggy quorum sweep exited $code, expected 1 (a failing seed)"; }
+seed=$(sed -nE 's/^  seed=([0-9]+) +exit=1 .*/\1/p' sweep.err | head -1)
+[[ -n $seed ]] || { cat sweep.err >&2; fail "no failing seed in the sweep report"; }
+grep -q "replay: .*--seed $seed " sweep.err || fail "no replay command for seed $seed"
+for run in a b; do
+  code=0
+  "$launch" --seed "$seed" --quiet --wall-timeout 60s --trace "q.$run.trace" "${quorum[@]}" \
+    --node client="$guests/marionette_guest_quorum_client 1 20" >"q.$run.out" 2>"q.$run.err" || code=$?
+  [[ $code -eq 1 ]] || fail "replaying seed $seed exited $code, expected 1"
+done
+cmp -s q.a.trace q.b.trace || fail "replaying seed $seed twice gave different traces"
+expect_line q.a.out '^STALE read: wrote version [0-9]+, a majority read returned [0-9]+$'
+"$launch" --seeds 1..8 --jobs 2 --wall-timeout 60s "${quorum[@]}" \
+  --node client="$guests/marionette_guest_quorum_client 2 20" >ok.out 2>ok.err \
+  || { cat ok.err >&2; fail "the correct quorum failed a seed"; }
+
+# Usage errors.
+code=0
+"$launch" --node 'bad name=true' 2>bad.err || code=$?
+[[ $code -eq 2 ]] && grep -q "invalid node name" bad.err || fail "a bad node name was not a usage error"
+code=0
+"$launch" --node a=true --node a=true 2>dup.err || code=$?
+[[ $code -eq 2 ]] && grep -q "two nodes named 'a'" dup.err || fail "duplicate node names were not a usage error"
+for t in e1a.trace away.trace q.a.trace; do "$launch" --check-trace "$t" >/dev/null || fail "invalid trace $t"; done
+echo "cluster: ok"
