@@ -657,6 +657,7 @@ void Scheduler::resume(Proc& p, long result) {
     p.wait = Wait{};
     p.interrupted = false;
     p.state = State::running;
+    last_runner_ = p.id;
     std::vector<std::byte> bytes = std::move(p.deferred);
     p.deferred.clear();
     send(p, bytes);
@@ -671,10 +672,12 @@ void Scheduler::schedule() {
         }
         // Children whose parent never reported them (a fork outside our
         // wrappers) are found through /proc before anyone else runs.
+        // Only the process that just ran can have made any.
         const std::size_t before = processes_.size();
-        std::vector<Proc*> all;
-        for (auto& [id, p] : processes_) all.push_back(p.get());
-        for (Proc* p : all) adopt_unknown_children(*p);
+        if (auto it = processes_.find(last_runner_); it != processes_.end()) {
+            last_runner_ = 0;
+            adopt_unknown_children(*it->second);
+        }
         if (processes_.size() != before) continue;
         if (hooks_.on_decision) hooks_.on_decision();
         std::vector<Proc*> runnable;

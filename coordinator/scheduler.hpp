@@ -194,6 +194,7 @@ private:
     std::vector<int> anonymous_;  ///< accepted, no hello yet
     std::int32_t last_pid_ = 0;
     ProcessId next_id_ = 1;
+    ProcessId last_runner_ = 0;  ///< the process that ran last (children to adopt)
     std::uint64_t forks_ = 0;
     std::vector<Coordinator*> nodes_;
     std::optional<Ns> time_limit_ns_;

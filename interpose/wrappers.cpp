@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/random.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/utsname.h>
@@ -103,6 +104,32 @@ MARIONETTE_EXPORT int select(int count, fd_set* read_set, fd_set* write_set, fd_
     }
     return as_int(libc_result(invoke(SYS_select, count, reinterpret_cast<long>(read_set), reinterpret_cast<long>(write_set),
                                      reinterpret_cast<long>(error_set), reinterpret_cast<long>(timeout))));
+}
+
+// The data path of pipes and sockets: direct calls skip the trap (libc's
+// own calls still reach the same handlers through it).
+MARIONETTE_EXPORT ssize_t write(int fd, const void* buffer, std::size_t length) {
+    return libc_result(invoke(SYS_write, fd, reinterpret_cast<long>(buffer), static_cast<long>(length)));
+}
+
+MARIONETTE_EXPORT ssize_t send(int fd, const void* buffer, std::size_t length, int flags) {
+    return libc_result(invoke(SYS_sendto, fd, reinterpret_cast<long>(buffer), static_cast<long>(length), flags, 0, 0));
+}
+
+MARIONETTE_EXPORT ssize_t recv(int fd, void* buffer, std::size_t length, int flags) {
+    return libc_result(invoke(SYS_recvfrom, fd, reinterpret_cast<long>(buffer), static_cast<long>(length), flags, 0, 0));
+}
+
+MARIONETTE_EXPORT ssize_t sendto(int fd, const void* buffer, std::size_t length, int flags, const struct sockaddr* to,
+                                 socklen_t to_length) {
+    return libc_result(invoke(SYS_sendto, fd, reinterpret_cast<long>(buffer), static_cast<long>(length), flags,
+                              reinterpret_cast<long>(to), to_length));
+}
+
+MARIONETTE_EXPORT ssize_t recvfrom(int fd, void* buffer, std::size_t length, int flags, struct sockaddr* from,
+                                   socklen_t* from_length) {
+    return libc_result(invoke(SYS_recvfrom, fd, reinterpret_cast<long>(buffer), static_cast<long>(length), flags,
+                              reinterpret_cast<long>(from), reinterpret_cast<long>(from_length)));
 }
 
 MARIONETTE_EXPORT ssize_t getrandom(void* buffer, std::size_t length, unsigned flags) {
