@@ -637,12 +637,23 @@ bool Scheduler::can_run(Proc& p) {
         }
         if (!any_child) return true;  // the real wait then reports ECHILD
     }
-    if (!p.wait.fds.empty()) {
-        std::vector<pollfd> fds;
-        for (std::size_t i = 0; i < p.wait.fds.size(); ++i) fds.push_back({p.wait.fds[i], p.wait.events[i], 0});
-        if (::poll(fds.data(), fds.size(), 0) > 0) return true;
+    return p.fds_ready;
+}
+
+void Scheduler::poll_waits() {
+    // Every blocked process's descriptors in one poll.
+    std::vector<pollfd> fds;
+    for (auto& [id, p] : processes_) {
+        p->fds_ready = false;
+        if (p->state != State::blocked) continue;
+        for (std::size_t i = 0; i < p->wait.fds.size(); ++i) fds.push_back({p->wait.fds[i], p->wait.events[i], 0});
     }
-    return false;
+    if (fds.empty() || ::poll(fds.data(), fds.size(), 0) <= 0) return;
+    std::size_t next = 0;
+    for (auto& [id, p] : processes_) {
+        if (p->state != State::blocked) continue;
+        for (std::size_t i = 0; i < p->wait.fds.size(); ++i) p->fds_ready = p->fds_ready || fds[next++].revents != 0;
+    }
 }
 
 void Scheduler::resume(Proc& p, long result) {
@@ -680,6 +691,7 @@ void Scheduler::schedule() {
         }
         if (processes_.size() != before) continue;
         if (hooks_.on_decision) hooks_.on_decision();
+        poll_waits();
         std::vector<Proc*> runnable;
         for (auto& [id, p] : processes_) {
             if (can_run(*p)) runnable.push_back(p.get());

@@ -144,6 +144,7 @@ private:
         std::vector<std::byte> deferred;  ///< reply sent when resumed
         bool connection_closed = false;
         bool interrupted = false;  ///< a signal arrived while blocked
+        bool fds_ready = false;    ///< one of its descriptors is ready (poll_waits)
         std::string name;
     };
     struct Exited {
@@ -171,6 +172,7 @@ private:
     void adopt_unknown_children(Proc& p);
     void schedule();
     bool can_run(Proc& p);
+    void poll_waits();
     void resume(Proc& p, long result);
     void send(Proc& p, std::span<const std::byte> bytes);
     void send_with_fd(Proc& p, std::span<const std::byte> bytes, int fd);

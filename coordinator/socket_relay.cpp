@@ -229,10 +229,22 @@ std::optional<Ns> SocketRelay::next_event_ns() const { return events_.next_at();
 // ---- pump -----------------------------------------------------------------------
 
 void SocketRelay::pump() {
+    // One poll tells which relay ends have something from their process
+    // (data, end-of-file, an error); only those are read.
+    std::vector<pollfd> ends;
+    for (const auto& [id, r] : sockets_) {
+        if (r.relay_fd >= 0 && !r.process_gone) ends.push_back({r.relay_fd, POLLIN, 0});
+    }
+    if (!ends.empty() && ::poll(ends.data(), ends.size(), 0) < 0) {
+        for (pollfd& end : ends) end.revents = POLLIN;  // unknown: read them all
+    }
+    std::size_t next_end = 0;
     for (auto it = sockets_.begin(); it != sockets_.end();) {
         const SocketId id = it->first;
         Relayed& r = it->second;
-        drain_process(id, r, false);
+        bool has_input = false;
+        if (r.relay_fd >= 0 && !r.process_gone) has_input = ends[next_end++].revents != 0;
+        if (has_input) drain_process(id, r, false);
         check_state(id, r);
         pull(id, r);
         push_stream(id, r);

@@ -118,8 +118,9 @@ void blocking_init() {
 
 long read_when_ready(SyscallArgs& a, long fd) {
     if (!coordinated()) return raw(a);
+    const bool sim = simulated_socket(fd);  // never external
     for (;;) {
-        if (ready(fd, POLLIN) || nonblocking(fd) || external(fd)) return raw(a);
+        if (ready(fd, POLLIN) || nonblocking(fd) || (!sim && external(fd))) return raw(a);
         if (!park_on(fd, POLLIN, wire::BlockWhat::read)) return raw(a);
     }
 }
