@@ -53,8 +53,11 @@ public:
     Stop run(std::optional<Ns> until_ns = std::nullopt);
 
     /// Ends every process of `node` (SIGKILL, by pid) and waits until the
-    /// scheduler has seen them go; their results say killed.
-    void kill_node(Coordinator& node);
+    /// scheduler has seen them go and their output pipes are drained; their
+    /// results say killed. Returns how many processes were alive.
+    std::size_t kill_node(Coordinator& node);
+    /// Processes of `node` alive now (launched ones and their descendants).
+    std::size_t alive(const Coordinator& node) const { return scheduler_.real_pids(&node).size(); }
     /// After Stop::crashed: the node whose power went.
     Coordinator* crashed_node() const { return scheduler_.crashed_node(); }
     const std::optional<std::string>& deadlock() const { return scheduler_.deadlock(); }
@@ -71,6 +74,7 @@ private:
     struct Launched;
     SchedulerHooks with_line_hook(SchedulerHooks hooks);
     void pump_outputs(std::span<pollfd> fds, std::vector<Launched*>& owners);
+    void drain_outputs();
     void reap(Launched& l);
     void end_all();
 
