@@ -103,19 +103,28 @@ void Coordinator::arm_crash_after(std::string event, std::uint64_t count) {
     crash_event_count_ = count;
 }
 
+void Coordinator::arm_crash_rate(Rate rate, Prng stream) {
+    trace_.emit("coordinator.crash_armed", {{"rate", rate.to_string()}});
+    crash_rate_ = rate;
+    crash_rate_stream_ = stream;
+    crash_rate_fired_ = false;
+}
+
 void Coordinator::request_crash(ProcessId id) {
     crash_requested_ = true;
-    crash_at_ns_.reset();
-    crash_event_.clear();
+    disarm_crash();
     trace_.emit("coordinator.crash_point", {{"process", id}});
 }
 
 void Coordinator::disarm_crash() {
     crash_at_ns_.reset();
     crash_event_.clear();
+    crash_rate_.reset();
+    crash_rate_fired_ = false;
 }
 
 bool Coordinator::crash_point_reached() const {
+    if (crash_rate_fired_) return true;
     if (crash_at_ns_ && clock_.now_ns() >= *crash_at_ns_) return true;
     if (crash_event_.empty()) return false;
     const auto& counts = trace_.summary().by_name;
@@ -228,6 +237,9 @@ std::vector<std::byte> Coordinator::handle_syscall(ProcessId id, const wire::Hea
     const long result = detail::run_forwarded(ctx);
     clock_.advance(p.files.take_latency_ns());
     if (ctx.passthrough) return reply(header.sequence, 0, {}, wire::reply_passthrough);
+    // One draw per call the node served, so the crash point is a function
+    // of the seed and the sequence of calls.
+    if (crash_rate_ && !crash_requested_ && crash_rate_->roll(crash_rate_stream_).fired) crash_rate_fired_ = true;
     return reply(header.sequence, result, std::span(out).first(ctx.out_size));
 }
 

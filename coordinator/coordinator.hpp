@@ -23,6 +23,8 @@
 #include "marionette/wire.hpp"
 #include "sim/disk/disk.hpp"
 #include "sim/event_queue.hpp"
+#include "sim/random.hpp"
+#include "sim/rate.hpp"
 #include "sim/trace.hpp"
 #include "sim/vfs/vfs.hpp"
 
@@ -99,6 +101,10 @@ public:
     /// then kills the node's processes and calls crash().
     void arm_crash_at(Ns at_ns);
     void arm_crash_after(std::string event, std::uint64_t count);
+    /// Arms a random crash point: after every forwarded call the node's
+    /// kernel served (not those it passed through), power goes with
+    /// probability `rate`, drawn from `stream` (one draw per call).
+    void arm_crash_rate(Rate rate, Prng stream);
     bool crash_requested() const { return crash_requested_; }
     /// True once an armed crash point is reached (checked after each call);
     /// request_crash() then records that power goes now.
@@ -140,6 +146,9 @@ private:
     std::optional<Ns> crash_at_ns_;
     std::string crash_event_;
     std::uint64_t crash_event_count_ = 0;
+    std::optional<Rate> crash_rate_;
+    Prng crash_rate_stream_{0};
+    bool crash_rate_fired_ = false;
 };
 
 }  // namespace marionette

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "interpose/blocking.hpp"
@@ -215,7 +216,18 @@ void end_if_past_deadline() {
 
 long dispatch(SyscallArgs& args) {
     const Handler handler = args.nr >= 0 && args.nr < table_size ? handlers[args.nr] : nullptr;
-    if (args.nr != SYS_execve && args.nr != SYS_execveat) locked_kernel().set_charging(main_thread());
+    if (args.nr != SYS_execve && args.nr != SYS_execveat) {
+        locked_kernel().set_charging(main_thread());
+        static const bool debug_calls = std::getenv("MARIONETTE_DEBUG_CALLS") != nullptr;
+        if (debug_calls) {
+            char fields[96] = "call=";
+            std::size_t n = 5;
+            for (const char* c = syscall_name(args.nr); *c != '\0' && n < 60; ++c) fields[n++] = *c;
+            const char* thread = main_thread() ? " thread=main" : " thread=other";
+            for (const char* c = thread; *c != '\0' && n < 90; ++c) fields[n++] = *c;
+            locked_kernel().emit_recorded("debug.call", std::string_view(fields, n));
+        }
+    }
     if (handler != nullptr) {
         if (!charges_itself(args.nr)) locked_kernel().note_call();
         // exec must not be cut short half-way; the new image checks again.

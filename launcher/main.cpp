@@ -183,6 +183,10 @@ int main(int argc, char** argv) {
     app.add_option("--crash-random-within", cli.run.crash_random_text,
                    "With --disk: power loss at a seeded virtual time in FROM..TO (e.g. 0..50ms)")
         ->group("Crash points (with --disk)");
+    app.add_option("--crash-rate", cli.run.crash_rate_text,
+                   "With --disk: after every forwarded file call, power loss with this probability (e.g. 1%, 1/500; "
+                   "seeded)")
+        ->group("Crash points (with --disk)");
     app.add_option("--after-crash", after_crash,
                    "With --disk: a check run on the surviving disk after the crash (words split on spaces); its exit "
                    "code is the verdict; it finds the program's stdout in $MARIONETTE_PROGRAM_OUTPUT")

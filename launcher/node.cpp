@@ -37,12 +37,16 @@ std::vector<TraceEvent> SimulatedNode::take_events() {
     return out;
 }
 
-ProgramRunResult SimulatedNode::run(ProgramRunOptions run) {
+ProgramRunOptions SimulatedNode::on_node(ProgramRunOptions run) {
     run.coordinator = coordinator_.get();
     run.mount_prefixes = prefixes_;
     run.start_elapsed_ns = coordinator_->clock().now_ns() - start_ns_;
     run.process_env.emplace_back("TMPDIR", std::string(simulated_tmpdir));
-    ProgramRunResult result = run_program(run);
+    return run;
+}
+
+ProgramRunResult SimulatedNode::run(ProgramRunOptions run) {
+    ProgramRunResult result = run_program(on_node(std::move(run)));
     result.node_events = take_events();
     return result;
 }

@@ -28,6 +28,10 @@ public:
     const std::vector<std::string>& mount_prefixes() const { return prefixes_; }
     Ns start_ns() const { return start_ns_; }
 
+    /// `run` made a process of this node: its coordinator, mounts, TMPDIR
+    /// and the virtual time already elapsed.
+    ProgramRunOptions on_node(ProgramRunOptions run);
+
     /// Runs one process on the node (connected to the coordinator) and
     /// returns its result; `node_events` holds the events the node recorded
     /// since the previous run.

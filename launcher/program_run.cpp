@@ -33,6 +33,7 @@
 #include "launcher/sweep.hpp"
 #include "sim/disk/disk_options.hpp"
 #include "sim/random.hpp"
+#include "sim/rate.hpp"
 #include "sim/seed.hpp"
 
 extern char** environ;
@@ -114,6 +115,27 @@ ProgramRunResult run_program(const ProgramRunOptions& options) {
     return session.result(id);
 }
 
+void record_process_end(Trace& trace, const ProgramRunOptions& options, const ProgramRunResult& result) {
+    trace.emit("process.output", {{"stream", "stdout"}, {"bytes", result.stdout_digest.bytes},
+                                  {"hash", fmt_hash(result.stdout_digest.hash)}});
+    trace.emit("process.output", {{"stream", "stderr"}, {"bytes", result.stderr_digest.bytes},
+                                  {"hash", fmt_hash(result.stderr_digest.hash)}});
+    if (!result.spawn_error.empty()) {
+        trace.emit("process.spawn_failed", {{"error", result.spawn_error}});
+    } else if (result.timed_out) {
+        trace.emit("process.timeout", {{"wall_timeout_ns", options.wall_timeout_ns}});
+    } else if (!result.deadlock.empty()) {
+        trace.emit("process.deadlock", {{"reason", "every process blocked, nothing scheduled"}});
+    } else if (result.crashed) {
+        trace.emit("process.crash", {{"reason", "node_power_loss"}});
+    } else if (result.signal != 0) {
+        trace.emit("process.signal", {{"signal", static_cast<std::uint64_t>(result.signal)},
+                                      {"name", std::string(sigabbrev_np(result.signal) ? sigabbrev_np(result.signal) : "?")}});
+    } else {
+        trace.emit("process.exit", {{"code", static_cast<std::uint64_t>(result.exit_code)}});
+    }
+}
+
 void record_run(Trace& trace, const ProgramRunOptions& options, const ProgramRunResult& result) {
     // A trace's time never goes back: a later process of the run starts at
     // the time the trace has reached.
@@ -139,24 +161,7 @@ void record_run(Trace& trace, const ProgramRunOptions& options, const ProgramRun
         trace.emit(event.name, event.fields);
     }
     emit_node_until(UINT64_MAX, true);
-    trace.emit("process.output", {{"stream", "stdout"}, {"bytes", result.stdout_digest.bytes},
-                                  {"hash", fmt_hash(result.stdout_digest.hash)}});
-    trace.emit("process.output", {{"stream", "stderr"}, {"bytes", result.stderr_digest.bytes},
-                                  {"hash", fmt_hash(result.stderr_digest.hash)}});
-    if (!result.spawn_error.empty()) {
-        trace.emit("process.spawn_failed", {{"error", result.spawn_error}});
-    } else if (result.timed_out) {
-        trace.emit("process.timeout", {{"wall_timeout_ns", options.wall_timeout_ns}});
-    } else if (!result.deadlock.empty()) {
-        trace.emit("process.deadlock", {{"reason", "every process blocked, nothing scheduled"}});
-    } else if (result.crashed) {
-        trace.emit("process.crash", {{"reason", "node_power_loss"}});
-    } else if (result.signal != 0) {
-        trace.emit("process.signal", {{"signal", static_cast<std::uint64_t>(result.signal)},
-                                      {"name", std::string(sigabbrev_np(result.signal) ? sigabbrev_np(result.signal) : "?")}});
-    } else {
-        trace.emit("process.exit", {{"code", static_cast<std::uint64_t>(result.exit_code)}});
-    }
+    record_process_end(trace, options, result);
     trace.set_clock({});
 }
 
@@ -216,6 +221,7 @@ std::string replay_command(const RunCommandOptions& options, std::uint64_t seed)
     if (!options.crash_at_text.empty()) line += " --crash-at " + quote(options.crash_at_text);
     if (!options.crash_after_text.empty()) line += " --crash-after " + quote(options.crash_after_text);
     if (!options.crash_random_text.empty()) line += " --crash-random-within " + quote(options.crash_random_text);
+    if (!options.crash_rate_text.empty()) line += " --crash-rate " + quote(options.crash_rate_text);
     if (!options.check_command.empty()) {
         std::string joined;
         for (const auto& arg : options.check_command) joined += (joined.empty() ? "" : " ") + arg;
@@ -254,6 +260,9 @@ void arm_crash(Coordinator& coordinator, const RunCommandOptions& command, std::
         const Ns to = parse_duration(command.crash_random_text.substr(dots + 2));
         Prng prng = Prng(seed).derive("crash.point");
         coordinator.arm_crash_at(start_ns + prng.uint_in_range(from, to));
+    }
+    if (!command.crash_rate_text.empty()) {
+        coordinator.arm_crash_rate(Rate::parse(command.crash_rate_text), Prng(seed).derive("crash.rate"));
     }
 }
 
@@ -372,10 +381,19 @@ bool same_runs(const Trace& first, const Trace& second) {
 /// a usage error (std::invalid_argument) names what is wrong.
 void validate_crash_options(const RunCommandOptions& options) {
     const int points = !options.crash_at_text.empty() + !options.crash_after_text.empty() +
-                       !options.crash_random_text.empty();
+                       !options.crash_random_text.empty() + !options.crash_rate_text.empty();
     if (points == 0 && options.check_command.empty()) return;
     if (options.disk_dir.empty()) throw std::invalid_argument("crash points and --after-crash need --disk DIR");
-    if (points > 1) throw std::invalid_argument("give at most one of --crash-at, --crash-after, --crash-random-within");
+    if (points > 1) {
+        throw std::invalid_argument("give at most one of --crash-at, --crash-after, --crash-random-within, --crash-rate");
+    }
+    if (!options.crash_rate_text.empty()) {
+        try {
+            Rate::parse(options.crash_rate_text);
+        } catch (const std::invalid_argument& e) {
+            throw std::invalid_argument(std::string("invalid --crash-rate: ") + e.what());
+        }
+    }
     if (!options.crash_at_text.empty()) parse_duration(options.crash_at_text);
     if (!options.crash_after_text.empty()) {
         const std::string& text = options.crash_after_text;
@@ -440,6 +458,7 @@ int run_command(const RunCommandOptions& options) {
     if (!options.crash_at_text.empty()) header.options.emplace_back("crash_at", options.crash_at_text);
     if (!options.crash_after_text.empty()) header.options.emplace_back("crash_after", options.crash_after_text);
     if (!options.crash_random_text.empty()) header.options.emplace_back("crash_random_within", options.crash_random_text);
+    if (!options.crash_rate_text.empty()) header.options.emplace_back("crash_rate", options.crash_rate_text);
     RecordedRun first = record(run, options, header, file.get());
     if (file) file->flush();
     describe_outcome(first.result, run);

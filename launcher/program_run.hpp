@@ -106,6 +106,10 @@ TraceEvent parse_shim_line(std::string_view line);
 /// process.timeout.
 void record_run(Trace& trace, const ProgramRunOptions& options, const ProgramRunResult& result);
 
+/// The end of a run as record_run records it: process.output per stream,
+/// then how it ended (process.exit, .signal, .crash, ...).
+void record_process_end(Trace& trace, const ProgramRunOptions& options, const ProgramRunResult& result);
+
 /// libmarionette.so: $MARIONETTE_PRELOAD, else next to the launcher binary
 /// (../interpose/ in a build tree, ../lib/ when installed), else the path
 /// compiled in. Throws std::runtime_error if none exists.
@@ -136,10 +140,11 @@ struct RunCommandOptions {
     /// --export-disk DIR: where the durable state is written after the run.
     std::string export_disk_dir;
     /// Crash points (with --disk): virtual time since start, `<n> <event>`,
-    /// or a seeded time in `<from>..<to>`.
+    /// a seeded time in `<from>..<to>`, or a Rate per forwarded call.
     std::string crash_at_text;
     std::string crash_after_text;
     std::string crash_random_text;
+    std::string crash_rate_text;
     /// --after-crash CMD: run on the surviving disk after the crash (or after
     /// the program ends, if the crash point was never reached); its exit code
     /// is the run's verdict. It finds the program's stdout in the file named

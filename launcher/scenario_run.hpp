@@ -1,15 +1,19 @@
 // Scenario files (`marionette-launch --scenario FILE -- program args`): the
 // control language (control/) executed against one simulated node.
 //
-// The program after `--` is the node's command. Between commands nothing
-// runs, so a scenario is as deterministic as the seed: `run until idle`
-// starts the command (or restarts it after `restart`) and runs it until it
-// exits or the armed crash point is reached; `at <t> crash`, `after <n>
-// <event> crash` and `crash random within <a>..<b>` arm that point;
-// `crash` is a power loss now; `spawn` runs a helper to completion on the
-// node's disk; `expect` checks exits and outputs. docs/control-protocol.md
-// has the language; commands this single-node executor cannot do (the
-// network, `run <duration>` with a live process) fail with `unsupported`.
+// The program after `--` is the node's command, run in one Session that
+// lives as long as the executor. Between commands nothing runs, so a
+// scenario is as deterministic as the seed: `run <duration>`, `run until
+// <t>` and `run until idle` start the command if no incarnation of it is
+// running and leave it alive (paused) at the limit; `kill` ends the node's
+// processes and keeps the disk; `crash` kills them, then applies the disk's
+// crash model; `restart` starts a new incarnation for the next `run`;
+// `at <t> crash`, `after <n> <event> crash` and `crash random within
+// <a>..<b>` arm a crash point that fires in the middle of a run; `spawn`
+// runs a helper to completion on the node while the main program stays
+// paused; `expect` checks exits and outputs. docs/control-protocol.md has
+// the language; commands this single-node executor cannot do (the network)
+// fail with `unsupported`.
 #pragma once
 
 #include "launcher/program_run.hpp"

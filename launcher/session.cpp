@@ -85,6 +85,17 @@ std::vector<std::string> child_environment(const ProgramRunOptions& options, int
 [[noreturn]] void exec_child(const ProgramRunOptions& options, const std::vector<std::string>& env, Pipe out, Pipe err,
                              Pipe trace, Pipe exec_error, int coordinator_socket) {
     // Only async-signal-safe calls from here on (the launcher may have threads).
+    // The program starts with every signal at its default and none blocked,
+    // however the launcher was started (a background job ignores SIGINT and
+    // SIGQUIT, nohup SIGHUP): a shell's start-up differs with them.
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    for (int signal = 1; signal < NSIG; ++signal) {
+        if (signal != SIGKILL && signal != SIGSTOP) sigaction(signal, &default_action, nullptr);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
     dup2(out.write_end, 1);
     dup2(err.write_end, 2);
     // Docker's default seccomp profile, for one, refuses this flag.
@@ -325,7 +336,12 @@ Session::Stop Session::run(std::optional<Ns> until_ns, std::optional<ProcessId> 
         if (running() == 0 && scheduler_.done() && !pipes_open) return timed_out ? Stop::wall_timeout : Stop::idle;
         if (until_finished && !timed_out && finished(*until_finished)) return Stop::finished;
         if (!timed_out) {
-            if (scheduler_.paused()) return Stop::time_limit;
+            if (scheduler_.paused()) {
+                // Everything the paused processes wrote is in their pipes
+                // already: a caller looking at the output sees all of it.
+                drain_outputs();
+                return Stop::time_limit;
+            }
             // A crashed node whose processes are all gone is the caller's to
             // restart; the rest of the run goes on.
             if (scheduler_.crash_requested() && !scheduler_.real_pids(scheduler_.crashed_node()).empty()) {
@@ -368,25 +384,64 @@ Session::Stop Session::run(std::optional<Ns> until_ns, std::optional<ProcessId> 
     }
 }
 
-void Session::kill_node(Coordinator& node) {
-    scheduler_.stop();
-    for (pid_t p : scheduler_.real_pids(&node)) kill(p, SIGKILL);
-    for (auto& [id, l] : launches_) {
-        if (l->node == &node && !l->reaped && l->pid > 0) kill(l->pid, SIGKILL);
-    }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!scheduler_.real_pids(&node).empty() && std::chrono::steady_clock::now() < deadline) {
+void Session::drain_outputs() {
+    for (;;) {
         std::vector<pollfd> fds;
         std::vector<Launched*> owners;
         for (auto& [id, l] : launches_) {
             owners.push_back(l.get());
             for (const pollfd& p : l->pipes) fds.push_back({p.fd, POLLIN, 0});
         }
-        scheduler_.poll_once(fds, 100);
+        if (::poll(fds.data(), fds.size(), 0) <= 0) return;
         pump_outputs(fds, owners);
     }
+}
+
+std::size_t Session::kill_node(Coordinator& node) {
+    scheduler_.stop();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    auto pump = [&](bool through_scheduler) {
+        std::vector<pollfd> fds;
+        std::vector<Launched*> owners;
+        for (auto& [id, l] : launches_) {
+            owners.push_back(l.get());
+            for (const pollfd& p : l->pipes) fds.push_back({p.fd, POLLIN, 0});
+        }
+        if (through_scheduler) {
+            scheduler_.poll_once(fds, 100);
+        } else if (::poll(fds.data(), fds.size(), 100) < 0 && errno != EINTR) {
+            return;
+        }
+        pump_outputs(fds, owners);
+        for (auto& [id, l] : launches_) reap(*l);
+    };
+    auto alive = [&](pid_t pid) {
+        const std::vector<pid_t> pids = scheduler_.real_pids(&node);
+        return std::find(pids.begin(), pids.end(), pid) != pids.end();
+    };
+    // One at a time, in the scheduler's order, each gone before the next
+    // is signalled: the processes' ends are traced in the same order in
+    // every run. Parents come before their children, who are not woken by
+    // a SIGCHLD of their own making.
+    const std::vector<pid_t> pids = scheduler_.real_pids(&node);
+    for (pid_t pid : pids) {
+        kill(pid, SIGKILL);
+        while (alive(pid) && std::chrono::steady_clock::now() < deadline) pump(true);
+    }
+    for (auto& [id, l] : launches_) {
+        if (l->node == &node && !l->reaped && l->pid > 0) kill(l->pid, SIGKILL);
+    }
+    while (!scheduler_.real_pids(&node).empty() && std::chrono::steady_clock::now() < deadline) pump(true);
     scheduler_.clear_deadlock();
     for (auto& [id, l] : launches_) reap(*l);
+    // Their pipes end once the kernel has closed the dead processes'
+    // descriptors; what they wrote before dying is part of their output.
+    while (std::chrono::steady_clock::now() < deadline &&
+           std::any_of(launches_.begin(), launches_.end(),
+                       [&](const auto& entry) { return entry.second->node == &node && !finished(entry.first); })) {
+        pump(false);
+    }
+    return pids.size();
 }
 
 }  // namespace marionette

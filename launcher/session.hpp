@@ -56,8 +56,11 @@ public:
     Stop run(std::optional<Ns> until_ns = std::nullopt, std::optional<ProcessId> until_finished = std::nullopt);
 
     /// Ends every process of `node` (SIGKILL, by pid) and waits until the
-    /// scheduler has seen them go; their results say killed.
-    void kill_node(Coordinator& node);
+    /// scheduler has seen them go and their output pipes are drained; their
+    /// results say killed. Returns how many processes were alive.
+    std::size_t kill_node(Coordinator& node);
+    /// Processes of `node` alive now (launched ones and their descendants).
+    std::size_t alive(const Coordinator& node) const { return scheduler_.real_pids(&node).size(); }
     /// After Stop::crashed: the node whose power went.
     Coordinator* crashed_node() const { return scheduler_.crashed_node(); }
     const std::optional<std::string>& deadlock() const { return scheduler_.deadlock(); }
@@ -77,6 +80,7 @@ private:
     /// One read of pipe `which` (stdout, stderr, trace) of `l`; false when
     /// nothing more is there now (or it hit end-of-file and was closed).
     bool read_pipe(Launched& l, std::size_t which);
+    void drain_outputs();
     void reap(Launched& l);
     void end_all();
 
