@@ -405,6 +405,14 @@ void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byt
             p.wait.fds = std::move(fds);
             fds.clear();
             p.wait.events.assign(request.events, request.events + request.fd_count);
+            if (request.child != 0) {
+                // The shim blocks only after a non-blocking wait found no
+                // zombie: children we think exited were reaped behind our
+                // back (by a SIGCHLD handler that ran inside the shim, say).
+                std::erase_if(exited_, [&](const Exited& e) {
+                    return e.node == p.node && e.parent == p.id && (request.child == -1 || request.child == e.pid);
+                });
+            }
             p.deferred = reply_bytes(header.sequence, wire::woke_scheduled);
             p.state = State::blocked;
             p.interrupted = false;

@@ -39,19 +39,19 @@ struct RawIo {
 
 /// Blocks every signal while the process is parked: a signal that arrives
 /// then is delivered when the process runs again, at the same point of its
-/// execution in every run (docs/processes.md).
+/// execution in every run (docs/processes.md). The mask comes back only
+/// once the shim is left (shim.hpp: defer_signal_mask_restore), so the
+/// program's handlers run as the program, not inside the shim.
 class MaskSignals {
 public:
     MaskSignals() {
         std::uint64_t all = ~std::uint64_t{0};
-        raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, arg(&all), arg(&saved_), sizeof saved_);
+        std::uint64_t saved = 0;
+        raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, arg(&all), arg(&saved), sizeof saved);
+        defer_signal_mask_restore(saved);
     }
-    ~MaskSignals() { raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, arg(&saved_), 0, sizeof saved_); }
     MaskSignals(const MaskSignals&) = delete;
     MaskSignals& operator=(const MaskSignals&) = delete;
-
-private:
-    std::uint64_t saved_ = 0;
 };
 
 [[noreturn]] void lost_coordinator() {
@@ -135,6 +135,7 @@ void after_fork_in_child() {
     raw_syscall(SYS_close, connection_fd);
     conn = connect_fresh();
     if (conn < 0 || !introduce(conn, wire::Origin::forked)) lost_coordinator();
+    restore_signal_mask_now();
 }
 
 }  // namespace
@@ -166,7 +167,9 @@ void process_init() {
     }
     if (fd < 0) return;
     conn = fd;
-    if (!introduce(fd, origin)) {
+    const bool introduced = introduce(fd, origin);
+    restore_signal_mask_now();
+    if (!introduced) {
         conn = -1;
         warn("the coordinator refused this process; it runs outside the simulation");
         locked_kernel().emit_escape("process", "no_coordinator");

@@ -1,6 +1,7 @@
 #include "interpose/shim.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/auxv.h>
 #include <sys/syscall.h>
 
@@ -173,10 +174,35 @@ Enter::Enter() : entered_(!in_shim) {
     }
 }
 
+namespace {
+__attribute__((tls_model("initial-exec"))) thread_local bool mask_restore_pending = false;
+__attribute__((tls_model("initial-exec"))) thread_local std::uint64_t mask_to_restore = 0;
+}  // namespace
+
+void defer_signal_mask_restore(std::uint64_t mask) {
+    if (mask_restore_pending) return;  // the first saved mask is the program's
+    mask_to_restore = mask;
+    mask_restore_pending = true;
+}
+
+void drop_signal_mask_restore() { mask_restore_pending = false; }
+
+void restore_signal_mask_now() {
+    if (!mask_restore_pending) return;
+    mask_restore_pending = false;
+    raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, arg(&mask_to_restore), 0, sizeof mask_to_restore);
+}
+
 Enter::~Enter() {
     if (!entered_) return;
     kernel_lock.clear(std::memory_order_release);
     in_shim = false;
+    if (mask_restore_pending) {
+        // Pending signals are delivered on the way back: the program's
+        // handlers run outside the shim, with its lock free.
+        mask_restore_pending = false;
+        raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, arg(&mask_to_restore), 0, sizeof mask_to_restore);
+    }
 }
 
 Kernel& Enter::kernel() { return *kernel_ptr; }

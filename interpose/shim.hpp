@@ -45,6 +45,16 @@ void trace_write(std::string_view line);
 /// Writes a message to the real stderr, prefixed `marionette: `.
 void warn(std::string_view message);
 
+/// Signals blocked inside the shim come back when the thread leaves it:
+/// `mask` (the mask before the first deferral) is restored by the Enter
+/// that is outermost, after the shim's lock is released; on the seccomp
+/// path the SIGSYS handler's return restores the interrupted mask instead.
+void defer_signal_mask_restore(std::uint64_t mask);
+/// The trap path: the pending restore is dropped (sigreturn does it).
+void drop_signal_mask_restore();
+/// Outside any Enter (initialisation, the child right after fork): restore now.
+void restore_signal_mask_now();
+
 /// Holds the per-thread reentrancy flag and the kernel lock while alive.
 /// If the thread is already inside the shim (a signal arrived mid-call, or
 /// the shim's own code reached a wrapper), `entered()` is false and the

@@ -87,6 +87,9 @@ void on_sigsys(int, siginfo_t* info, void* context) {
     } else {
         SyscallArgs args{nr, {regs[REG_RDI], regs[REG_RSI], regs[REG_RDX], regs[REG_R10], regs[REG_R8], regs[REG_R9]}, uc};
         result = dispatch(args);
+        // Signals masked while parked come back with the interrupted
+        // context's mask when this handler returns.
+        drop_signal_mask_restore();
     }
     regs[REG_RAX] = result;
 }

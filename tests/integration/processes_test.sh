@@ -55,6 +55,14 @@ run sleepers 7 -- bash -c 'sleep 100 & sleep 50 & wait; echo slept' || fail "sle
 [[ $(cat sleepers.out) == slept ]] || fail "sleepers printed '$(cat sleepers.out)'"
 expect_line sleepers.trace ' process\.end at_ns=100[0-9]{9} pid=[0-9]+ program=sleep'
 
+# A shell loop over a command substitution, with a signal handler run while
+# the shell waits (bash reaps children from its SIGCHLD handler too).
+loop='trap "echo got-usr1" USR1; sleep 5 & p=$!; (sleep 1; kill -USR1 $$) & wait $p; for i in $(seq 1 3); do echo $i; sleep 0.1; done; echo done'
+run loop1 9 -- bash -c "$loop" || { cat loop1.err >&2; fail "the shell loop failed"; }
+run loop2 9 -- bash -c "$loop" || { cat loop2.err >&2; fail "the shell loop failed (second run)"; }
+[[ $(cat loop1.out) == $'got-usr1\n1\n2\n3\ndone' ]] || { cat loop1.out >&2; fail "the shell loop printed the wrong lines"; }
+cmp -s loop1.trace loop2.trace || fail "the shell loop: one seed, different traces"
+
 # A deadlock: the program reads a pipe only it could write.
 code=0
 run dead 8 -- python3 -c 'import os; r, w = os.pipe(); os.read(r, 1)' || code=$?
