@@ -130,6 +130,9 @@ Scheduler::Scheduler(EventQueue& clock, Trace& trace, std::uint64_t seed, Schedu
 }
 
 Scheduler::~Scheduler() {
+    for (auto& [id, timer] : timers_) {
+        if (timer.fd >= 0) ::close(timer.fd);
+    }
     for (auto& [id, p] : processes_) {
         if (p->conn >= 0) ::close(p->conn);
         if (p->pidfd >= 0) ::close(p->pidfd);
@@ -519,12 +522,103 @@ void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byt
             if (response.fd >= 0) ::close(response.fd);
             return;
         }
+        case wire::Kind::timer: {
+            wire::TimerRequest request;
+            if (!take(request)) break;
+            clock_.run_until(std::max(clock_.now_ns(), request.now_ns));
+            handle_timer(p, header, request, fds);
+            return;
+        }
         case wire::Kind::exit: send(p, reply_bytes(header.sequence, 0)); return;
         default: break;
     }
     trace_.emit("coordinator.protocol_error", {{"process", static_cast<std::uint64_t>(p.pid)},
                                                {"kind", static_cast<std::uint64_t>(header.kind)}});
     send(p, reply_bytes(header.sequence, -EPROTO));
+}
+
+void Scheduler::send_reply_with(Proc& p, std::uint32_t sequence, long result, std::span<const std::byte> out) {
+    std::vector<std::byte> bytes = reply_bytes(sequence, result);
+    wire::Header h;
+    std::memcpy(&h, bytes.data(), sizeof h);
+    h.payload_bytes += static_cast<std::uint32_t>(out.size());
+    std::memcpy(bytes.data(), &h, sizeof h);
+    wire::SyscallReply body;
+    std::memcpy(&body, bytes.data() + sizeof h, sizeof body);
+    body.out_bytes = static_cast<std::uint32_t>(out.size());
+    std::memcpy(bytes.data() + sizeof h, &body, sizeof body);
+    bytes.insert(bytes.end(), out.begin(), out.end());
+    send(p, bytes);
+}
+
+void Scheduler::handle_timer(Proc& p, const wire::Header& header, const wire::TimerRequest& request, std::vector<int>& fds) {
+    const Ns now = clock_.now_ns();
+    wire::TimerAnswer answer;
+    auto remaining = [now](Ns deadline) { return deadline == 0 ? Ns{0} : deadline > now ? deadline - now : Ns{1}; };
+    switch (request.op) {
+        case wire::TimerOp::alarm_set:
+        case wire::TimerOp::alarm_get:
+            answer = {remaining(p.alarm_at), p.alarm_interval};
+            if (request.op == wire::TimerOp::alarm_set) {
+                p.alarm_at = request.value_ns == 0 ? 0 : now + request.value_ns;
+                p.alarm_interval = request.value_ns == 0 ? 0 : request.interval_ns;
+                trace_.emit("timer.alarm_set", {{"pid", static_cast<std::uint64_t>(p.pid)}, {"in_ns", request.value_ns},
+                                                {"interval_ns", request.interval_ns}});
+            }
+            break;
+        case wire::TimerOp::timerfd_set: {
+            Timer& timer = timers_[{p.node, request.timer}];
+            answer = {remaining(timer.deadline), timer.interval};
+            if (!fds.empty()) {
+                if (timer.fd >= 0) ::close(timer.fd);
+                timer.fd = fds.front();
+                fds.erase(fds.begin());
+            }
+            timer.deadline = request.value_ns == 0 ? 0 : now + request.value_ns;
+            timer.interval = request.value_ns == 0 ? 0 : request.interval_ns;
+            trace_.emit("timer.timerfd_set", {{"pid", static_cast<std::uint64_t>(p.pid)}, {"timer", request.timer},
+                                              {"in_ns", request.value_ns}, {"interval_ns", request.interval_ns}});
+            break;
+        }
+        case wire::TimerOp::timerfd_get: {
+            auto it = timers_.find({p.node, request.timer});
+            if (it != timers_.end()) answer = {remaining(it->second.deadline), it->second.interval};
+            break;
+        }
+        default: send(p, reply_bytes(header.sequence, -EINVAL)); return;
+    }
+    send_reply_with(p, header.sequence, 0, std::as_bytes(std::span(&answer, 1)));
+}
+
+std::optional<Ns> Scheduler::fire_timers() {
+    const Ns now = clock_.now_ns();
+    std::optional<Ns> next;
+    auto consider = [&next](Ns at) { next = std::min(next.value_or(at), at); };
+    for (auto& [id, p] : processes_) {
+        if (p->alarm_at == 0) continue;
+        if (p->alarm_at <= now) {
+            // SIGALRM on the virtual clock; a parked process takes it when it
+            // runs again (its wait ends with EINTR).
+            trace_.emit("timer.alarm", {{"pid", static_cast<std::uint64_t>(p->pid)}});
+            if (p->real_pid > 0) ::kill(p->real_pid, SIGALRM);
+            if (p->state == State::blocked) p->interrupted = true;
+            p->alarm_at = p->alarm_interval == 0 ? 0 : now + p->alarm_interval;
+        }
+        if (p->alarm_at != 0) consider(p->alarm_at);
+    }
+    for (auto& [id, timer] : timers_) {
+        if (timer.deadline == 0) continue;
+        if (timer.deadline <= now) {
+            const std::uint64_t count = 1 + (timer.interval == 0 ? 0 : (now - timer.deadline) / timer.interval);
+            // The timerfd is an eventfd: adding the expirations makes it
+            // readable with exactly the count timerfd's read returns.
+            if (timer.fd >= 0) (void)!::write(timer.fd, &count, sizeof count);
+            trace_.emit("timer.fire", {{"timer", id.second}, {"expirations", count}});
+            timer.deadline = timer.interval == 0 ? 0 : timer.deadline + count * timer.interval;
+        }
+        if (timer.deadline != 0) consider(timer.deadline);
+    }
+    return next;
 }
 
 void Scheduler::handle_unbound_hello(int conn, const wire::Header& header, std::vector<std::byte> payload) {
@@ -698,6 +792,7 @@ void Scheduler::schedule() {
             adopt_unknown_children(*it->second);
         }
         if (processes_.size() != before) continue;
+        const std::optional<Ns> timer_ns = fire_timers();
         if (hooks_.on_decision) hooks_.on_decision();
         poll_waits();
         std::vector<Proc*> runnable;
@@ -724,6 +819,7 @@ void Scheduler::schedule() {
             }
         }
         if (const std::optional<Ns> queued = clock_.next_at()) next_ns = std::min(next_ns.value_or(*queued), *queued);
+        if (timer_ns) next_ns = std::min(next_ns.value_or(*timer_ns), *timer_ns);
         if (hooks_.next_event_ns) {
             if (const std::optional<Ns> external = hooks_.next_event_ns()) next_ns = std::min(next_ns.value_or(*external), *external);
         }

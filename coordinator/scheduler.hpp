@@ -145,6 +145,8 @@ private:
         bool connection_closed = false;
         bool interrupted = false;  ///< a signal arrived while blocked
         bool fds_ready = false;    ///< one of its descriptors is ready (poll_waits)
+        Ns alarm_at = 0;           ///< alarm/ITIMER_REAL expiry (absolute), 0 none
+        Ns alarm_interval = 0;
         std::string name;
     };
     struct Exited {
@@ -173,6 +175,10 @@ private:
     void schedule();
     bool can_run(Proc& p);
     void poll_waits();
+    void handle_timer(Proc& p, const wire::Header& header, const wire::TimerRequest& request, std::vector<int>& fds);
+    /// Fires alarms and timerfds that are due; returns the next deadline.
+    std::optional<Ns> fire_timers();
+    void send_reply_with(Proc& p, std::uint32_t sequence, long result, std::span<const std::byte> out);
     void resume(Proc& p, long result);
     void send(Proc& p, std::span<const std::byte> bytes);
     void send_with_fd(Proc& p, std::span<const std::byte> bytes, int fd);
@@ -192,6 +198,13 @@ private:
     int listener_ = -1;
     std::map<ProcessId, std::unique_ptr<Proc>> processes_;
     std::vector<Exited> exited_;
+    struct Timer {
+        int fd = -1;  ///< our duplicate of the timer's eventfd
+        Ns deadline = 0;
+        Ns interval = 0;
+    };
+    /// By node and the shim's id (virtual pid and counter).
+    std::map<std::pair<const Coordinator*, std::uint64_t>, Timer> timers_;
     std::vector<Unbound> unbound_;
     std::vector<int> anonymous_;  ///< accepted, no hello yet
     std::int32_t last_pid_ = 0;

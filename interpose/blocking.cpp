@@ -182,7 +182,7 @@ long write_when_ready(SyscallArgs& a, long fd) {
     return done > 0 ? static_cast<long>(done) : result;
 }
 
-long scheduled_sleep(int clock_id, bool absolute, const TimeSpec& request) {
+long scheduled_sleep(int clock_id, bool absolute, const TimeSpec& request, Ns& left_ns) {
     Kernel& kernel = locked_kernel();
     const Ns from = kernel.clock().elapsed_ns();
     Ns wake_elapsed = 0;
@@ -203,6 +203,8 @@ long scheduled_sleep(int clock_id, bool absolute, const TimeSpec& request) {
         raw_syscall(SYS_nanosleep, arg(&pause), 0);
     }
     kernel.note_slept(clock_id, absolute, from);
+    const Ns now_elapsed = kernel.clock().elapsed_ns();
+    left_ns = wake_elapsed > now_elapsed ? wake_elapsed - now_elapsed : 0;
     return woke == -EINTR ? -EINTR : 0;
 }
 

@@ -22,8 +22,9 @@ void blocking_init();
 long read_when_ready(SyscallArgs& args, long fd);
 /// write/writev on a real descriptor (pipes and sockets inside the node).
 long write_when_ready(SyscallArgs& args, long fd);
-/// A sleep until `request` on `clock_id`, scheduled; `remaining` untouched.
-long scheduled_sleep(int clock_id, bool absolute, const TimeSpec& request);
+/// A sleep until `request` on `clock_id`, scheduled. On -EINTR (a signal)
+/// `left_ns` is the part of the sleep not slept.
+long scheduled_sleep(int clock_id, bool absolute, const TimeSpec& request, Ns& left_ns);
 
 #define MARIONETTE_BLOCKING_HANDLERS(X) \
     X(poll) X(ppoll) X(select) X(pselect6) X(epoll_wait) X(epoll_pwait) X(wait4) X(waitid) X(accept) X(accept4) \

@@ -14,6 +14,7 @@
 #include "interpose/blocking.hpp"
 #include "interpose/files.hpp"
 #include "interpose/sockets.hpp"
+#include "interpose/timers.hpp"
 #include "interpose/process.hpp"
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim.hpp"
@@ -85,19 +86,28 @@ long handle_time(SyscallArgs& a) {
     return static_cast<long>(now.sec);
 }
 
-long sleep_common(int clock_id, bool absolute, long request_address) {
+long sleep_common(int clock_id, bool absolute, long request_address, long remaining_address) {
     TimeSpec request;
     if (!from_timespec(request_address, request)) return -EFAULT;
     // Under a coordinator the node's other processes run while this one
     // sleeps; alone, the clock just jumps.
-    if (coordinated()) return scheduled_sleep(clock_id, absolute, request);
+    if (coordinated()) {
+        Ns left = 0;
+        const long result = scheduled_sleep(clock_id, absolute, request, left);
+        // A relative sleep cut short by a signal reports what was left.
+        if (result == -EINTR && !absolute && remaining_address != 0) {
+            to_timespec(TimeSpec{static_cast<std::int64_t>(left / 1'000'000'000), static_cast<std::int64_t>(left % 1'000'000'000)},
+                        remaining_address);
+        }
+        return result;
+    }
     return locked_kernel().clock_nanosleep(clock_id, absolute, request);
 }
 
-long handle_nanosleep(SyscallArgs& a) { return sleep_common(clock_monotonic, false, a.a[0]); }
+long handle_nanosleep(SyscallArgs& a) { return sleep_common(clock_monotonic, false, a.a[0], a.a[1]); }
 
 long handle_clock_nanosleep(SyscallArgs& a) {
-    return sleep_common(static_cast<int>(a.a[0]), (a.a[1] & TIMER_ABSTIME) != 0, a.a[2]);
+    return sleep_common(static_cast<int>(a.a[0]), (a.a[1] & TIMER_ABSTIME) != 0, a.a[2], a.a[3]);
 }
 
 long handle_getrandom(SyscallArgs& a) {

@@ -25,6 +25,7 @@
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim.hpp"
 #include "interpose/sockets.hpp"
+#include "interpose/timers.hpp"
 #include "marionette/wire_client.hpp"
 
 namespace marionette::shim {
@@ -294,6 +295,7 @@ long handle_close(SyscallArgs& a) {
     if (shim_descriptor(fd)) return 0;
     random_fds.set(fd, false);
     forget_socket(fd);
+    forget_timer(fd);
     if (simulated_fds.has(fd)) {
         forward(a);
         simulated_fds.set(fd, false);
@@ -339,7 +341,10 @@ long bind_duplicate(long old_fd, long new_fd, bool cloexec) {
 
 long handle_dup(SyscallArgs& a) {
     const long fd = raw(a);
-    if (fd >= 0) copy_socket(a.a[0], fd);
+    if (fd >= 0) {
+        copy_socket(a.a[0], fd);
+        copy_timer(a.a[0], fd);
+    }
     if (fd >= 0 && simulated_fds.has(a.a[0])) return bind_duplicate(a.a[0], fd, false);
     if (fd >= 0) random_fds.set(fd, random_fds.has(a.a[0]));
     return fd;
@@ -354,6 +359,7 @@ long dup_onto(long old_fd, long new_fd, long flags, const SyscallArgs& real_call
     const long fd = raw(real_call);
     if (fd < 0 || old_fd == new_fd) return fd;
     copy_socket(old_fd, fd);
+    copy_timer(old_fd, fd);
     random_fds.set(fd, random_fds.has(old_fd));
     if (simulated_fds.has(old_fd)) return bind_duplicate(old_fd, fd, (flags & O_CLOEXEC) != 0);
     return fd;
@@ -370,6 +376,7 @@ long handle_fcntl(SyscallArgs& a) {
         if (result >= 0 && wire::fcntl_dups(cmd)) {
             random_fds.set(result, random_fds.has(fd));
             copy_socket(fd, result);
+            copy_timer(fd, result);
         }
         return result;
     }

@@ -263,6 +263,16 @@ long translate_pid(long pid, std::uint32_t op) {
     return r.result;
 }
 
+long timer_call(wire::TimerRequest request, int fd, wire::TimerAnswer& answer) {
+    const int conn_fd = connection();
+    if (conn_fd < 0) return -ENOSYS;
+    request.now_ns = now_realtime_ns();
+    const wire::CallResult r = wire::message<RawIo>(conn_fd, wire::Kind::timer, &request, sizeof request, next_sequence(),
+                                                    fd >= 0 ? &fd : nullptr, fd >= 0 ? 1 : 0, &answer, sizeof answer);
+    if (!r.transport_ok) lost_coordinator();
+    return r.result;
+}
+
 void report_signal(long pid, long signal) {
     const int fd = connection();
     if (fd < 0) return;

@@ -56,6 +56,9 @@ long report_fork(long real_pid);
 /// Pid translation through the coordinator; `op` as in wire::PidQuery.
 /// Returns the translated pid or -ESRCH.
 long translate_pid(long pid, std::uint32_t op);
+/// A timer call (alarm, setitimer, timerfd): `fd` (or -1) travels along.
+/// Returns the result and fills `answer`; -ENOSYS without a coordinator.
+long timer_call(wire::TimerRequest request, int fd, wire::TimerAnswer& answer);
 /// Tells the scheduler that virtual pid `pid` was sent `signal`.
 void report_signal(long pid, long signal);
 

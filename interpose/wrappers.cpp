@@ -75,7 +75,11 @@ MARIONETTE_EXPORT int clock_nanosleep(clockid_t clock_id, int flags, const struc
 
 MARIONETTE_EXPORT unsigned sleep(unsigned seconds) {
     const timespec request{static_cast<time_t>(seconds), 0};
-    invoke(SYS_nanosleep, reinterpret_cast<long>(&request), 0);
+    timespec left{};
+    // Cut short by a signal: the seconds left, rounded as glibc does.
+    if (invoke(SYS_nanosleep, reinterpret_cast<long>(&request), reinterpret_cast<long>(&left)) == -EINTR) {
+        return static_cast<unsigned>(left.tv_sec + (left.tv_nsec >= 500'000'000L ? 1 : 0));
+    }
     return 0;
 }
 

@@ -53,6 +53,8 @@ enum class Kind : std::uint16_t {
     signal = 8,   ///< payload: SignalNotice (the shim delivered it itself)
     net = 9,      ///< payload: NetRequest; reply output: NetAnswer, and for
                   ///< `socket`/`accept` the new descriptor as SCM_RIGHTS
+    timer = 10,   ///< payload: TimerRequest (timerfd_settime sends the
+                  ///< timer's eventfd as SCM_RIGHTS); reply output: TimerAnswer
     reply = 0x8001,
 };
 
@@ -166,6 +168,31 @@ struct NetAnswer {
     std::uint16_t reserved = 0;
 };
 static_assert(sizeof(NetAnswer) == 16);
+
+/// Timers on the virtual clock: alarm(2)/setitimer(ITIMER_REAL) deliver
+/// SIGALRM, a timerfd is an eventfd the scheduler adds expirations to.
+enum class TimerOp : std::uint32_t {
+    alarm_set = 1,    ///< value_ns: relative (0 cancels); interval_ns for setitimer
+    alarm_get = 2,
+    timerfd_set = 3,  ///< timer: the id; value_ns relative or absolute (flags)
+    timerfd_get = 4,
+};
+
+struct TimerRequest {
+    TimerOp op = TimerOp::alarm_set;
+    std::uint32_t absolute = 0;  ///< TFD_TIMER_ABSTIME: value_ns is CLOCK_REALTIME/MONOTONIC-relative absolute
+    std::uint64_t timer = 0;
+    std::uint64_t value_ns = 0;
+    std::uint64_t interval_ns = 0;
+    std::uint64_t now_ns = 0;
+};
+static_assert(sizeof(TimerRequest) == 40);
+
+/// The timer's previous (set) or current (get) setting, relative.
+struct TimerAnswer {
+    std::uint64_t remaining_ns = 0;
+    std::uint64_t interval_ns = 0;
+};
 
 struct SignalNotice {
     std::int64_t pid = 0;  ///< virtual pid signalled

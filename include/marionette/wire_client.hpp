@@ -195,10 +195,11 @@ bool hello(int fd, const Hello& body, const char* cwd, HelloReply& identity, std
 
 /// Sends one message of `kind` (payload bytes, optionally descriptors as
 /// SCM_RIGHTS on its first byte) and, unless it is a `trace` line, waits for
-/// the reply (no output bytes expected).
+/// the reply; its output (if any) lands in `answer`.
 template <typename Io>
 CallResult message(int fd, Kind kind, const void* payload, std::size_t payload_bytes, std::uint32_t sequence,
-                   const int* fds = nullptr, std::size_t fd_count = 0) {
+                   const int* fds = nullptr, std::size_t fd_count = 0, void* answer = nullptr,
+                   std::size_t answer_bytes = 0) {
     Header header;
     header.kind = static_cast<std::uint16_t>(kind);
     header.payload_bytes = static_cast<std::uint32_t>(payload_bytes);
@@ -238,10 +239,12 @@ CallResult message(int fd, Kind kind, const void* payload, std::size_t payload_b
     Header reply_header;
     SyscallReply reply;
     if (!detail::read_all<Io>(fd, &reply_header, sizeof reply_header) || reply_header.magic != wire_magic ||
-        reply_header.sequence != sequence || !detail::read_all<Io>(fd, &reply, sizeof reply) ||
-        !detail::skip<Io>(fd, reply.out_bytes)) {
+        reply_header.sequence != sequence || !detail::read_all<Io>(fd, &reply, sizeof reply)) {
         return {};
     }
+    // Output the caller has room for goes to `answer`; the rest is skipped.
+    const std::size_t keep = reply.out_bytes < answer_bytes ? reply.out_bytes : answer_bytes;
+    if ((keep > 0 && !detail::read_all<Io>(fd, answer, keep)) || !detail::skip<Io>(fd, reply.out_bytes - keep)) return {};
     return {static_cast<long>(reply.result), reply.now_ns, true};
 }
 

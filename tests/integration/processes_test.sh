@@ -63,6 +63,30 @@ run loop2 9 -- bash -c "$loop" || { cat loop2.err >&2; fail "the shell loop fail
 [[ $(cat loop1.out) == $'got-usr1\n1\n2\n3\ndone' ]] || { cat loop1.out >&2; fail "the shell loop printed the wrong lines"; }
 cmp -s loop1.trace loop2.trace || fail "the shell loop: one seed, different traces"
 
+# Timers on the virtual clock: a periodic timerfd through epoll (missed
+# periods counted), alarm interrupting sleep, setitimer with pause.
+run timers1 10 -- "$guests/marionette_guest_timers" || { cat timers1.err >&2; fail "the timers guest failed"; }
+run timers2 10 -- "$guests/marionette_guest_timers" || { cat timers2.err >&2; fail "the timers guest failed (second run)"; }
+cmp -s timers1.out timers2.out && cmp -s timers1.trace timers2.trace || fail "timers: one seed, different runs"
+cat >timers.expected <<'EOT'
+timerfd fired 1 at 0.250
+timerfd fired 1 at 0.350
+timerfd fired 2 at 0.600
+timerfd fired 1 at 0.650
+next expiry in 0.100, interval 0.100
+alarm: 1 signal(s), sleep interrupted at 2.650 with 3 s left
+itimer: 0.999999 s to go
+itimer: 3 signals by 4.150
+EOT
+diff -u timers.expected timers1.out || fail "the timers guest saw other times"
+run alarm 11 -- python3 -c 'import signal, time
+t0 = time.monotonic()
+signal.signal(signal.SIGALRM, lambda s, f: print("alarm at", round(time.monotonic() - t0, 3)))
+signal.alarm(2)
+time.sleep(5)
+print("slept", round(time.monotonic() - t0, 3))' || fail "python3 with an alarm failed"
+[[ $(cat alarm.out) == $'alarm at 2.0\nslept 5.0' ]] || { cat alarm.out >&2; fail "python3's alarm did not fire at 2 virtual seconds"; }
+
 # A deadlock: the program reads a pipe only it could write.
 code=0
 run dead 8 -- python3 -c 'import os; r, w = os.pipe(); os.read(r, 1)' || code=$?
