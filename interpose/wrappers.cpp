@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/random.h>
 #include <sys/select.h>
+#include <semaphore.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -24,6 +25,7 @@
 #include <cstring>
 
 #include "interpose/shim.hpp"
+#include "interpose/raw_syscall.hpp"
 #include "interpose/shim_internal.hpp"
 
 using marionette::shim::invoke;
@@ -217,4 +219,68 @@ MARIONETTE_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* at
         marionette::shim::warn("warning: the program started a thread; thread interleaving is not deterministic yet");
     }
     return function(thread, attr, start, argument);
+}
+
+// Timed waits of threads: glibc hands the absolute deadline to the real
+// futex, which compares it with the real clock — a deadline read from the
+// virtual clock would have passed long ago (or be far off), and a waiting
+// loop would spin. The deadline is moved to the real clock, keeping its
+// distance from the virtual now. The condition variable's clock is not
+// visible here, so the clock whose virtual now is nearer the deadline is
+// taken. The wait itself is real time: not scheduled (docs/processes.md).
+namespace {
+
+template <typename Function>
+Function real_function(std::atomic<Function>& cache, const char* name) {
+    Function function = cache.load(std::memory_order_acquire);
+    if (function == nullptr) {
+        function = reinterpret_cast<Function>(dlsym(RTLD_NEXT, name));
+        cache.store(function, std::memory_order_release);
+    }
+    return function;
+}
+
+timespec real_deadline(const timespec* virtual_deadline) {
+    const std::int64_t deadline = static_cast<std::int64_t>(virtual_deadline->tv_sec) * 1'000'000'000 + virtual_deadline->tv_nsec;
+    auto distance_on = [&](clockid_t clock, std::int64_t& distance) {
+        timespec now{};
+        invoke(SYS_clock_gettime, clock, reinterpret_cast<long>(&now));
+        distance = deadline - (static_cast<std::int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec);
+    };
+    std::int64_t on_realtime = 0, on_monotonic = 0;
+    distance_on(CLOCK_REALTIME, on_realtime);
+    distance_on(CLOCK_MONOTONIC, on_monotonic);
+    const bool realtime = (on_realtime < 0 ? -on_realtime : on_realtime) < (on_monotonic < 0 ? -on_monotonic : on_monotonic);
+    const std::int64_t distance = realtime ? on_realtime : on_monotonic;
+    timespec real_now{};
+    marionette::shim::raw_syscall(SYS_clock_gettime, realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, reinterpret_cast<long>(&real_now));
+    const std::int64_t real = static_cast<std::int64_t>(real_now.tv_sec) * 1'000'000'000 + real_now.tv_nsec + (distance > 0 ? distance : 0);
+    return timespec{static_cast<time_t>(real / 1'000'000'000), static_cast<long>(real % 1'000'000'000)};
+}
+
+}  // namespace
+
+MARIONETTE_EXPORT int pthread_cond_timedwait(pthread_cond_t* cond, pthread_mutex_t* mutex, const struct timespec* deadline) {
+    using Real = int (*)(pthread_cond_t*, pthread_mutex_t*, const struct timespec*);
+    static std::atomic<Real> real{nullptr};
+    if (!marionette::shim::initialised()) return real_function(real, "pthread_cond_timedwait")(cond, mutex, deadline);
+    const timespec moved = real_deadline(deadline);
+    return real_function(real, "pthread_cond_timedwait")(cond, mutex, &moved);
+}
+
+MARIONETTE_EXPORT int pthread_cond_clockwait(pthread_cond_t* cond, pthread_mutex_t* mutex, clockid_t clock,
+                                             const struct timespec* deadline) {
+    using Real = int (*)(pthread_cond_t*, pthread_mutex_t*, clockid_t, const struct timespec*);
+    static std::atomic<Real> real{nullptr};
+    if (!marionette::shim::initialised()) return real_function(real, "pthread_cond_clockwait")(cond, mutex, clock, deadline);
+    const timespec moved = real_deadline(deadline);
+    return real_function(real, "pthread_cond_clockwait")(cond, mutex, clock, &moved);
+}
+
+MARIONETTE_EXPORT int sem_timedwait(sem_t* semaphore, const struct timespec* deadline) {
+    using Real = int (*)(sem_t*, const struct timespec*);
+    static std::atomic<Real> real{nullptr};
+    if (!marionette::shim::initialised()) return real_function(real, "sem_timedwait")(semaphore, deadline);
+    const timespec moved = real_deadline(deadline);
+    return real_function(real, "sem_timedwait")(semaphore, &moved);
 }
