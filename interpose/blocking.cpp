@@ -408,6 +408,30 @@ long receive(SyscallArgs& a, long flags, long (*simulated)(SyscallArgs&)) {
 }  // namespace
 
 long handle_recvfrom(SyscallArgs& a) { return receive(a, a.a[3], &sim_recvfrom); }
+
+long handle_recvmmsg(SyscallArgs& a) {
+    if (!simulated_socket(a.a[0])) {
+        if ((a.a[3] & MSG_DONTWAIT) == 0 && coordinated()) {
+            while (!ready(a.a[0], POLLIN) && !nonblocking(a.a[0]) && !external(a.a[0])) {
+                if (!park_on(a.a[0], POLLIN, wire::BlockWhat::read)) break;
+            }
+        }
+        return raw(a);
+    }
+    // The simulated socket's recvmsg per message: the first waits as asked,
+    // the others take only what is there.
+    auto* messages = reinterpret_cast<mmsghdr*>(a.a[1]);
+    const auto count = static_cast<unsigned>(a.a[2]);
+    unsigned got = 0;
+    for (; got < count; ++got) {
+        const long flags = got == 0 ? a.a[3] : (a.a[3] | MSG_DONTWAIT);
+        SyscallArgs one{SYS_recvmsg, {a.a[0], reinterpret_cast<long>(&messages[got].msg_hdr), flags, 0, 0, 0}, nullptr};
+        const long n = receive(one, flags, &sim_recvmsg);
+        if (n < 0) return got > 0 ? static_cast<long>(got) : n;
+        messages[got].msg_len = static_cast<unsigned>(n);
+    }
+    return got;
+}
 long handle_recvmsg(SyscallArgs& a) { return receive(a, a.a[2], &sim_recvmsg); }
 
 }  // namespace marionette::shim

@@ -28,7 +28,7 @@ long scheduled_sleep(int clock_id, bool absolute, const TimeSpec& request, Ns& l
 
 #define MARIONETTE_BLOCKING_HANDLERS(X) \
     X(poll) X(ppoll) X(select) X(pselect6) X(epoll_wait) X(epoll_pwait) X(wait4) X(waitid) X(accept) X(accept4) \
-    X(recvfrom) X(recvmsg)
+    X(recvfrom) X(recvmsg) X(recvmmsg)
 
 #define MARIONETTE_DECLARE_BLOCKING(name) long handle_##name(SyscallArgs& args);
 MARIONETTE_BLOCKING_HANDLERS(MARIONETTE_DECLARE_BLOCKING)

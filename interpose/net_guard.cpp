@@ -81,6 +81,19 @@ long handle_sendmsg(SyscallArgs& a) {
 }
 
 long handle_sendmmsg(SyscallArgs& a) {
+    if (simulated_socket(a.a[0])) {
+        // One message at a time through the simulated socket's sendmsg.
+        auto* messages = reinterpret_cast<mmsghdr*>(a.a[1]);
+        const auto count = static_cast<unsigned>(a.a[2]);
+        unsigned sent = 0;
+        for (; sent < count; ++sent) {
+            SyscallArgs one{SYS_sendmsg, {a.a[0], reinterpret_cast<long>(&messages[sent].msg_hdr), a.a[3], 0, 0, 0}, nullptr};
+            const long n = sim_sendmsg(one);
+            if (n < 0) return sent > 0 ? static_cast<long>(sent) : n;
+            messages[sent].msg_len = static_cast<unsigned>(n);
+        }
+        return sent;
+    }
     const auto* msgs = reinterpret_cast<const mmsghdr*>(a.a[1]);
     for (long i = 0; msgs != nullptr && i < static_cast<unsigned>(a.a[2]); ++i) {
         if (!local_destination(msgs[i].msg_hdr.msg_name, msgs[i].msg_hdr.msg_namelen)) return refuse("sendmmsg");

@@ -111,6 +111,14 @@ public:
                 break;
             case Session::Stop::crashed: code = exit_failed; break;
         }
+        for (const Node& node : nodes_) {
+            if (!node.main || !session_.finished(*node.main)) continue;
+            const ProgramRunResult& result = session_.result(*node.main);
+            if (&node != client && !result.spawn_error.empty()) {
+                fmt::print(stderr, "marionette: node {}: {}\n", node.name, result.spawn_error);
+                code = exit_failed;
+            }
+        }
         end_all();
         return code;
     }
@@ -143,10 +151,9 @@ public:
                 continue;
             }
             if (stop == Session::Stop::deadlock) {
-                // Everything waits on everything: idle, as far as a run goes.
+                // Everything waits on everything: idle, as far as a run goes
+                // (with a target time the scheduler pauses there instead).
                 session_.scheduler().clear_deadlock();
-                if (!target) break;
-                session_.kill_node(*nodes_.front().coordinator);  // unreachable in practice
                 break;
             }
             if (stop == Session::Stop::time_limit && target && clock_.now_ns() < *target) continue;
@@ -525,7 +532,11 @@ int run_cluster_command(const RunCommandOptions& options) {
     header.format = parse_trace_format(options.trace_format_text);
     header.seed = base.seed;
     header.options = {{"mode", "cluster"}};
-    for (const ClusterNodeSpec& spec : specs) header.options.emplace_back("node_" + spec.name, spec.argv.front());
+    std::string nodes;
+    for (const ClusterNodeSpec& spec : specs) {
+        nodes += (nodes.empty() ? "" : ",") + spec.name + "=" + std::filesystem::path(spec.argv.front()).filename().string();
+    }
+    header.options.emplace_back("nodes", nodes);
     if (!options.net_options.empty()) header.options.emplace_back("net", options.net_options);
     if (!options.scenario_path.empty()) header.options.emplace_back("scenario", options.scenario_path);
     std::unique_ptr<std::ofstream> file;
@@ -543,7 +554,19 @@ int run_cluster_command(const RunCommandOptions& options) {
         if (options.scenario_path.empty() && options.control_path.empty()) {
             code = cluster.run_to_client(client, timeout, options.quiet);
         } else {
-            const ScenarioOutcome outcome = run_scenario(cluster, parsed.scenario);
+            ScenarioOutcome outcome;
+            for (const ScenarioStep& step : parsed.scenario.steps) {
+                trace.emit("control.command", {{"line", step.line}, {"text", to_string(step.command)}});
+                const Reply reply = dispatch(cluster, step.command);
+                ++outcome.steps_run;
+                if (!reply.ok) {
+                    outcome.ok = false;
+                    outcome.failed_line = step.line;
+                    outcome.reply = reply;
+                    trace.emit("control.failed", {{"line", step.line}, {"reply", format_reply(reply)}});
+                    break;
+                }
+            }
             if (!options.scenario_path.empty()) {
                 fmt::print(stderr, "marionette: scenario {}: {}\n", options.scenario_path, outcome.describe(parsed.scenario));
             }

@@ -32,7 +32,7 @@
 namespace marionette::wire {
 
 inline constexpr std::uint32_t wire_magic = 0x544e524d;  // "MRNT"
-inline constexpr std::uint16_t wire_version = 2;
+inline constexpr std::uint16_t wire_version = 3;
 /// Largest payload either side accepts (a 16 MiB read is split by the shim).
 inline constexpr std::uint32_t max_payload_bytes = 16u << 20;
 /// Most descriptors one block request waits on (SCM_RIGHTS carries 253).
