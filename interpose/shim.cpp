@@ -98,6 +98,7 @@ void init_once() {
     // Before the filter: whether file calls are trapped depends on a
     // coordinator being connected. The hello gives the identity
     // process.start reports.
+    save_simulation_env();
     files_init();
     process_init();
     blocking_init();

@@ -35,6 +35,8 @@ long libc_result(long raw);
 const char* syscall_name(long nr);
 
 void install_signal_handlers();
+/// Copies LD_PRELOAD and MARIONETTE_* so execve can put them back.
+void save_simulation_env();
 void enable_tsc_trap();
 void patch_vdso();
 void install_seccomp_filter();

@@ -38,6 +38,8 @@ marionette_restore_rt:
     .size marionette_restore_rt, .-marionette_restore_rt
 )");
 
+extern char** environ;
+
 namespace marionette::shim {
 namespace {
 
@@ -219,16 +221,71 @@ long refuse_static(const char* path) {
     return -ENOEXEC;
 }
 
+// The environment that keeps a new image under simulation: LD_PRELOAD and
+// every MARIONETTE_* variable, copied at start-up (the program may change
+// its own environment later). An execve whose environment lacks them gets
+// them back: a program that rewrites its children's environment (env -i,
+// a sanitising daemon) must not take them out of the simulation.
+constexpr std::size_t saved_env_bytes = 32768;
+constexpr std::size_t max_saved_env = 48;
+constexpr std::size_t max_exec_env = 4096;
+char saved_env_text[saved_env_bytes];
+char* saved_env[max_saved_env];
+std::size_t saved_env_count = 0;
+char* exec_env[max_exec_env + max_saved_env + 1];
+
+bool has_key(const char* entry, const char* saved) {
+    const char* equals = std::strchr(saved, '=');
+    const std::size_t key = static_cast<std::size_t>(equals - saved) + 1;
+    return std::strncmp(entry, saved, key) == 0;
+}
+
+/// The environment to exec with: the program's, plus what it lacks of ours.
+long with_simulation_env(long envp_arg) {
+    auto* const* envp = reinterpret_cast<char* const*>(envp_arg);
+    if (saved_env_count == 0) return envp_arg;
+    std::size_t n = 0;
+    for (; envp != nullptr && envp[n] != nullptr; ++n) {
+        if (n == max_exec_env) return envp_arg;  // too large to rewrite: as given
+    }
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < n; ++i) exec_env[out++] = envp[i];
+    bool added = false;
+    for (std::size_t k = 0; k < saved_env_count; ++k) {
+        bool present = false;
+        for (std::size_t i = 0; i < n && !present; ++i) present = has_key(envp[i], saved_env[k]);
+        if (present) continue;
+        exec_env[out++] = saved_env[k];
+        added = true;
+    }
+    exec_env[out] = nullptr;
+    return added ? arg(exec_env) : envp_arg;
+}
+
 long exec_common(SyscallArgs& a) {
     if (a.nr == SYS_execve && is_static_elf(reinterpret_cast<const char*>(a.a[0]))) {
         return refuse_static(reinterpret_cast<const char*>(a.a[0]));
     }
+    if (a.nr == SYS_execve) a.a[2] = with_simulation_env(a.a[2]);
+    if (a.nr == SYS_execveat) a.a[3] = with_simulation_env(a.a[3]);
     if (features().tsc) raw_syscall(SYS_prctl, PR_SET_TSC, PR_TSC_ENABLE);
     const bool kept = keep_connection_across_exec();
     const long result = raw_syscall(a.nr, a.a[0], a.a[1], a.a[2], a.a[3], a.a[4], a.a[5]);
     if (kept) exec_failed();
     if (features().tsc) raw_syscall(SYS_prctl, PR_SET_TSC, PR_TSC_SIGSEGV);
     return result;
+}
+
+void save_simulation_env() {
+    std::size_t used = 0;
+    for (char** e = environ; e != nullptr && *e != nullptr && saved_env_count < max_saved_env; ++e) {
+        if (std::strncmp(*e, "MARIONETTE_", 11) != 0 && std::strncmp(*e, "LD_PRELOAD=", 11) != 0) continue;
+        const std::size_t length = std::strlen(*e) + 1;
+        if (used + length > saved_env_bytes) break;
+        std::memcpy(saved_env_text + used, *e, length);
+        saved_env[saved_env_count++] = saved_env_text + used;
+        used += length;
+    }
 }
 
 long handle_execve(SyscallArgs& a) { return exec_common(a); }

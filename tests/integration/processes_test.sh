@@ -87,6 +87,14 @@ time.sleep(5)
 print("slept", round(time.monotonic() - t0, 3))' || fail "python3 with an alarm failed"
 [[ $(cat alarm.out) == $'alarm at 2.0\nslept 5.0' ]] || { cat alarm.out >&2; fail "python3's alarm did not fire at 2 virtual seconds"; }
 
+# A child started with an emptied environment stays under simulation: the
+# shim puts LD_PRELOAD and MARIONETTE_* back into its execve.
+run envi 12 -- sh -c 'env -i /usr/bin/python3 -c "import os, time; print(os.getpid(), int(time.time()))"' \
+  || { cat envi.err >&2; fail "env -i python3 failed"; }
+read -r envi_pid envi_time <envi.out
+[[ $envi_time -lt 1767312000 ]] || fail "env -i python3 saw the real clock ($envi_time)"
+expect_line envi.trace " process\.exec at_ns=[0-9]+ pid=$envi_pid program=python3"
+
 # A deadlock: the program reads a pipe only it could write.
 code=0
 run dead 8 -- python3 -c 'import os; r, w = os.pipe(); os.read(r, 1)' || code=$?
