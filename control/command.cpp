@@ -70,6 +70,12 @@ std::string print_action(const Action& action) {
                        out = "net.unclog";
                        if (!c.from.empty()) add(out, c.from), add(out, c.to);
                    },
+                   [&](const NetFailConnect& c) {
+                       out = "net.fail_connect";
+                       add(out, c.from);
+                       add(out, c.to);
+                       add(out, c.on ? "on" : "off");
+                   },
                    [&](const Spawn& c) {
                        out = "spawn";
                        add(out, c.name);
@@ -112,6 +118,7 @@ const std::vector<CommandInfo>& command_table() {
         {"net.set_latency", "net.set_latency latency_ns_min=<d> latency_ns_jitter=<d> ...", "set latency options: latency_ns_min, latency_ns_jitter, loopback_latency_ns, latency_tail_rate, latency_tail_ns_max"},
         {"net.set_partition_dynamics", "net.set_partition_dynamics partition_rate=<rate> ...", "set random partition dynamics (partition and stability keys, partition_tick_ns, partition_mode)"},
         {"net.clog", "net.clog <from> <to> <duration>", "hold packets from one node to another for a while"},
+        {"net.fail_connect", "net.fail_connect <from> <to> on|off", "refuse connects from one node to another"},
         {"net.unclog", "net.unclog [<from> <to>]", "release one clog, or all"},
         {"spawn", "spawn <name> [node=<node>] -- <argv...>", "start a helper process"},
         {"expect", "expect exit [<name>] <code> | expect output <name> contains <text>", "check a process's outcome"},
@@ -172,6 +179,7 @@ std::string_view command_name(const Command& command) {
                           [](const NetSetOptions& c) -> std::string_view { return net_options_command(c.group); },
                           [](const NetClog&) -> std::string_view { return "net.clog"; },
                           [](const NetUnclog&) -> std::string_view { return "net.unclog"; },
+                          [](const NetFailConnect&) -> std::string_view { return "net.fail_connect"; },
                           [](const Spawn&) -> std::string_view { return "spawn"; },
                           [](const ExpectExit&) -> std::string_view { return "expect"; },
                           [](const ExpectOutput&) -> std::string_view { return "expect"; },

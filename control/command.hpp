@@ -143,6 +143,15 @@ struct NetUnclog {
     friend bool operator==(const NetUnclog&, const NetUnclog&) = default;
 };
 
+/// `net.fail_connect <from> <to> on|off`: connects from one node to
+/// another are refused (ECONNREFUSED) while on.
+struct NetFailConnect {
+    std::string from;
+    std::string to;
+    bool on = true;
+    friend bool operator==(const NetFailConnect&, const NetFailConnect&) = default;
+};
+
 /// `spawn <name> [node=<node>] -- <argv...>`: start a helper process.
 struct Spawn {
     std::string name;
@@ -168,7 +177,7 @@ struct ExpectOutput {
 
 /// Commands that can be scheduled with `at` and `after`.
 using Action = std::variant<Crash, Kill, Restart, DiskSetFaults, DiskCorruptSector, NetPartition, NetHeal,
-                            NetSetOptions, NetClog, NetUnclog, Spawn>;
+                            NetSetOptions, NetClog, NetUnclog, NetFailConnect, Spawn>;
 
 /// `at <time> <action>`: run the action when virtual time reaches `at_ns`.
 struct At {
@@ -189,7 +198,7 @@ struct After {
 /// Any command of the language.
 using Command = std::variant<Hello, Status, Quit, TraceRead, Run, At, After, CrashRandom, Crash, Kill, Restart,
                              DiskSetFaults, DiskCorruptSector, NetPartition, NetHeal, NetSetOptions,
-                             NetClog, NetUnclog, Spawn, ExpectExit, ExpectOutput>;
+                             NetClog, NetUnclog, NetFailConnect, Spawn, ExpectExit, ExpectOutput>;
 
 /// One entry of the command table: the first word, a usage line, a summary.
 struct CommandInfo {

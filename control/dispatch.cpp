@@ -45,6 +45,7 @@ Reply route(CommandExecutor& e, const Command& command) {
                           [&](const NetSetOptions& c) { return e.net_set_options(c); },
                           [&](const NetClog& c) { return e.net_clog(c); },
                           [&](const NetUnclog& c) { return e.net_unclog(c); },
+                          [&](const NetFailConnect& c) { return e.net_fail_connect(c); },
                           [&](const Spawn& c) { return e.spawn(c); },
                           [&](const ExpectExit& c) { return e.expect_exit(c); },
                           [&](const ExpectOutput& c) { return e.expect_output(c); },
@@ -65,6 +66,10 @@ Reply checked(Reply reply) {
 }
 
 }  // namespace
+
+Reply CommandExecutor::net_fail_connect(const NetFailConnect&) {
+    return Reply::failure(ErrorCode::unsupported, "net.fail_connect needs a cluster run (--node)");
+}
 
 Reply dispatch(CommandExecutor& executor, const Command& command) {
     try {

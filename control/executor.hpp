@@ -48,6 +48,8 @@ public:
     virtual Reply net_set_options(const NetSetOptions& command) = 0;
     virtual Reply net_clog(const NetClog& command) = 0;
     virtual Reply net_unclog(const NetUnclog& command) = 0;
+    /// Not pure: executors without a network refuse it as unsupported.
+    virtual Reply net_fail_connect(const NetFailConnect& command);
     virtual Reply spawn(const Spawn& command) = 0;
     /// Fails with ErrorCode::expect_failed when the expectation does not hold.
     virtual Reply expect_exit(const ExpectExit& command) = 0;

@@ -182,6 +182,19 @@ NetUnclog parse_net_unclog(Cursor& args) {
     return out;
 }
 
+NetFailConnect parse_net_fail_connect(Cursor& args) {
+    NetFailConnect out;
+    out.from = node_name(args.next("<from> node"), "node name");
+    const Word& to = args.next("<to> node");
+    out.to = node_name(to, "node name");
+    if (out.to == out.from) fail(ErrorCode::bad_argument, to.column, "a connect failure needs two different nodes");
+    const Word& state = args.next("on|off");
+    if (state.text != "on" && state.text != "off") fail(ErrorCode::bad_argument, state.column, "expected on or off, got '" + state.text + "'");
+    out.on = state.text == "on";
+    args.finish();
+    return out;
+}
+
 Spawn parse_spawn(Cursor& args) {
     Spawn out;
     out.name = node_name(args.next("<name>"), "process name");
@@ -316,6 +329,7 @@ std::optional<Action> parse_action_named(std::string_view name, Cursor& args) {
         if (name == net_options_command(group)) return parse_net_set_options(args, group);
     }
     if (name == "net.clog") return parse_net_clog(args);
+    if (name == "net.fail_connect") return parse_net_fail_connect(args);
     if (name == "net.unclog") return parse_net_unclog(args);
     if (name == "spawn") return parse_spawn(args);
     return std::nullopt;

@@ -263,6 +263,14 @@ public:
         return Reply::success();
     }
 
+    Reply net_fail_connect(const NetFailConnect& command) override {
+        Node* from = find(command.from);
+        Node* to = find(command.to);
+        if (from == nullptr || to == nullptr) return no_node(from == nullptr ? command.from : command.to);
+        network_.set_connect_failure(from->net, to->net, command.on);
+        return Reply::success();
+    }
+
     Reply spawn(const Spawn& command) override {
         Node* node = named(command.node);
         if (node == nullptr) return no_node(command.node);

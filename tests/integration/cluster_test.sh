@@ -61,6 +61,22 @@ expect_line q.a.out '^STALE read: wrote version [0-9]+, a majority read returned
   --node client="$guests/marionette_guest_quorum_client 2 20" >ok.out 2>ok.err \
   || { cat ok.err >&2; fail "the correct quorum failed a seed"; }
 
+# Connect failures between a named pair, by scenario: refused while on.
+cat >fail.scenario <<EOT
+run 10ms
+net.fail_connect client server on
+spawn blocked node=client -- $guests/marionette_guest_echo_client server 7000 1
+expect exit blocked 2
+net.fail_connect client server off
+spawn through node=client -- $guests/marionette_guest_echo_client server 7000 1
+expect exit through 0
+expect output through contains "echo ping 0"
+EOT
+"$launch" --seed 4 --quiet --trace fail.trace --node server="$guests/marionette_guest_echo_server 7000" \
+  --node client='sleep 1000' --scenario fail.scenario >fail.out 2>fail.err || { cat fail.err >&2; fail "the connect-failure scenario failed"; }
+expect_line fail.trace ' net\.connect at_ns=[0-9]+ sock=[0-9]+ from=1 to=0 dst=10\.0\.0\.1:7000 result=injected_refused'
+expect_line fail.trace ' control\.command at_ns=[0-9]+ line=2 text=net\.fail_connect%20client%20server%20on'
+
 # Usage errors.
 code=0
 "$launch" --node 'bad name=true' 2>bad.err || code=$?
