@@ -3,6 +3,8 @@
 #  1. 5M clock_gettime calls: native, libfaketime, Marionette (symbol wrapper)
 #  2. raw syscall(SYS_getpid): native, Marionette (seccomp trap), strace -f
 #  3. python3 -c pass start-up: native vs Marionette
+#  4. 20,000 4 KiB pwrites with an fsync every 16: native (real disk, real
+#     fsync) vs Marionette (--disk: the simulated disk, in memory)
 # Each figure is the best of $REPEAT runs; per-call costs subtract an N=0 run
 # of the same command (process start-up, launcher, preload).
 # Usage: bench/interpose_bench.sh BUILD_DIR   (after building
@@ -12,6 +14,7 @@ build=${1:?usage: interpose_bench.sh BUILD_DIR}
 launch=$build/launcher/marionette-launch
 clock_bin=$(find "$build" -name marionette_bench_clock -type f | head -1)
 getpid_bin=$(find "$build" -name marionette_bench_getpid -type f | head -1)
+pwrite_bin=$(find "$build" -name marionette_bench_pwrite -type f | head -1)
 repeat=${REPEAT:-5}
 faketime_so=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
 
@@ -70,3 +73,16 @@ echo "| python3 -c pass ($python) | ms | vs native |"
 echo "|---|---|---|"
 echo "| native | $(awk -v a="$native" 'BEGIN { printf "%.1f", a / 1e6 }') | 1.00 |"
 echo "| Marionette (launcher + preload) | $(awk -v a="$marionette" 'BEGIN { printf "%.1f", a / 1e6 }') | $(ratio "$marionette" "$native") |"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/native" "$work/data"
+pw_native=$(best_ns "$pwrite_bin" "$work/native")
+pw_sim=$(best_ns "$launch" --seed 1 --quiet --disk "$work/data" -- "$pwrite_bin" "$work/data")
+pw_sim0=$(best_ns "$launch" --seed 1 --quiet --disk "$work/data" -- "$pwrite_bin" "$work/data" 0)
+echo
+echo "| 20000 pwrite(4 KiB), fsync every 16 | ms | vs native |"
+echo "|---|---|---|"
+printf '| native (real disk, real fsync) | %.1f | 1.00 |\n' "$(echo "$pw_native / 1000000" | bc -l)"
+printf '| Marionette --disk (whole run) | %.1f | %.2f |\n' "$(echo "$pw_sim / 1000000" | bc -l)" "$(echo "$pw_sim / $pw_native" | bc -l)"
+printf '| Marionette --disk (minus an empty run) | %.1f | %.2f |\n' "$(echo "($pw_sim - $pw_sim0) / 1000000" | bc -l)" "$(echo "($pw_sim - $pw_sim0) / $pw_native" | bc -l)"
