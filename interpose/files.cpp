@@ -227,6 +227,7 @@ void refresh_cwd(bool simulated, const char* absolute_path, std::size_t length) 
 // --- set-up ------------------------------------------------------------------
 
 bool files_active() { return coordinated(); }
+bool simulated_file(long fd) { return simulated_fds.has(fd); }
 
 void files_init() {
     // Mounts: absolute prefixes separated by newlines.

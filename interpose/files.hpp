@@ -25,6 +25,8 @@ void files_adopt(const std::int32_t* inherited, std::size_t count, const char* r
 
 /// True if file syscalls are being routed (a coordinator is connected).
 bool files_active();
+/// True if `fd` is a descriptor of a simulated file.
+bool simulated_file(long fd);
 
 #define MARIONETTE_FILE_HANDLERS(X)                                                                             \
     X(openat) X(open) X(creat) X(close) X(close_range) X(read) X(pread64) X(readv) X(preadv) X(preadv2)        \

@@ -81,6 +81,25 @@ expect_line py.out '^/tmp/marionette-node-tmp$'
 [[ ! -e data/child.txt ]] || fail "a forked child wrote the real data directory"
 [[ $(fingerprint "$scratch/data") == "$before" ]] || fail "sh changed the real data directory"
 
+# mmap of a simulated file: read-only and private mappings are served from a
+# copy of the simulated bytes; a writable shared one fails loudly (ENODEV, a
+# warning, a determinism.escape line).
+"$launch" --quiet --seed 3 --disk data --trace mmap.trace -- python3 -c '
+import mmap
+f = open("data/seed.txt", "r+b")
+print(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)[:13].decode())
+p = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+p[0:1] = b"I"
+print(p[:13].decode())
+try:
+    mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_WRITE)
+except OSError as e:
+    print("errno", e.errno)' >mmap.out 2>mmap.err || { cat mmap.err >&2; fail "mmap under --disk failed"; }
+[[ $(cat mmap.out) == $'imported line\nImported line\nerrno 19' ]] || { cat mmap.out >&2; fail "mmap of a simulated file misbehaved"; }
+grep -q 'writable shared mmap of a simulated file is not supported' mmap.err || fail "no warning for a writable shared mmap"
+expect_line mmap.trace ' determinism\.escape at_ns=[0-9]+ mmap=shared_writable'
+[[ $(fingerprint "$scratch/data") == "$before" ]] || fail "mmap changed the real data directory"
+
 # Disk options are checked before anything runs.
 code=0
 "$launch" --seed 1 --disk data --crash-torn-write-rate 140% -- true 2>bad.err || code=$?
