@@ -233,17 +233,53 @@ std::vector<std::byte> Scheduler::reply_bytes(std::uint32_t sequence, long resul
     return bytes;
 }
 
-void Scheduler::send(Proc& p, std::span<const std::byte> bytes) {
-    // A peer gone mid-reply shows up as end-of-file on the next poll.
-    if (p.conn >= 0) write_all(p.conn, bytes);
+std::uint64_t Scheduler::horizon() {
+    std::optional<Ns> next = clock_.next_at();
+    auto consider = [&next](Ns at) { next = std::min(next.value_or(at), at); };
+    for (const auto& [id, q] : processes_) {
+        if (q->state == State::blocked && q->wait.deadline_ns != 0) consider(q->wait.deadline_ns);
+        if (q->alarm_at != 0) consider(q->alarm_at);
+    }
+    for (const auto& [id, timer] : timers_) {
+        if (timer.deadline != 0) consider(timer.deadline);
+    }
+    if (hooks_.next_event_ns) {
+        if (const std::optional<Ns> external = hooks_.next_event_ns()) consider(*external);
+    }
+    return next.value_or(0);
 }
 
-void Scheduler::send_with_fd(Proc& p, std::span<const std::byte> bytes, int fd) {
+void Scheduler::send(Proc& p, std::span<const std::byte> bytes) {
+    // A peer gone mid-reply shows up as end-of-file on the next poll.
+    if (p.conn < 0) return;
+    if (bytes.size() >= sizeof(wire::Header) + sizeof(wire::SyscallReply)) {
+        wire::Header h;
+        std::memcpy(&h, bytes.data(), sizeof h);
+        if (h.kind == static_cast<std::uint16_t>(wire::Kind::reply)) {
+            // Every reply says when the next event is due.
+            std::vector<std::byte> patched(bytes.begin(), bytes.end());
+            wire::SyscallReply body;
+            std::memcpy(&body, patched.data() + sizeof h, sizeof body);
+            body.horizon_ns = horizon();
+            std::memcpy(patched.data() + sizeof h, &body, sizeof body);
+            write_all(p.conn, patched);
+            return;
+        }
+    }
+    write_all(p.conn, bytes);
+}
+
+void Scheduler::send_with_fd(Proc& p, std::span<const std::byte> reply, int fd) {
     if (fd < 0) {
-        send(p, bytes);
+        send(p, reply);
         return;
     }
     if (p.conn < 0) return;
+    std::vector<std::byte> bytes(reply.begin(), reply.end());
+    wire::SyscallReply body;
+    std::memcpy(&body, bytes.data() + sizeof(wire::Header), sizeof body);
+    body.horizon_ns = horizon();
+    std::memcpy(bytes.data() + sizeof(wire::Header), &body, sizeof body);
     // The descriptor rides on the first byte; the rest follows as usual.
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
     iovec iov{const_cast<std::byte*>(bytes.data()), 1};
@@ -261,7 +297,7 @@ void Scheduler::send_with_fd(Proc& p, std::span<const std::byte> bytes, int fd) 
     do {
         n = ::sendmsg(p.conn, &msg, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
-    if (n == 1) write_all(p.conn, bytes.subspan(1));
+    if (n == 1) write_all(p.conn, std::span<const std::byte>(bytes).subspan(1));
 }
 
 void Scheduler::poll_once(std::span<pollfd> extra, int timeout_ms) {
@@ -724,7 +760,7 @@ void Scheduler::adopt_unknown_children(Proc& p) {
 bool Scheduler::can_run(Proc& p) {
     if (p.state == State::ready) return true;
     if (p.state != State::blocked) return false;
-    if (p.interrupted) return true;
+    if (p.interrupted || p.wait.what == wire::BlockWhat::yield) return true;
     const Ns now = clock_.now_ns();
     if (p.wait.deadline_ns != 0 && p.wait.deadline_ns <= now) return true;
     if (p.wait.child != 0) {

@@ -181,6 +181,8 @@ private:
     void send_reply_with(Proc& p, std::uint32_t sequence, long result, std::span<const std::byte> out);
     void resume(Proc& p, long result);
     void send(Proc& p, std::span<const std::byte> bytes);
+    /// The next event's time (see wire::SyscallReply::horizon_ns).
+    std::uint64_t horizon();
     void send_with_fd(Proc& p, std::span<const std::byte> bytes, int fd);
     void report_deadlock();
     Proc* by_conn(int conn);

@@ -244,6 +244,7 @@ long dispatch(SyscallArgs& args) {
         if (args.nr == SYS_execve || args.nr == SYS_execveat) return handler(args);
         const long result = handler(args);
         end_if_past_deadline();
+        maybe_yield();
         return result;
     }
     // A trapped syscall without a handler: the filter and the table

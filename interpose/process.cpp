@@ -30,6 +30,8 @@ int owner_pid = 0;  // the process the connection speaks for
 std::uint32_t sequence = 0;
 char address[108] = {};
 std::uint64_t launched_process_index = 0;  // MARIONETTE_PROCESS_INDEX
+std::uint64_t horizon = 0;                  // the next event in the run (absolute), 0 none
+bool yielding = false;
 std::size_t address_length = 0;
 
 struct RawIo {
@@ -117,7 +119,7 @@ bool introduce(int fd, wire::Origin origin) {
     bool ok;
     {
         MaskSignals masked;
-        ok = wire::hello<RawIo>(fd, hello, cwd, identity, now, inherited, 1024, &count);
+        ok = wire::hello<RawIo>(fd, hello, cwd, identity, now, inherited, 1024, &count, &horizon);
     }
     if (!ok) return false;
     kernel.become(identity.pid, identity.ppid, identity.process_index);
@@ -139,6 +141,15 @@ void after_fork_in_child() {
 }
 
 }  // namespace
+
+void note_horizon(std::uint64_t horizon_ns) { horizon = horizon_ns; }
+
+void maybe_yield() {
+    if (horizon == 0 || yielding || conn < 0 || !main_thread() || now_realtime_ns() < horizon) return;
+    yielding = true;
+    block(wire::BlockWhat::yield, 0, 0, nullptr, nullptr, 0);
+    yielding = false;
+}
 
 std::uint64_t now_realtime_ns() {
     const VirtualClock& clock = locked_kernel().clock();
@@ -229,6 +240,7 @@ long block(wire::BlockWhat what, std::uint64_t deadline_ns, std::int64_t child, 
         r = wire::message<RawIo>(fd, wire::Kind::block, &request, sizeof request, next_sequence(), fds, fd_count);
     }
     if (!r.transport_ok) lost_coordinator();
+    horizon = r.horizon_ns;
     Kernel& kernel = locked_kernel();
     const Ns start = kernel.clock().options().start_realtime_ns;
     if (r.now_ns > start) kernel.catch_up(r.now_ns - start);
@@ -246,6 +258,7 @@ long report_fork(long real_pid) {
         r = wire::message<RawIo>(fd, wire::Kind::forked, &query, sizeof query, next_sequence());
     }
     if (!r.transport_ok) lost_coordinator();
+    horizon = r.horizon_ns;
     Kernel& kernel = locked_kernel();
     const Ns start = kernel.clock().options().start_realtime_ns;
     if (r.now_ns > start) kernel.catch_up(r.now_ns - start);
@@ -260,6 +273,7 @@ long translate_pid(long pid, std::uint32_t op) {
     query.op = op;
     const wire::CallResult r = wire::message<RawIo>(fd, wire::Kind::pid, &query, sizeof query, next_sequence());
     if (!r.transport_ok) lost_coordinator();
+    horizon = r.horizon_ns;
     return r.result;
 }
 
@@ -270,6 +284,7 @@ long timer_call(wire::TimerRequest request, int fd, wire::TimerAnswer& answer) {
     const wire::CallResult r = wire::message<RawIo>(conn_fd, wire::Kind::timer, &request, sizeof request, next_sequence(),
                                                     fd >= 0 ? &fd : nullptr, fd >= 0 ? 1 : 0, &answer, sizeof answer);
     if (!r.transport_ok) lost_coordinator();
+    horizon = r.horizon_ns;
     return r.result;
 }
 

@@ -46,6 +46,13 @@ bool send_trace_line(std::string_view line);
 /// Returns the wake reason (wire::woke_*) or -EINTR; the clock has caught up.
 long block(wire::BlockWhat what, std::uint64_t deadline_ns, std::int64_t child, const int* fds, const short* events,
            std::uint32_t fd_count);
+/// The next event anywhere in the run, from the last reply (0: none).
+void note_horizon(std::uint64_t horizon_ns);
+/// Yields to the scheduler if this process's clock has passed the next
+/// event (a process that computes without blocking must not starve the
+/// run's timers and packets). Called after each intercepted call.
+void maybe_yield();
+
 /// Absolute virtual realtime now (for deadlines).
 std::uint64_t now_realtime_ns();
 

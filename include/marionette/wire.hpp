@@ -32,7 +32,7 @@
 namespace marionette::wire {
 
 inline constexpr std::uint32_t wire_magic = 0x544e524d;  // "MRNT"
-inline constexpr std::uint16_t wire_version = 3;
+inline constexpr std::uint16_t wire_version = 4;
 /// Largest payload either side accepts (a 16 MiB read is split by the shim).
 inline constexpr std::uint32_t max_payload_bytes = 16u << 20;
 /// Most descriptors one block request waits on (SCM_RIGHTS carries 253).
@@ -228,8 +228,13 @@ struct SyscallReply {
     std::uint64_t now_ns = 0;
     std::uint32_t out_bytes = 0;  ///< output bytes that follow
     std::uint32_t flags = 0;      ///< reply_passthrough
+    /// The time of the next event anywhere in the run (a sleeper's deadline,
+    /// a timer, a packet), 0 if none: a process whose own clock passes it
+    /// yields (BlockWhat::yield), so time-driven events are not starved by a
+    /// process that computes without blocking.
+    std::uint64_t horizon_ns = 0;
 };
-static_assert(sizeof(SyscallReply) == 24);
+static_assert(sizeof(SyscallReply) == 32);
 
 /// How one argument's buffer travels.
 enum class BufKind : std::uint8_t {

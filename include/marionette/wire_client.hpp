@@ -25,6 +25,7 @@ struct CallResult {
     std::uint64_t now_ns = 0;    ///< the virtual time after the call
     bool transport_ok = false;   ///< false: the coordinator is gone
     bool passthrough = false;    ///< not simulated after all: issue it for real
+    std::uint64_t horizon_ns = 0;  ///< SyscallReply::horizon_ns
 };
 
 namespace detail {
@@ -160,7 +161,7 @@ CallResult call(int fd, long nr, const long* args, std::uint64_t now_ns, long bi
             return {};
         }
     }
-    return {static_cast<long>(reply.result), reply.now_ns, true, (reply.flags & reply_passthrough) != 0};
+    return {static_cast<long>(reply.result), reply.now_ns, true, (reply.flags & reply_passthrough) != 0, reply.horizon_ns};
 }
 
 /// Introduces the process (image): its working directory, umask, clock
@@ -170,7 +171,8 @@ CallResult call(int fd, long nr, const long* args, std::uint64_t now_ns, long bi
 /// lets the process run. Returns false if the coordinator refused or is gone.
 template <typename Io>
 bool hello(int fd, const Hello& body, const char* cwd, HelloReply& identity, std::uint64_t& now_ns,
-           std::int32_t* fds = nullptr, std::size_t fd_capacity = 0, std::size_t* fd_count = nullptr) {
+           std::int32_t* fds = nullptr, std::size_t fd_capacity = 0, std::size_t* fd_count = nullptr,
+           std::uint64_t* horizon_ns = nullptr) {
     Header header;
     header.kind = static_cast<std::uint16_t>(Kind::hello);
     header.payload_bytes = static_cast<std::uint32_t>(sizeof body + body.cwd_bytes);
@@ -186,6 +188,7 @@ bool hello(int fd, const Hello& body, const char* cwd, HelloReply& identity, std
     if (reply.result != 0) return detail::skip<Io>(fd, reply.out_bytes) && false;
     if (reply.out_bytes < sizeof identity || !detail::read_all<Io>(fd, &identity, sizeof identity)) return false;
     now_ns = reply.now_ns;
+    if (horizon_ns != nullptr) *horizon_ns = reply.horizon_ns;
     const std::size_t count = (reply.out_bytes - sizeof identity) / sizeof(std::int32_t);
     if (fd_count != nullptr) *fd_count = count;
     const std::size_t keep = count < fd_capacity ? count : fd_capacity;
@@ -245,7 +248,7 @@ CallResult message(int fd, Kind kind, const void* payload, std::size_t payload_b
     // Output the caller has room for goes to `answer`; the rest is skipped.
     const std::size_t keep = reply.out_bytes < answer_bytes ? reply.out_bytes : answer_bytes;
     if ((keep > 0 && !detail::read_all<Io>(fd, answer, keep)) || !detail::skip<Io>(fd, reply.out_bytes - keep)) return {};
-    return {static_cast<long>(reply.result), reply.now_ns, true};
+    return {static_cast<long>(reply.result), reply.now_ns, true, false, reply.horizon_ns};
 }
 
 }  // namespace marionette::wire

@@ -87,6 +87,20 @@ time.sleep(5)
 print("slept", round(time.monotonic() - t0, 3))' || fail "python3 with an alarm failed"
 [[ $(cat alarm.out) == $'alarm at 2.0\nslept 5.0' ]] || { cat alarm.out >&2; fail "python3's alarm did not fire at 2 virtual seconds"; }
 
+# A process that computes without blocking still gets its alarm on time:
+# once its clock passes the next event in the run it yields to the
+# scheduler (wire::SyscallReply::horizon_ns).
+run busy 13 -- python3 -c 'import signal, time, sys
+t0 = time.monotonic()
+def on_alarm(*a):
+    print("alarm after", round(time.monotonic() - t0, 3))
+    sys.exit(0)
+signal.signal(signal.SIGALRM, on_alarm)
+signal.alarm(1)
+while True:
+    time.monotonic()' || { cat busy.err >&2; fail "the busy loop with an alarm failed"; }
+[[ $(cat busy.out) == "alarm after 1.0" ]] || { cat busy.out >&2; fail "a busy loop's alarm did not fire at 1 virtual second"; }
+
 # A child started with an emptied environment stays under simulation: the
 # shim puts LD_PRELOAD and MARIONETTE_* back into its execve.
 run envi 12 -- sh -c 'env -i /usr/bin/python3 -c "import os, time; print(os.getpid(), int(time.time()))"' \
