@@ -246,6 +246,7 @@ std::uint64_t Scheduler::horizon() {
     if (hooks_.next_event_ns) {
         if (const std::optional<Ns> external = hooks_.next_event_ns()) consider(*external);
     }
+    if (time_limit_ns_) consider(*time_limit_ns_);
     return next.value_or(0);
 }
 
@@ -828,6 +829,15 @@ void Scheduler::schedule() {
             adopt_unknown_children(*it->second);
         }
         if (processes_.size() != before) continue;
+        // A run's time limit is reached even by a process that never blocks
+        // (it yielded at the horizon): pause before anyone runs on.
+        if (time_limit_ns_ && clock_.now_ns() >= *time_limit_ns_ &&
+            std::any_of(processes_.begin(), processes_.end(), [](const auto& entry) {
+                return entry.second->state == State::blocked && entry.second->wait.what == wire::BlockWhat::yield;
+            })) {
+            paused_ = true;
+            return;
+        }
         const std::optional<Ns> timer_ns = fire_timers();
         if (hooks_.on_decision) hooks_.on_decision();
         poll_waits();
