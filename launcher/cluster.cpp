@@ -17,6 +17,7 @@
 #include "coordinator/coordinator.hpp"
 #include "coordinator/socket_relay.hpp"
 #include "launcher/node.hpp"
+#include "launcher/scenario_run.hpp"
 #include "launcher/session.hpp"
 #include "sim/disk/disk_options.hpp"
 #include "sim/net/network.hpp"
@@ -562,19 +563,7 @@ int run_cluster_command(const RunCommandOptions& options) {
         if (options.scenario_path.empty() && options.control_path.empty()) {
             code = cluster.run_to_client(client, timeout, options.quiet);
         } else {
-            ScenarioOutcome outcome;
-            for (const ScenarioStep& step : parsed.scenario.steps) {
-                trace.emit("control.command", {{"line", step.line}, {"text", to_string(step.command)}});
-                const Reply reply = dispatch(cluster, step.command);
-                ++outcome.steps_run;
-                if (!reply.ok) {
-                    outcome.ok = false;
-                    outcome.failed_line = step.line;
-                    outcome.reply = reply;
-                    trace.emit("control.failed", {{"line", step.line}, {"reply", format_reply(reply)}});
-                    break;
-                }
-            }
+            const ScenarioOutcome outcome = run_traced(cluster, parsed.scenario, trace);
             if (!options.scenario_path.empty()) {
                 fmt::print(stderr, "marionette: scenario {}: {}\n", options.scenario_path, outcome.describe(parsed.scenario));
             }

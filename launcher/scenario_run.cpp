@@ -354,8 +354,9 @@ private:
     std::map<std::string, int> exits_;
 };
 
-/// Traces each step as it is executed, then delegates.
-ScenarioOutcome run_traced(ScenarioExecutor& executor, const Scenario& scenario, Trace& trace) {
+}  // namespace
+
+ScenarioOutcome run_traced(CommandExecutor& executor, const Scenario& scenario, Trace& trace) {
     ScenarioOutcome outcome;
     for (const ScenarioStep& step : scenario.steps) {
         trace.emit("control.command", {{"line", step.line}, {"text", to_string(step.command)}});
@@ -371,8 +372,6 @@ ScenarioOutcome run_traced(ScenarioExecutor& executor, const Scenario& scenario,
     }
     return outcome;
 }
-
-}  // namespace
 
 int run_scenario_command(const RunCommandOptions& options) {
     ScenarioParse parsed;

@@ -16,9 +16,15 @@
 // fail with `unsupported`.
 #pragma once
 
+#include "control/executor.hpp"
+#include "control/scenario.hpp"
 #include "launcher/program_run.hpp"
 
 namespace marionette {
+
+/// Runs a scenario's steps in order, each traced as `control.command` (and
+/// `control.failed` for the one that failed, which ends the scenario).
+ScenarioOutcome run_traced(CommandExecutor& executor, const Scenario& scenario, Trace& trace);
 
 /// Runs `options.scenario_path` against the command; returns the launcher's
 /// exit code (0 every step ok, 1 a step failed, 2 the file is malformed).
