@@ -543,19 +543,8 @@ void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byt
             clock_.run_until(std::max(clock_.now_ns(), request.now_ns));
             NetResponse response;
             if (hooks_.on_net) response = hooks_.on_net(*p.node, request);
-            std::vector<std::byte> bytes = reply_bytes(header.sequence, response.result);
-            // The answer is the reply's output.
-            wire::Header h;
-            std::memcpy(&h, bytes.data(), sizeof h);
-            h.payload_bytes += sizeof response.answer;
-            std::memcpy(bytes.data(), &h, sizeof h);
-            wire::SyscallReply body;
-            std::memcpy(&body, bytes.data() + sizeof h, sizeof body);
-            body.out_bytes = sizeof response.answer;
-            std::memcpy(bytes.data() + sizeof h, &body, sizeof body);
-            const auto* answer = reinterpret_cast<const std::byte*>(&response.answer);
-            bytes.insert(bytes.end(), answer, answer + sizeof response.answer);
-            send_with_fd(p, bytes, response.fd);
+            send_with_fd(p, reply_with_output(header.sequence, response.result, std::as_bytes(std::span(&response.answer, 1))),
+                         response.fd);
             if (response.fd >= 0) ::close(response.fd);
             return;
         }
@@ -574,7 +563,7 @@ void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byt
     send(p, reply_bytes(header.sequence, -EPROTO));
 }
 
-void Scheduler::send_reply_with(Proc& p, std::uint32_t sequence, long result, std::span<const std::byte> out) {
+std::vector<std::byte> Scheduler::reply_with_output(std::uint32_t sequence, long result, std::span<const std::byte> out) {
     std::vector<std::byte> bytes = reply_bytes(sequence, result);
     wire::Header h;
     std::memcpy(&h, bytes.data(), sizeof h);
@@ -585,7 +574,7 @@ void Scheduler::send_reply_with(Proc& p, std::uint32_t sequence, long result, st
     body.out_bytes = static_cast<std::uint32_t>(out.size());
     std::memcpy(bytes.data() + sizeof h, &body, sizeof body);
     bytes.insert(bytes.end(), out.begin(), out.end());
-    send(p, bytes);
+    return bytes;
 }
 
 void Scheduler::handle_timer(Proc& p, const wire::Header& header, const wire::TimerRequest& request, std::vector<int>& fds) {
@@ -624,7 +613,7 @@ void Scheduler::handle_timer(Proc& p, const wire::Header& header, const wire::Ti
         }
         default: send(p, reply_bytes(header.sequence, -EINVAL)); return;
     }
-    send_reply_with(p, header.sequence, 0, std::as_bytes(std::span(&answer, 1)));
+    send(p, reply_with_output(header.sequence, 0, std::as_bytes(std::span(&answer, 1))));
 }
 
 std::optional<Ns> Scheduler::fire_timers() {

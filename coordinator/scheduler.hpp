@@ -178,7 +178,8 @@ private:
     void handle_timer(Proc& p, const wire::Header& header, const wire::TimerRequest& request, std::vector<int>& fds);
     /// Fires alarms and timerfds that are due; returns the next deadline.
     std::optional<Ns> fire_timers();
-    void send_reply_with(Proc& p, std::uint32_t sequence, long result, std::span<const std::byte> out);
+    /// A reply whose output is `out` (the time fields are set when sent).
+    std::vector<std::byte> reply_with_output(std::uint32_t sequence, long result, std::span<const std::byte> out);
     void resume(Proc& p, long result);
     void send(Proc& p, std::span<const std::byte> bytes);
     /// The next event's time (see wire::SyscallReply::horizon_ns).

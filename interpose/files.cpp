@@ -175,10 +175,7 @@ Forwarded forward(const SyscallArgs& a, long bind_fd = -1) {
         warn("lost the connection to marionette-launch; exiting");
         raw_syscall(SYS_exit_group, 3);
     }
-    note_horizon(r.horizon_ns);
-    Kernel& kernel = locked_kernel();
-    const Ns start = kernel.clock().options().start_realtime_ns;
-    if (r.now_ns > start) kernel.catch_up(r.now_ns - start);
+    absorb_reply_time(r.now_ns, r.horizon_ns);
     return {r.result, r.passthrough};
 }
 

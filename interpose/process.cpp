@@ -114,17 +114,17 @@ bool introduce(int fd, wire::Origin origin) {
     hello.process_index = static_cast<std::uint32_t>(launched_process_index);
     wire::HelloReply identity;
     std::uint64_t now = 0;
+    std::uint64_t next_event = 0;
     std::int32_t inherited[1024];
     std::size_t count = 0;
     bool ok;
     {
         MaskSignals masked;
-        ok = wire::hello<RawIo>(fd, hello, cwd, identity, now, inherited, 1024, &count, &horizon);
+        ok = wire::hello<RawIo>(fd, hello, cwd, identity, now, inherited, 1024, &count, &next_event);
     }
     if (!ok) return false;
     kernel.become(identity.pid, identity.ppid, identity.process_index);
-    const Ns start = kernel.clock().options().start_realtime_ns;
-    if (now > start) kernel.catch_up(now - start);
+    absorb_reply_time(now, next_event);
     files_adopt(inherited, count < 1024 ? count : 1024, cwd, cwd_length);
     return true;
 }
@@ -142,7 +142,12 @@ void after_fork_in_child() {
 
 }  // namespace
 
-void note_horizon(std::uint64_t horizon_ns) { horizon = horizon_ns; }
+void absorb_reply_time(std::uint64_t now_ns, std::uint64_t horizon_ns) {
+    horizon = horizon_ns;
+    Kernel& kernel = locked_kernel();
+    const Ns start = kernel.clock().options().start_realtime_ns;
+    if (now_ns > start) kernel.catch_up(now_ns - start);
+}
 
 void maybe_yield() {
     if (horizon == 0 || yielding || conn < 0 || !main_thread() || now_realtime_ns() < horizon) return;
@@ -240,10 +245,7 @@ long block(wire::BlockWhat what, std::uint64_t deadline_ns, std::int64_t child, 
         r = wire::message<RawIo>(fd, wire::Kind::block, &request, sizeof request, next_sequence(), fds, fd_count);
     }
     if (!r.transport_ok) lost_coordinator();
-    horizon = r.horizon_ns;
-    Kernel& kernel = locked_kernel();
-    const Ns start = kernel.clock().options().start_realtime_ns;
-    if (r.now_ns > start) kernel.catch_up(r.now_ns - start);
+    absorb_reply_time(r.now_ns, r.horizon_ns);
     return r.result;
 }
 
@@ -258,10 +260,7 @@ long report_fork(long real_pid) {
         r = wire::message<RawIo>(fd, wire::Kind::forked, &query, sizeof query, next_sequence());
     }
     if (!r.transport_ok) lost_coordinator();
-    horizon = r.horizon_ns;
-    Kernel& kernel = locked_kernel();
-    const Ns start = kernel.clock().options().start_realtime_ns;
-    if (r.now_ns > start) kernel.catch_up(r.now_ns - start);
+    absorb_reply_time(r.now_ns, r.horizon_ns);
     return r.result > 0 ? r.result : real_pid;
 }
 
@@ -273,7 +272,7 @@ long translate_pid(long pid, std::uint32_t op) {
     query.op = op;
     const wire::CallResult r = wire::message<RawIo>(fd, wire::Kind::pid, &query, sizeof query, next_sequence());
     if (!r.transport_ok) lost_coordinator();
-    horizon = r.horizon_ns;
+    absorb_reply_time(r.now_ns, r.horizon_ns);
     return r.result;
 }
 
@@ -284,7 +283,7 @@ long timer_call(wire::TimerRequest request, int fd, wire::TimerAnswer& answer) {
     const wire::CallResult r = wire::message<RawIo>(conn_fd, wire::Kind::timer, &request, sizeof request, next_sequence(),
                                                     fd >= 0 ? &fd : nullptr, fd >= 0 ? 1 : 0, &answer, sizeof answer);
     if (!r.transport_ok) lost_coordinator();
-    horizon = r.horizon_ns;
+    absorb_reply_time(r.now_ns, r.horizon_ns);
     return r.result;
 }
 

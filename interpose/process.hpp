@@ -46,8 +46,10 @@ bool send_trace_line(std::string_view line);
 /// Returns the wake reason (wire::woke_*) or -EINTR; the clock has caught up.
 long block(wire::BlockWhat what, std::uint64_t deadline_ns, std::int64_t child, const int* fds, const short* events,
            std::uint32_t fd_count);
-/// The next event anywhere in the run, from the last reply (0: none).
-void note_horizon(std::uint64_t horizon_ns);
+/// Takes what a reply says about time: the clock catches up with the run's
+/// `now_ns` (absolute realtime) and `horizon_ns` is the next event anywhere
+/// in the run (0: none).
+void absorb_reply_time(std::uint64_t now_ns, std::uint64_t horizon_ns);
 /// Yields to the scheduler if this process's clock has passed the next
 /// event (a process that computes without blocking must not starve the
 /// run's timers and packets). Called after each intercepted call.

@@ -107,10 +107,7 @@ long net_call(wire::NetRequest request, wire::NetAnswer& answer, int* fd = nullp
         !wire::detail::read_all<RawIo>(conn, &answer, sizeof answer)) {
         return -ENETDOWN;
     }
-    note_horizon(reply.horizon_ns);
-    Kernel& kernel = locked_kernel();
-    const Ns start = kernel.clock().options().start_realtime_ns;
-    if (reply.now_ns > start) kernel.catch_up(reply.now_ns - start);
+    absorb_reply_time(reply.now_ns, reply.horizon_ns);
     return static_cast<long>(reply.result);
 }
 
