@@ -116,13 +116,23 @@ void blocking_init() {
     }
 }
 
-long read_when_ready(SyscallArgs& a, long fd) {
-    if (!coordinated()) return raw(a);
+namespace {
+
+/// Parks until `fd` is readable, unless it is non-blocking or fed from
+/// outside the node (then the caller's call blocks, or not, natively).
+void wait_readable(long fd) {
+    if (!coordinated()) return;
     const bool sim = simulated_socket(fd);  // never external
-    for (;;) {
-        if (ready(fd, POLLIN) || nonblocking(fd) || (!sim && external(fd))) return raw(a);
-        if (!park_on(fd, POLLIN, wire::BlockWhat::read)) return raw(a);
+    while (!ready(fd, POLLIN) && !nonblocking(fd) && (sim || !external(fd))) {
+        if (!park_on(fd, POLLIN, wire::BlockWhat::read)) return;
     }
+}
+
+}  // namespace
+
+long read_when_ready(SyscallArgs& a, long fd) {
+    wait_readable(fd);
+    return raw(a);
 }
 
 long write_when_ready(SyscallArgs& a, long fd) {
@@ -396,13 +406,8 @@ namespace {
 /// recv on a descriptor: parks until readable unless told not to wait,
 /// then the plain call (or the simulated socket's).
 long receive(SyscallArgs& a, long flags, long (*simulated)(SyscallArgs&)) {
-    const bool sim = simulated_socket(a.a[0]);
-    if ((flags & MSG_DONTWAIT) == 0 && coordinated()) {
-        while (!ready(a.a[0], POLLIN) && !nonblocking(a.a[0]) && !external(a.a[0])) {
-            if (!park_on(a.a[0], POLLIN, wire::BlockWhat::read)) break;
-        }
-    }
-    return sim ? simulated(a) : raw(a);
+    if ((flags & MSG_DONTWAIT) == 0) wait_readable(a.a[0]);
+    return simulated_socket(a.a[0]) ? simulated(a) : raw(a);
 }
 
 }  // namespace
@@ -411,11 +416,7 @@ long handle_recvfrom(SyscallArgs& a) { return receive(a, a.a[3], &sim_recvfrom);
 
 long handle_recvmmsg(SyscallArgs& a) {
     if (!simulated_socket(a.a[0])) {
-        if ((a.a[3] & MSG_DONTWAIT) == 0 && coordinated()) {
-            while (!ready(a.a[0], POLLIN) && !nonblocking(a.a[0]) && !external(a.a[0])) {
-                if (!park_on(a.a[0], POLLIN, wire::BlockWhat::read)) break;
-            }
-        }
+        if ((a.a[3] & MSG_DONTWAIT) == 0) wait_readable(a.a[0]);
         return raw(a);
     }
     // The simulated socket's recvmsg per message: the first waits as asked,
