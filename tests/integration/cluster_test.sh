@@ -77,6 +77,32 @@ EOT
 expect_line fail.trace ' net\.connect at_ns=[0-9]+ sock=[0-9]+ from=1 to=0 dst=10\.0\.0\.1:7000 result=injected_refused'
 expect_line fail.trace ' control\.command at_ns=[0-9]+ line=2 text=net\.fail_connect%20client%20server%20on'
 
+# A clog holds the handshake for its duration; a crashed node restarts with
+# a new incarnation that serves again.
+cat >clog.scenario <<EOT
+run 10ms
+net.clog client server 500ms
+spawn slow node=client -- $guests/marionette_guest_echo_client server 7000 1
+expect exit slow 0
+crash server
+restart server
+run 10ms
+spawn again node=client -- $guests/marionette_guest_echo_client server 7000 1
+expect exit again 0
+EOT
+for run in a b; do
+  "$launch" --seed 5 --quiet --trace "clog.$run.trace" --node server="$guests/marionette_guest_echo_server 7000" \
+    --node client='sleep 1000' --scenario clog.scenario >clog.out 2>clog.err || { cat clog.err >&2; fail "the clog/crash scenario failed"; }
+done
+cmp -s clog.a.trace clog.b.trace || fail "the clog/crash scenario: one seed, different traces"
+expect_line clog.a.trace ' net\.clog at_ns=10000000 from=1 to=0 duration_ns=500000000'
+# The slow client's connect waited for the clog to end (at 510 ms).
+at=$(sed -nE 's/.* cluster\.spawn_exit at_ns=([0-9]+) name=slow code=0.*/\1/p' clog.a.trace)
+[[ -n $at && $at -ge 510000000 ]] || fail "the clogged client finished at '$at' ns, before the clog ended"
+expect_line clog.a.trace ' node\.crash at_ns=[0-9]+ node=server '
+expect_line clog.a.trace ' node\.restart at_ns=[0-9]+ node=server incarnation=2'
+expect_line clog.a.trace ' cluster\.spawn_exit at_ns=[0-9]+ name=again code=0'
+
 # Usage errors.
 code=0
 "$launch" --node 'bad name=true' 2>bad.err || code=$?
