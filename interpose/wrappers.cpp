@@ -118,6 +118,29 @@ MARIONETTE_EXPORT ssize_t write(int fd, const void* buffer, std::size_t length) 
     return libc_result(invoke(SYS_write, fd, reinterpret_cast<long>(buffer), static_cast<long>(length)));
 }
 
+// The data path of files, the calls databases make most: also without the
+// trap when called directly.
+MARIONETTE_EXPORT ssize_t pread(int fd, void* buffer, std::size_t length, off_t offset) {
+    return libc_result(invoke(SYS_pread64, fd, reinterpret_cast<long>(buffer), static_cast<long>(length), offset));
+}
+
+MARIONETTE_EXPORT ssize_t pread64(int fd, void* buffer, std::size_t length, off_t offset) {
+    return libc_result(invoke(SYS_pread64, fd, reinterpret_cast<long>(buffer), static_cast<long>(length), offset));
+}
+
+MARIONETTE_EXPORT ssize_t pwrite(int fd, const void* buffer, std::size_t length, off_t offset) {
+    return libc_result(invoke(SYS_pwrite64, fd, reinterpret_cast<long>(buffer), static_cast<long>(length), offset));
+}
+
+MARIONETTE_EXPORT ssize_t pwrite64(int fd, const void* buffer, std::size_t length, off_t offset) {
+    return libc_result(invoke(SYS_pwrite64, fd, reinterpret_cast<long>(buffer), static_cast<long>(length), offset));
+}
+
+MARIONETTE_EXPORT int fsync(int fd) { return as_int(libc_result(invoke(SYS_fsync, fd))); }
+MARIONETTE_EXPORT int fdatasync(int fd) { return as_int(libc_result(invoke(SYS_fdatasync, fd))); }
+MARIONETTE_EXPORT off_t lseek(int fd, off_t offset, int whence) noexcept { return libc_result(invoke(SYS_lseek, fd, offset, whence)); }
+MARIONETTE_EXPORT off_t lseek64(int fd, off_t offset, int whence) noexcept { return libc_result(invoke(SYS_lseek, fd, offset, whence)); }
+
 MARIONETTE_EXPORT ssize_t send(int fd, const void* buffer, std::size_t length, int flags) {
     return libc_result(invoke(SYS_sendto, fd, reinterpret_cast<long>(buffer), static_cast<long>(length), flags, 0, 0));
 }

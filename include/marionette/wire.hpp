@@ -312,6 +312,16 @@ inline constexpr Spec specs[] = {
     {SYS_fcntl, {fixed_at(2, sizeof(struct flock)), {}}, fixed_at(2, sizeof(struct flock)), true},
 };
 
+/// An iovec input is a call's only input (the client sends plain inputs
+/// with the request and an iovec one after them).
+constexpr bool iov_inputs_alone() {
+    for (const Spec& s : specs) {
+        if ((s.in[0].kind == BufKind::iov && s.in[1].kind != BufKind::none) || s.in[1].kind == BufKind::iov) return false;
+    }
+    return true;
+}
+static_assert(iov_inputs_alone());
+
 /// The row for `nr`, or nullptr if the call is not forwarded.
 constexpr const Spec* find_spec(long nr) {
     for (const Spec& s : specs) {

@@ -131,10 +131,18 @@ CallResult call(int fd, long nr, const long* args, std::uint64_t now_ns, long bi
     header.payload_bytes = static_cast<std::uint32_t>(payload);
     header.sequence = sequence;
 
-    struct iovec head[2] = {{&header, sizeof header}, {&request, sizeof request}};
-    if (!detail::send_all<Io>(fd, head, 2)) return {};
+    // One sendmsg for the header, the request and plain input buffers; an
+    // iovec input (writev, always a call's only input) follows on its own.
+    struct iovec head[4] = {{&header, sizeof header}, {&request, sizeof request}};
+    std::size_t parts = 2;
     for (const Buf& b : spec.in) {
-        if (!detail::send_input<Io>(fd, b, args)) return {};
+        if (b.kind == BufKind::none || b.kind == BufKind::iov) continue;
+        const std::size_t size = in_size(b, args);
+        if (size > 0) head[parts++] = {reinterpret_cast<void*>(args[b.arg]), size};
+    }
+    if (!detail::send_all<Io>(fd, head, parts)) return {};
+    for (const Buf& b : spec.in) {
+        if (b.kind == BufKind::iov && !detail::send_input<Io>(fd, b, args)) return {};
     }
 
     Header reply_header;
