@@ -1,5 +1,7 @@
 #include "coordinator/scheduler.hpp"
 
+#include "coordinator/scheduler_internal.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -18,13 +20,7 @@
 namespace marionette {
 namespace {
 
-/// Children of the first process get virtual pids after it, in fork order.
-constexpr std::uint64_t child_process_index_base = 1024;
-/// Wall time a dying or newborn process may take to show up before the
-/// scheduler gives up waiting for it (it then proceeds without it).
-constexpr int settle_wall_ms = 10'000;
-
-int pidfd_open(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+using namespace scheduler_detail;
 
 bool readable_now(int fd) {
     pollfd p{fd, POLLIN, 0};
@@ -84,31 +80,6 @@ bool read_message(int fd, wire::Header& header, std::vector<std::byte>& payload,
     if (header.magic != wire::wire_magic || header.payload_bytes > wire::max_payload_bytes + 4096) return false;
     payload.resize(header.payload_bytes);
     return payload.empty() || read_exact(fd, payload.data(), payload.size());
-}
-
-std::string program_name(pid_t real_pid) {
-    std::ifstream comm("/proc/" + std::to_string(real_pid) + "/comm");
-    std::string name;
-    std::getline(comm, name);
-    return name.empty() ? "?" : name;
-}
-
-std::string_view what_name(wire::BlockWhat what) {
-    switch (what) {
-        case wire::BlockWhat::sleep: return "sleep";
-        case wire::BlockWhat::poll: return "poll";
-        case wire::BlockWhat::read: return "read";
-        case wire::BlockWhat::write: return "write";
-        case wire::BlockWhat::wait_child: return "wait_child";
-        case wire::BlockWhat::fork: return "fork";
-        case wire::BlockWhat::yield: return "yield";
-    }
-    return "?";
-}
-
-/// Signals whose default action is to do nothing: they wake nobody.
-bool ignored_by_default(long signal) {
-    return signal == SIGCHLD || signal == SIGURG || signal == SIGWINCH || signal == SIGCONT || signal == 0;
 }
 
 }  // namespace
@@ -231,23 +202,6 @@ std::vector<std::byte> Scheduler::reply_bytes(std::uint32_t sequence, long resul
     std::memcpy(bytes.data(), &header, sizeof header);
     std::memcpy(bytes.data() + sizeof header, &body, sizeof body);
     return bytes;
-}
-
-std::uint64_t Scheduler::horizon() {
-    std::optional<Ns> next = clock_.next_at();
-    auto consider = [&next](Ns at) { next = std::min(next.value_or(at), at); };
-    for (const auto& [id, q] : processes_) {
-        if (q->state == State::blocked && q->wait.deadline_ns != 0) consider(q->wait.deadline_ns);
-        if (q->alarm_at != 0) consider(q->alarm_at);
-    }
-    for (const auto& [id, timer] : timers_) {
-        if (timer.deadline != 0) consider(timer.deadline);
-    }
-    if (hooks_.next_event_ns) {
-        if (const std::optional<Ns> external = hooks_.next_event_ns()) consider(*external);
-    }
-    if (time_limit_ns_) consider(*time_limit_ns_);
-    return next.value_or(0);
 }
 
 void Scheduler::send(Proc& p, std::span<const std::byte> bytes) {
@@ -387,182 +341,6 @@ bool Scheduler::serve(int conn) {
     return true;
 }
 
-void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds) {
-    auto take = [&]<typename T>(T& out) {
-        if (payload.size() < sizeof out) return false;
-        std::memcpy(&out, payload.data(), sizeof out);
-        return true;
-    };
-    switch (static_cast<wire::Kind>(header.kind)) {
-        case wire::Kind::trace: {
-            if (hooks_.on_line) {
-                hooks_.on_line(*p.node, p.pid, std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()));
-            }
-            return;
-        }
-        case wire::Kind::hello: {
-            wire::Hello hello;
-            if (!take(hello)) break;
-            if (p.state == State::expected) {
-                // The launched process's first image: it waits its turn.
-                if (p.pid == 0) {
-                    p.pid = hello.pid;
-                    p.ppid = hello.ppid;
-                    last_pid_ = std::max(last_pid_, p.pid);
-                }
-                p.deferred = p.node->handle(p.local, header, payload);
-                p.state = State::ready;
-                return;
-            }
-            // Named while the process waits for the reply: it may exec again
-            // right after.
-            if (hello.origin == wire::Origin::exec) {
-                p.name = program_name(p.real_pid);
-                trace_.emit("process.exec", {{"pid", static_cast<std::uint64_t>(p.pid)}, {"program", p.name}});
-            }
-            send(p, p.node->handle(p.local, header, payload));
-            return;
-        }
-        case wire::Kind::syscall: {
-            std::vector<std::byte> answer = p.node->handle(p.local, header, payload);
-            if (!p.node->crash_requested() && p.node->crash_point_reached()) {
-                // Power goes right after this call reached the node's kernel:
-                // the caller never learns how it ended.
-                p.node->request_crash(p.local);
-                return;
-            }
-            send(p, answer);
-            return;
-        }
-        case wire::Kind::block: {
-            wire::BlockRequest request;
-            if (!take(request) || request.fd_count != fds.size() || request.fd_count > wire::max_block_fds) break;
-            clock_.run_until(std::max(clock_.now_ns(), request.now_ns));
-            p.wait = Wait{};
-            p.wait.deadline_ns = request.deadline_ns;
-            p.wait.child = request.child;
-            p.wait.what = static_cast<wire::BlockWhat>(request.what);
-            p.wait.fds = std::move(fds);
-            fds.clear();
-            p.wait.events.assign(request.events, request.events + request.fd_count);
-            if (request.child != 0) {
-                // The shim blocks only after a non-blocking wait found no
-                // zombie: children we think exited were reaped behind our
-                // back (by a SIGCHLD handler that ran inside the shim, say).
-                std::erase_if(exited_, [&](const Exited& e) {
-                    return e.node == p.node && e.parent == p.id && (request.child == -1 || request.child == e.pid);
-                });
-            }
-            p.deferred = reply_bytes(header.sequence, wire::woke_scheduled);
-            p.state = State::blocked;
-            p.interrupted = false;
-            return;
-        }
-        case wire::Kind::forked: {
-            wire::PidQuery query;
-            if (!take(query)) break;
-            auto child = std::make_unique<Proc>();
-            child->node = p.node;
-            child->local = p.node->fork_process(p.local);
-            child->id = next_id_++;
-            child->pid = next_pid();
-            child->ppid = p.pid;
-            child->parent = p.id;
-            child->real_pid = static_cast<pid_t>(query.pid);
-            child->pidfd = pidfd_open(child->real_pid);
-            child->name = p.name;
-            p.node->set_identity(child->local, {child->pid, p.pid, child_process_index_base + forks_++});
-            trace_.emit("process.fork", {{"parent", static_cast<std::uint64_t>(p.pid)}, {"child", static_cast<std::uint64_t>(child->pid)}});
-            Proc& c = *child;
-            processes_.emplace(c.id, std::move(child));
-            for (auto it = unbound_.begin(); it != unbound_.end(); ++it) {
-                if (it->real_pid == c.real_pid) {
-                    Unbound u = std::move(*it);
-                    unbound_.erase(it);
-                    bind(c, std::move(u));
-                    break;
-                }
-            }
-            // Who runs after a fork, parent or child, is the seed's choice.
-            p.deferred = reply_bytes(header.sequence, c.pid);
-            p.state = State::ready;
-            return;
-        }
-        case wire::Kind::pid: {
-            wire::PidQuery query;
-            if (!take(query)) break;
-            long result = -ESRCH;
-            if (query.op == 0) {
-                if (const Proc* q = by_pid(p.node, static_cast<std::int32_t>(query.pid))) result = q->real_pid;
-                for (const Exited& e : exited_) {
-                    if (e.pid == query.pid && e.node == p.node) result = e.real_pid;
-                }
-            } else {
-                if (const Proc* q = by_real(static_cast<pid_t>(query.pid))) result = q->pid;
-                for (auto it = exited_.begin(); it != exited_.end(); ++it) {
-                    if (it->real_pid != query.pid) continue;
-                    result = it->pid;
-                    if (query.op == 2) {
-                        trace_.emit("process.reaped", {{"pid", static_cast<std::uint64_t>(it->pid)}, {"by", static_cast<std::uint64_t>(p.pid)}});
-                        exited_.erase(it);
-                    }
-                    break;
-                }
-            }
-            send(p, reply_bytes(header.sequence, result));
-            return;
-        }
-        case wire::Kind::signal: {
-            wire::SignalNotice notice;
-            if (!take(notice)) break;
-            trace_.emit("process.signal_sent", {{"from", static_cast<std::uint64_t>(p.pid)},
-                                                {"to", static_cast<std::uint64_t>(notice.pid)},
-                                                {"signal", static_cast<std::uint64_t>(notice.signal)}});
-            Proc* target = by_pid(p.node, static_cast<std::int32_t>(notice.pid));
-            if (target != nullptr && target != &p) {
-                if (notice.signal == SIGKILL) {
-                    // The target is gone before the sender goes on, so what
-                    // the sender sees next (wait, a pipe's end) is the same
-                    // in every run.
-                    pollfd gone{target->pidfd, POLLIN, 0};
-                    if (target->pidfd >= 0 && ::poll(&gone, 1, settle_wall_ms) > 0) {
-                        finish_exit(*target);
-                    } else {
-                        target->state = State::exiting;
-                    }
-                } else if (target->state == State::blocked && !ignored_by_default(notice.signal)) {
-                    target->interrupted = true;
-                }
-            }
-            send(p, reply_bytes(header.sequence, 0));
-            return;
-        }
-        case wire::Kind::net: {
-            wire::NetRequest request;
-            if (!take(request)) break;
-            clock_.run_until(std::max(clock_.now_ns(), request.now_ns));
-            NetResponse response;
-            if (hooks_.on_net) response = hooks_.on_net(*p.node, request);
-            send_with_fd(p, reply_with_output(header.sequence, response.result, std::as_bytes(std::span(&response.answer, 1))),
-                         response.fd);
-            if (response.fd >= 0) ::close(response.fd);
-            return;
-        }
-        case wire::Kind::timer: {
-            wire::TimerRequest request;
-            if (!take(request)) break;
-            clock_.run_until(std::max(clock_.now_ns(), request.now_ns));
-            handle_timer(p, header, request, fds);
-            return;
-        }
-        case wire::Kind::exit: send(p, reply_bytes(header.sequence, 0)); return;
-        default: break;
-    }
-    trace_.emit("coordinator.protocol_error", {{"process", static_cast<std::uint64_t>(p.pid)},
-                                               {"kind", static_cast<std::uint64_t>(header.kind)}});
-    send(p, reply_bytes(header.sequence, -EPROTO));
-}
-
 std::vector<std::byte> Scheduler::reply_with_output(std::uint32_t sequence, long result, std::span<const std::byte> out) {
     std::vector<std::byte> bytes = reply_bytes(sequence, result);
     wire::Header h;
@@ -575,76 +353,6 @@ std::vector<std::byte> Scheduler::reply_with_output(std::uint32_t sequence, long
     std::memcpy(bytes.data() + sizeof h, &body, sizeof body);
     bytes.insert(bytes.end(), out.begin(), out.end());
     return bytes;
-}
-
-void Scheduler::handle_timer(Proc& p, const wire::Header& header, const wire::TimerRequest& request, std::vector<int>& fds) {
-    const Ns now = clock_.now_ns();
-    wire::TimerAnswer answer;
-    auto remaining = [now](Ns deadline) { return deadline == 0 ? Ns{0} : deadline > now ? deadline - now : Ns{1}; };
-    switch (request.op) {
-        case wire::TimerOp::alarm_set:
-        case wire::TimerOp::alarm_get:
-            answer = {remaining(p.alarm_at), p.alarm_interval};
-            if (request.op == wire::TimerOp::alarm_set) {
-                p.alarm_at = request.value_ns == 0 ? 0 : now + request.value_ns;
-                p.alarm_interval = request.value_ns == 0 ? 0 : request.interval_ns;
-                trace_.emit("timer.alarm_set", {{"pid", static_cast<std::uint64_t>(p.pid)}, {"in_ns", request.value_ns},
-                                                {"interval_ns", request.interval_ns}});
-            }
-            break;
-        case wire::TimerOp::timerfd_set: {
-            Timer& timer = timers_[{p.node, request.timer}];
-            answer = {remaining(timer.deadline), timer.interval};
-            if (!fds.empty()) {
-                if (timer.fd >= 0) ::close(timer.fd);
-                timer.fd = fds.front();
-                fds.erase(fds.begin());
-            }
-            timer.deadline = request.value_ns == 0 ? 0 : now + request.value_ns;
-            timer.interval = request.value_ns == 0 ? 0 : request.interval_ns;
-            trace_.emit("timer.timerfd_set", {{"pid", static_cast<std::uint64_t>(p.pid)}, {"timer", request.timer},
-                                              {"in_ns", request.value_ns}, {"interval_ns", request.interval_ns}});
-            break;
-        }
-        case wire::TimerOp::timerfd_get: {
-            auto it = timers_.find({p.node, request.timer});
-            if (it != timers_.end()) answer = {remaining(it->second.deadline), it->second.interval};
-            break;
-        }
-        default: send(p, reply_bytes(header.sequence, -EINVAL)); return;
-    }
-    send(p, reply_with_output(header.sequence, 0, std::as_bytes(std::span(&answer, 1))));
-}
-
-std::optional<Ns> Scheduler::fire_timers() {
-    const Ns now = clock_.now_ns();
-    std::optional<Ns> next;
-    auto consider = [&next](Ns at) { next = std::min(next.value_or(at), at); };
-    for (auto& [id, p] : processes_) {
-        if (p->alarm_at == 0) continue;
-        if (p->alarm_at <= now) {
-            // SIGALRM on the virtual clock; a parked process takes it when it
-            // runs again (its wait ends with EINTR).
-            trace_.emit("timer.alarm", {{"pid", static_cast<std::uint64_t>(p->pid)}});
-            if (p->real_pid > 0) ::kill(p->real_pid, SIGALRM);
-            if (p->state == State::blocked) p->interrupted = true;
-            p->alarm_at = p->alarm_interval == 0 ? 0 : now + p->alarm_interval;
-        }
-        if (p->alarm_at != 0) consider(p->alarm_at);
-    }
-    for (auto& [id, timer] : timers_) {
-        if (timer.deadline == 0) continue;
-        if (timer.deadline <= now) {
-            const std::uint64_t count = 1 + (timer.interval == 0 ? 0 : (now - timer.deadline) / timer.interval);
-            // The timerfd is an eventfd: adding the expirations makes it
-            // readable with exactly the count timerfd's read returns.
-            if (timer.fd >= 0) (void)!::write(timer.fd, &count, sizeof count);
-            trace_.emit("timer.fire", {{"timer", id.second}, {"expirations", count}});
-            timer.deadline = timer.interval == 0 ? 0 : timer.deadline + count * timer.interval;
-        }
-        if (timer.deadline != 0) consider(timer.deadline);
-    }
-    return next;
 }
 
 void Scheduler::handle_unbound_hello(int conn, const wire::Header& header, std::vector<std::byte> payload) {
@@ -713,6 +421,33 @@ void Scheduler::finish_exit(Proc& p) {
     if (pause_on_end_ && *pause_on_end_ == id) paused_ = true;
 }
 
+Scheduler::Proc& Scheduler::add_child(Proc& parent, pid_t real_child, std::string_view event) {
+    auto child = std::make_unique<Proc>();
+    child->node = parent.node;
+    child->local = parent.node->fork_process(parent.local);
+    child->id = next_id_++;
+    child->pid = next_pid();
+    child->ppid = parent.pid;
+    child->parent = parent.id;
+    child->real_pid = real_child;
+    child->pidfd = pidfd_open(real_child);
+    child->name = parent.name;
+    parent.node->set_identity(child->local, {child->pid, parent.pid, child_process_index_base + forks_++});
+    trace_.emit(std::string(event), {{"parent", static_cast<std::uint64_t>(parent.pid)}, {"child", static_cast<std::uint64_t>(child->pid)}});
+    Proc& c = *child;
+    processes_.emplace(c.id, std::move(child));
+    // Its hello may have come first.
+    for (auto it = unbound_.begin(); it != unbound_.end(); ++it) {
+        if (it->real_pid == real_child) {
+            Unbound u = std::move(*it);
+            unbound_.erase(it);
+            bind(c, std::move(u));
+            break;
+        }
+    }
+    return c;
+}
+
 void Scheduler::adopt_unknown_children(Proc& p) {
     if (p.real_pid <= 0) return;
     std::ifstream list("/proc/" + std::to_string(p.real_pid) + "/task/" + std::to_string(p.real_pid) + "/children");
@@ -723,176 +458,8 @@ void Scheduler::adopt_unknown_children(Proc& p) {
         // A child created without our fork wrapper (posix_spawn inside libc,
         // a raw clone): it is expected now, so no decision is taken before
         // it shows up.
-        auto child = std::make_unique<Proc>();
-        child->node = p.node;
-        child->local = p.node->fork_process(p.local);
-        child->id = next_id_++;
-        child->pid = next_pid();
-        child->ppid = p.pid;
-        child->parent = p.id;
-        child->real_pid = real_child;
-        child->pidfd = pidfd_open(real_child);
-        p.node->set_identity(child->local, {child->pid, p.pid, child_process_index_base + forks_++});
-        trace_.emit("process.adopted", {{"parent", static_cast<std::uint64_t>(p.pid)}, {"child", static_cast<std::uint64_t>(child->pid)}});
-        Proc& c = *child;
-        processes_.emplace(c.id, std::move(child));
-        for (auto it = unbound_.begin(); it != unbound_.end(); ++it) {
-            if (it->real_pid == real_child) {
-                Unbound u = std::move(*it);
-                unbound_.erase(it);
-                bind(c, std::move(u));
-                break;
-            }
-        }
+        add_child(p, real_child, "process.adopted");
     }
-}
-
-bool Scheduler::can_run(Proc& p) {
-    if (p.state == State::ready) return true;
-    if (p.state != State::blocked) return false;
-    if (p.interrupted || p.wait.what == wire::BlockWhat::yield) return true;
-    const Ns now = clock_.now_ns();
-    if (p.wait.deadline_ns != 0 && p.wait.deadline_ns <= now) return true;
-    if (p.wait.child != 0) {
-        bool any_child = false;
-        for (const Exited& e : exited_) {
-            if (e.node == p.node && e.parent == p.id && (p.wait.child == -1 || p.wait.child == e.pid)) return true;
-        }
-        for (const auto& [id, other] : processes_) {
-            if (other->node == p.node && other->parent == p.id && (p.wait.child == -1 || p.wait.child == other->pid)) {
-                any_child = true;
-            }
-        }
-        if (!any_child) return true;  // the real wait then reports ECHILD
-    }
-    return p.fds_ready;
-}
-
-void Scheduler::poll_waits() {
-    // Every blocked process's descriptors in one poll.
-    std::vector<pollfd> fds;
-    for (auto& [id, p] : processes_) {
-        p->fds_ready = false;
-        if (p->state != State::blocked) continue;
-        for (std::size_t i = 0; i < p->wait.fds.size(); ++i) fds.push_back({p->wait.fds[i], p->wait.events[i], 0});
-    }
-    if (fds.empty() || ::poll(fds.data(), fds.size(), 0) <= 0) return;
-    std::size_t next = 0;
-    for (auto& [id, p] : processes_) {
-        if (p->state != State::blocked) continue;
-        for (std::size_t i = 0; i < p->wait.fds.size(); ++i) p->fds_ready = p->fds_ready || fds[next++].revents != 0;
-    }
-}
-
-void Scheduler::resume(Proc& p, long result) {
-    if (p.deferred.size() >= sizeof(wire::Header) + sizeof(wire::SyscallReply)) {
-        wire::SyscallReply body;
-        std::memcpy(&body, p.deferred.data() + sizeof(wire::Header), sizeof body);
-        if (p.state == State::blocked) body.result = p.interrupted ? -EINTR : result;
-        body.now_ns = clock_.now_ns();
-        std::memcpy(p.deferred.data() + sizeof(wire::Header), &body, sizeof body);
-    }
-    for (int fd : p.wait.fds) ::close(fd);
-    p.wait = Wait{};
-    p.interrupted = false;
-    p.state = State::running;
-    last_runner_ = p.id;
-    std::vector<std::byte> bytes = std::move(p.deferred);
-    p.deferred.clear();
-    send(p, bytes);
-}
-
-void Scheduler::schedule() {
-    for (;;) {
-        if (stopped_ || paused_ || deadlock_ || crash_requested() || running() != nullptr) return;
-        // Decide only when the node is quiescent.
-        for (const auto& [id, p] : processes_) {
-            if (p->state == State::expected || p->state == State::exiting) return;
-        }
-        // Children whose parent never reported them (a fork outside our
-        // wrappers) are found through /proc before anyone else runs.
-        // Only the process that just ran can have made any.
-        const std::size_t before = processes_.size();
-        if (auto it = processes_.find(last_runner_); it != processes_.end()) {
-            last_runner_ = 0;
-            adopt_unknown_children(*it->second);
-        }
-        if (processes_.size() != before) continue;
-        // A run's time limit is reached even by a process that never blocks
-        // (it yielded at the horizon): pause before anyone runs on.
-        if (time_limit_ns_ && clock_.now_ns() >= *time_limit_ns_ &&
-            std::any_of(processes_.begin(), processes_.end(), [](const auto& entry) {
-                return entry.second->state == State::blocked && entry.second->wait.what == wire::BlockWhat::yield;
-            })) {
-            paused_ = true;
-            return;
-        }
-        const std::optional<Ns> timer_ns = fire_timers();
-        if (hooks_.on_decision) hooks_.on_decision();
-        poll_waits();
-        std::vector<Proc*> runnable;
-        for (auto& [id, p] : processes_) {
-            if (can_run(*p)) runnable.push_back(p.get());
-        }
-        if (!runnable.empty()) {
-            Proc* next = runnable[runnable.size() == 1 ? 0 : choice_.uint_less_than(runnable.size())];
-            long reason = wire::woke_ready;
-            if (next->state == State::blocked) {
-                const Ns now = clock_.now_ns();
-                if (next->wait.deadline_ns != 0 && next->wait.deadline_ns <= now) reason = wire::woke_deadline;
-                if (next->wait.child != 0) reason = wire::woke_child;
-            }
-            resume(*next, reason);
-            return;
-        }
-        if (processes_.empty()) return;
-        // Nobody can run: time jumps to the next deadline.
-        std::optional<Ns> next_ns;
-        for (const auto& [id, p] : processes_) {
-            if (p->state == State::blocked && p->wait.deadline_ns != 0) {
-                next_ns = std::min(next_ns.value_or(p->wait.deadline_ns), p->wait.deadline_ns);
-            }
-        }
-        if (const std::optional<Ns> queued = clock_.next_at()) next_ns = std::min(next_ns.value_or(*queued), *queued);
-        if (timer_ns) next_ns = std::min(next_ns.value_or(*timer_ns), *timer_ns);
-        if (hooks_.next_event_ns) {
-            if (const std::optional<Ns> external = hooks_.next_event_ns()) next_ns = std::min(next_ns.value_or(*external), *external);
-        }
-        for (Coordinator* node : nodes_) {
-            const std::optional<Ns> crash_at = node->crash_at_ns();
-            if (crash_at && (!next_ns || *crash_at <= *next_ns) && (!time_limit_ns_ || *crash_at <= *time_limit_ns_)) {
-                clock_.run_until(std::max(clock_.now_ns(), *crash_at));
-                node->request_crash(0);
-                return;
-            }
-        }
-        if (time_limit_ns_ && (!next_ns || *next_ns > *time_limit_ns_)) {
-            clock_.run_until(std::max(clock_.now_ns(), *time_limit_ns_));
-            paused_ = true;
-            return;
-        }
-        if (!next_ns) {
-            report_deadlock();
-            return;
-        }
-        clock_.run_until(std::max(clock_.now_ns(), *next_ns));
-    }
-}
-
-void Scheduler::report_deadlock() {
-    std::ostringstream text;
-    text << "every process is blocked and nothing is scheduled:";
-    for (const auto& [id, p] : processes_) {
-        std::ostringstream waits;
-        waits << what_name(p->wait.what);
-        if (p->wait.child != 0) waits << " child=" << (p->wait.child == -1 ? std::string("any") : std::to_string(p->wait.child));
-        if (!p->wait.fds.empty()) waits << " descriptors=" << p->wait.fds.size();
-        text << "\n  pid " << p->pid << " (" << p->name << ") waits: " << waits.str();
-        trace_.emit("scheduler.blocked", {{"pid", static_cast<std::uint64_t>(p->pid)}, {"program", p->name}, {"waits", waits.str()}});
-    }
-    trace_.emit("scheduler.deadlock", {{"processes", static_cast<std::uint64_t>(processes_.size())},
-                                       {"launched_alive", std::string(launched_all_ended() ? "no" : "yes")}});
-    deadlock_ = text.str();
 }
 
 }  // namespace marionette

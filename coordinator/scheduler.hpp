@@ -167,11 +167,23 @@ private:
     /// Reads and handles one message on `conn`; false when it closed.
     bool serve(int conn);
     void handle(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
+    // One per message kind (scheduler_messages.cpp); false: malformed.
+    bool on_hello(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
+    bool on_syscall(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
+    bool on_block(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
+    bool on_forked(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
+    bool on_pid(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
+    bool on_signal(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
+    bool on_net(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
+    bool on_timer(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
     void handle_unbound_hello(int conn, const wire::Header& header, std::vector<std::byte> payload);
     void bind(Proc& child, Unbound unbound);
     void connection_closed(Proc& p);
     void finish_exit(Proc& p);
     void adopt_unknown_children(Proc& p);
+    /// A new child of `parent` with real pid `real_child` (traced as `event`),
+    /// bound to its hello if that came first.
+    Proc& add_child(Proc& parent, pid_t real_child, std::string_view event);
     void schedule();
     bool can_run(Proc& p);
     void poll_waits();

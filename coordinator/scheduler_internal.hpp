@@ -1,0 +1,50 @@
+// Pieces the scheduler's files share (coordinator/scheduler*.cpp only).
+#pragma once
+
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <fstream>
+#include <string>
+#include <string_view>
+
+#include "marionette/wire.hpp"
+
+namespace marionette::scheduler_detail {
+
+/// Children of the first process get virtual pids after it, in fork order.
+inline constexpr std::uint64_t child_process_index_base = 1024;
+/// Wall time a dying or newborn process may take to show up before the
+/// scheduler gives up waiting for it (it then proceeds without it).
+inline constexpr int settle_wall_ms = 10'000;
+
+inline int pidfd_open(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
+
+inline std::string program_name(pid_t real_pid) {
+    std::ifstream comm("/proc/" + std::to_string(real_pid) + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    return name.empty() ? "?" : name;
+}
+
+inline std::string_view what_name(wire::BlockWhat what) {
+    switch (what) {
+        case wire::BlockWhat::sleep: return "sleep";
+        case wire::BlockWhat::poll: return "poll";
+        case wire::BlockWhat::read: return "read";
+        case wire::BlockWhat::write: return "write";
+        case wire::BlockWhat::wait_child: return "wait_child";
+        case wire::BlockWhat::fork: return "fork";
+        case wire::BlockWhat::yield: return "yield";
+    }
+    return "?";
+}
+
+/// Signals whose default action is to do nothing: they wake nobody.
+inline bool ignored_by_default(long signal) {
+    return signal == SIGCHLD || signal == SIGURG || signal == SIGWINCH || signal == SIGCONT || signal == 0;
+}
+
+}  // namespace marionette::scheduler_detail
