@@ -19,7 +19,7 @@
 namespace marionette::shim {
 
 /// The descriptor number of the connection in every simulated process.
-inline constexpr int connection_fd = 1001;
+inline constexpr int connection_fd = wire::connection_fd;
 
 /// Connects (or takes the inherited connection) and says hello; sets the
 /// kernel's identity and clock. Runs inside the shim's initialisation.

@@ -1,5 +1,7 @@
 #include "launcher/session.hpp"
 
+#include "marionette/wire.hpp"
+
 #include <elf.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -27,7 +29,7 @@ namespace {
 /// The descriptor numbers the shim's trace pipe and coordinator connection
 /// get in the child.
 constexpr int child_trace_fd = 1000;
-constexpr int child_coordinator_fd = 1001;
+constexpr int child_coordinator_fd = wire::connection_fd;
 
 struct Pipe {
     int read_end = -1;
@@ -62,7 +64,6 @@ std::vector<std::string> child_environment(const ProgramRunOptions& options, int
     if (options.virtual_timeout_ns != 0) set.emplace_back("MARIONETTE_TIMEOUT_NS", std::to_string(options.virtual_timeout_ns));
     std::string mounts;
     for (const std::string& prefix : options.mount_prefixes) mounts += (mounts.empty() ? "" : "\n") + prefix;
-    set.emplace_back("MARIONETTE_COORDINATOR_FD", std::to_string(child_coordinator_fd));
     set.emplace_back("MARIONETTE_MOUNTS", mounts);
     const char* old_preload = std::getenv("LD_PRELOAD");
     set.emplace_back("LD_PRELOAD", old_preload != nullptr && *old_preload != '\0'

@@ -35,6 +35,9 @@ inline constexpr std::uint32_t wire_magic = 0x544e524d;  // "MRNT"
 inline constexpr std::uint16_t wire_version = 4;
 /// Largest payload either side accepts (a 16 MiB read is split by the shim).
 inline constexpr std::uint32_t max_payload_bytes = 16u << 20;
+/// The descriptor number of a process's connection to the coordinator: the
+/// launcher puts it there, the shim keeps it there.
+inline constexpr int connection_fd = 1001;
 /// Most descriptors one block request waits on (SCM_RIGHTS carries 253).
 inline constexpr std::uint32_t max_block_fds = 128;
 
