@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -407,7 +408,12 @@ void Scheduler::connection_closed(Proc& p) {
 
 void Scheduler::finish_exit(Proc& p) {
     const ProcessId id = p.id;
-    trace_.emit("process.end", {{"pid", static_cast<std::uint64_t>(p.pid)}, {"program", p.name}});
+    // The zombie still holds its status: nobody reaps while we decide.
+    const int status = p.real_pid > 0 ? zombie_status(p.real_pid) : -1;
+    std::vector<TraceField> fields = {{"pid", static_cast<std::uint64_t>(p.pid)}, {"program", p.name}};
+    if (status >= 0 && WIFEXITED(status)) fields.emplace_back("code", static_cast<std::uint64_t>(WEXITSTATUS(status)));
+    if (status >= 0 && WIFSIGNALED(status)) fields.emplace_back("signal", static_cast<std::uint64_t>(WTERMSIG(status)));
+    trace_.emit("process.end", fields);
     if (p.parent != 0 && processes_.contains(p.parent)) exited_.push_back({p.node, p.parent, p.pid, p.real_pid});
     // Orphans: their parent is gone, nobody waits for them.
     for (auto& [other_id, other] : processes_) {

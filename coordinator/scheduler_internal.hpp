@@ -42,6 +42,27 @@ inline std::string_view what_name(wire::BlockWhat what) {
     return "?";
 }
 
+/// How a process that has just ended ended, as wait(2) would say, read from
+/// its zombie's /proc/PID/stat (field 52, exit_code); -1 if unknown (it
+/// was already reaped).
+inline int zombie_status(pid_t real_pid) {
+    std::ifstream stat("/proc/" + std::to_string(real_pid) + "/stat");
+    std::string text;
+    std::getline(stat, text);
+    const std::size_t close = text.rfind(')');
+    if (close == std::string::npos) return -1;
+    // Fields after the command name start at field 3.
+    std::size_t field = 3, position = close + 2;
+    while (field < 52 && position < text.size()) {
+        position = text.find(' ', position);
+        if (position == std::string::npos) return -1;
+        ++position;
+        ++field;
+    }
+    if (position >= text.size()) return -1;
+    return std::stoi(text.substr(position, text.find(' ', position) - position));
+}
+
 /// Signals whose default action is to do nothing: they wake nobody.
 inline bool ignored_by_default(long signal) {
     return signal == SIGCHLD || signal == SIGURG || signal == SIGWINCH || signal == SIGCONT || signal == 0;

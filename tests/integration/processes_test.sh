@@ -34,6 +34,11 @@ parent=$(sed -nE 's/^parent ([0-9]+) forked.*/\1/p' g1a.out)
 expect_line g1a.out "^tick 0 from $forked \\(parent $parent\\)$"
 expect_line g1a.trace " process\\.fork at_ns=[0-9]+ parent=$parent child=$forked"
 expect_line g1a.trace " process\\.signal_sent at_ns=[0-9]+ from=$parent to=[0-9]+ signal=15"
+# How each process ended is in the trace: the child's _exit(7), the
+# sleeper's SIGTERM, the launched guest's 0.
+expect_line g1a.trace " process\\.end at_ns=[0-9]+ pid=$forked program=[a-z_]+ code=7"
+expect_line g1a.trace " process\\.end at_ns=[0-9]+ pid=[0-9]+ program=[a-z_]+ signal=15"
+expect_line g1a.trace " process\\.end at_ns=[0-9]+ pid=$parent program=marionette_guest_children code=0"
 
 # bash pipelines: as deterministic as one program.
 pipeline='seq 1 50 | sort -R | head -3; echo "shell $$"'
