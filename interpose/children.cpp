@@ -32,19 +32,9 @@ namespace {
 using marionette::shim::coordinated;
 using marionette::shim::ensure_init;
 
-template <typename Function>
-Function next_symbol(std::atomic<Function>& cache, const char* name) {
-    Function function = cache.load(std::memory_order_acquire);
-    if (function == nullptr) {
-        function = reinterpret_cast<Function>(dlsym(RTLD_NEXT, name));
-        cache.store(function, std::memory_order_release);
-    }
-    return function;
-}
-
 pid_t real_fork() {
     static std::atomic<pid_t (*)()> real{nullptr};
-    return next_symbol(real, "fork")();
+    return marionette::shim::next_symbol(real, "fork")();
 }
 
 /// The parent's side: the child's virtual pid, after the scheduler's turn.
@@ -134,7 +124,7 @@ int spawn_common(pid_t* pid, const char* path, const posix_spawn_file_actions_t*
     std::atomic<Real>& cache = symbol[11] == 'p' ? real_spawnp : real_spawn;
     ensure_init();
     pid_t child = 0;
-    const int result = next_symbol(cache, symbol)(&child, path, actions, attributes, argv, envp);
+    const int result = marionette::shim::next_symbol(cache, symbol)(&child, path, actions, attributes, argv, envp);
     if (result == 0 && coordinated()) child = parent_after_fork(child);
     if (result == 0 && pid != nullptr) *pid = child;
     return result;
@@ -222,7 +212,7 @@ MARIONETTE_EXPORT int pclose(FILE* stream) {
         // Not one of ours (opened before the shim was loaded, say).
         using Real = int (*)(FILE*);
         static std::atomic<Real> real{nullptr};
-        return next_symbol(real, "pclose")(stream);
+        return marionette::shim::next_symbol(real, "pclose")(stream);
     }
     fclose(stream);
     int status = 0;

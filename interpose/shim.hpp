@@ -8,6 +8,8 @@
 // marionette-launch (docs/interposer.md lists the variables).
 #pragma once
 
+#include <dlfcn.h>
+
 #include <atomic>
 #include <cstdint>
 #include <string_view>
@@ -39,6 +41,18 @@ int real_tid();
 /// forked child, whose only thread is its main one).
 bool main_thread();
 void reset_main_thread();
+
+/// The next definition of symbol `name` (libc's, for a wrapper that
+/// shadows it), looked up once and cached in `cache`.
+template <typename Function>
+Function next_symbol(std::atomic<Function>& cache, const char* name) {
+    Function function = cache.load(std::memory_order_acquire);
+    if (function == nullptr) {
+        function = reinterpret_cast<Function>(dlsym(RTLD_NEXT, name));
+        cache.store(function, std::memory_order_release);
+    }
+    return function;
+}
 
 /// Writes a finished trace line to the launcher (no-op without a trace fd).
 void trace_write(std::string_view line);

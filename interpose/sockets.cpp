@@ -479,27 +479,13 @@ long sim_recvmsg(SyscallArgs& a) {
 
 // ---- the resolver -------------------------------------------------------------
 
-namespace {
-
-template <typename Function>
-Function next_function(std::atomic<Function>& cache, const char* name) {
-    Function function = cache.load(std::memory_order_acquire);
-    if (function == nullptr) {
-        function = reinterpret_cast<Function>(dlsym(RTLD_NEXT, name));
-        cache.store(function, std::memory_order_release);
-    }
-    return function;
-}
-
-}  // namespace
-
 MARIONETTE_EXPORT int getaddrinfo(const char* node, const char* service, const struct addrinfo* hints,
                                   struct addrinfo** result) {
     using Real = int (*)(const char*, const char*, const struct addrinfo*, struct addrinfo**);
     static std::atomic<Real> real{nullptr};
     marionette::shim::ensure_init();
     const std::optional<std::uint32_t> address = marionette::shim::resolve_host(node);
-    if (!address) return next_function(real, "getaddrinfo")(node, service, hints, result);
+    if (!address) return marionette::shim::next_symbol(real, "getaddrinfo")(node, service, hints, result);
     if (hints != nullptr && hints->ai_family != AF_UNSPEC && hints->ai_family != AF_INET) return EAI_FAMILY;
     long port = 0;
     if (service != nullptr) {
@@ -544,7 +530,7 @@ MARIONETTE_EXPORT struct hostent* gethostbyname(const char* name) {
     static std::atomic<Real> real{nullptr};
     marionette::shim::ensure_init();
     const std::optional<std::uint32_t> address = marionette::shim::resolve_host(name);
-    if (!address) return next_function(real, "gethostbyname")(name);
+    if (!address) return marionette::shim::next_symbol(real, "gethostbyname")(name);
     static thread_local in_addr stored;
     static thread_local char* list[2];
     static thread_local char* no_aliases[1] = {nullptr};

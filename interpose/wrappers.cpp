@@ -228,11 +228,7 @@ MARIONETTE_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* at
     using Real = int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
     static std::atomic<Real> real{nullptr};
     static std::atomic<bool> warned{false};
-    Real function = real.load(std::memory_order_acquire);
-    if (function == nullptr) {
-        function = reinterpret_cast<Real>(dlsym(RTLD_NEXT, "pthread_create"));
-        real.store(function, std::memory_order_release);
-    }
+    const Real function = marionette::shim::next_symbol(real, "pthread_create");
     marionette::shim::ensure_init();
     {
         marionette::shim::Enter enter;
@@ -252,16 +248,6 @@ MARIONETTE_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* at
 // visible here, so the clock whose virtual now is nearer the deadline is
 // taken. The wait itself is real time: not scheduled (docs/processes.md).
 namespace {
-
-template <typename Function>
-Function real_function(std::atomic<Function>& cache, const char* name) {
-    Function function = cache.load(std::memory_order_acquire);
-    if (function == nullptr) {
-        function = reinterpret_cast<Function>(dlsym(RTLD_NEXT, name));
-        cache.store(function, std::memory_order_release);
-    }
-    return function;
-}
 
 timespec real_deadline(const timespec* virtual_deadline) {
     const std::int64_t deadline = static_cast<std::int64_t>(virtual_deadline->tv_sec) * 1'000'000'000 + virtual_deadline->tv_nsec;
@@ -286,24 +272,24 @@ timespec real_deadline(const timespec* virtual_deadline) {
 MARIONETTE_EXPORT int pthread_cond_timedwait(pthread_cond_t* cond, pthread_mutex_t* mutex, const struct timespec* deadline) {
     using Real = int (*)(pthread_cond_t*, pthread_mutex_t*, const struct timespec*);
     static std::atomic<Real> real{nullptr};
-    if (!marionette::shim::initialised()) return real_function(real, "pthread_cond_timedwait")(cond, mutex, deadline);
+    if (!marionette::shim::initialised()) return marionette::shim::next_symbol(real, "pthread_cond_timedwait")(cond, mutex, deadline);
     const timespec moved = real_deadline(deadline);
-    return real_function(real, "pthread_cond_timedwait")(cond, mutex, &moved);
+    return marionette::shim::next_symbol(real, "pthread_cond_timedwait")(cond, mutex, &moved);
 }
 
 MARIONETTE_EXPORT int pthread_cond_clockwait(pthread_cond_t* cond, pthread_mutex_t* mutex, clockid_t clock,
                                              const struct timespec* deadline) {
     using Real = int (*)(pthread_cond_t*, pthread_mutex_t*, clockid_t, const struct timespec*);
     static std::atomic<Real> real{nullptr};
-    if (!marionette::shim::initialised()) return real_function(real, "pthread_cond_clockwait")(cond, mutex, clock, deadline);
+    if (!marionette::shim::initialised()) return marionette::shim::next_symbol(real, "pthread_cond_clockwait")(cond, mutex, clock, deadline);
     const timespec moved = real_deadline(deadline);
-    return real_function(real, "pthread_cond_clockwait")(cond, mutex, clock, &moved);
+    return marionette::shim::next_symbol(real, "pthread_cond_clockwait")(cond, mutex, clock, &moved);
 }
 
 MARIONETTE_EXPORT int sem_timedwait(sem_t* semaphore, const struct timespec* deadline) {
     using Real = int (*)(sem_t*, const struct timespec*);
     static std::atomic<Real> real{nullptr};
-    if (!marionette::shim::initialised()) return real_function(real, "sem_timedwait")(semaphore, deadline);
+    if (!marionette::shim::initialised()) return marionette::shim::next_symbol(real, "sem_timedwait")(semaphore, deadline);
     const timespec moved = real_deadline(deadline);
-    return real_function(real, "sem_timedwait")(semaphore, &moved);
+    return marionette::shim::next_symbol(real, "sem_timedwait")(semaphore, &moved);
 }
