@@ -6,6 +6,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "coordinator/fd_io.hpp"
 #include "coordinator/forwarded.hpp"
 #include "sim/random.hpp"
 #include "sim/vfs/path.hpp"
@@ -244,25 +245,14 @@ std::vector<std::byte> Coordinator::handle_syscall(ProcessId id, const wire::Hea
 }
 
 bool Coordinator::serve_one(int fd, ProcessId id) {
-    auto read_exact = [fd](void* buf, std::size_t n) {
-        auto* p = static_cast<char*>(buf);
-        while (n > 0) {
-            const ssize_t got = ::read(fd, p, n);
-            if (got < 0 && errno == EINTR) continue;
-            if (got <= 0) return false;
-            p += got;
-            n -= static_cast<std::size_t>(got);
-        }
-        return true;
-    };
     wire::Header header;
-    if (!read_exact(&header, sizeof header) || header.magic != wire::wire_magic ||
+    if (!read_exact(fd, &header, sizeof header) || header.magic != wire::wire_magic ||
         header.payload_bytes > wire::max_payload_bytes + sizeof(wire::SyscallRequest)) {
         end_process(id);
         return false;
     }
     std::vector<std::byte> payload(header.payload_bytes);
-    if (!read_exact(payload.data(), payload.size())) {
+    if (!read_exact(fd, payload.data(), payload.size())) {
         end_process(id);
         return false;
     }

@@ -1,5 +1,6 @@
 #include "coordinator/scheduler.hpp"
 
+#include "coordinator/fd_io.hpp"
 #include "coordinator/scheduler_internal.hpp"
 
 #include <fcntl.h>
@@ -26,18 +27,6 @@ using namespace scheduler_detail;
 bool readable_now(int fd) {
     pollfd p{fd, POLLIN, 0};
     return ::poll(&p, 1, 0) > 0;
-}
-
-bool read_exact(int fd, void* buffer, std::size_t n) {
-    auto* p = static_cast<char*>(buffer);
-    while (n > 0) {
-        const ssize_t got = ::read(fd, p, n);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) return false;
-        p += got;
-        n -= static_cast<std::size_t>(got);
-    }
-    return true;
 }
 
 bool write_all(int fd, std::span<const std::byte> bytes) {

@@ -246,30 +246,19 @@ public:
         return Reply::success();
     }
     Reply net_clog(const NetClog& command) override {
-        Node* from = find(command.from);
-        Node* to = find(command.to);
-        if (from == nullptr || to == nullptr) return no_node(from == nullptr ? command.from : command.to);
-        network_.clog(from->net, to->net, command.duration_ns);
-        return Reply::success();
+        return on_link(command.from, command.to, [&](NodeId from, NodeId to) { network_.clog(from, to, command.duration_ns); });
     }
     Reply net_unclog(const NetUnclog& command) override {
         if (command.from.empty()) {
             network_.unclog_all();
             return Reply::success();
         }
-        Node* from = find(command.from);
-        Node* to = find(command.to);
-        if (from == nullptr || to == nullptr) return no_node(from == nullptr ? command.from : command.to);
-        network_.unclog(from->net, to->net);
-        return Reply::success();
+        return on_link(command.from, command.to, [&](NodeId from, NodeId to) { network_.unclog(from, to); });
     }
 
     Reply net_fail_connect(const NetFailConnect& command) override {
-        Node* from = find(command.from);
-        Node* to = find(command.to);
-        if (from == nullptr || to == nullptr) return no_node(from == nullptr ? command.from : command.to);
-        network_.set_connect_failure(from->net, to->net, command.on);
-        return Reply::success();
+        return on_link(command.from, command.to,
+                       [&](NodeId from, NodeId to) { network_.set_connect_failure(from, to, command.on); });
     }
 
     Reply spawn(const Spawn& command) override {
@@ -457,6 +446,15 @@ private:
             if (node.name == name) return &node;
         }
         return nullptr;
+    }
+    /// Applies `change` to the link between two named nodes.
+    template <typename Change>
+    Reply on_link(const std::string& from_name, const std::string& to_name, Change change) {
+        Node* from = find(from_name);
+        Node* to = find(to_name);
+        if (from == nullptr || to == nullptr) return no_node(from == nullptr ? from_name : to_name);
+        change(from->net, to->net);
+        return Reply::success();
     }
     /// The node a command names; the first node when it names none.
     Node* named(const std::string& name) { return name.empty() ? &nodes_.front() : find(name); }
