@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 
 #include "control/parse_args.hpp"
 #include "sim/trace.hpp"
@@ -161,12 +162,19 @@ NetSetOptions parse_net_set_options(Cursor& args, NetOptionGroup group) {
     return out;
 }
 
+/// `<from> <to>`: two different node names; `what` names the command's
+/// object in the error ("a clog needs two different nodes").
+std::pair<std::string, std::string> parse_node_pair(Cursor& args, const char* what) {
+    std::string from = node_name(args.next("<from> node"), "node name");
+    const Word& to_word = args.next("<to> node");
+    std::string to = node_name(to_word, "node name");
+    if (to == from) fail(ErrorCode::bad_argument, to_word.column, std::string(what) + " needs two different nodes");
+    return {std::move(from), std::move(to)};
+}
+
 NetClog parse_net_clog(Cursor& args) {
     NetClog out;
-    out.from = node_name(args.next("<from> node"), "node name");
-    const Word& to = args.next("<to> node");
-    out.to = node_name(to, "node name");
-    if (out.to == out.from) fail(ErrorCode::bad_argument, to.column, "a clog needs two different nodes");
+    std::tie(out.from, out.to) = parse_node_pair(args, "a clog");
     out.duration_ns = parse_time(args.next("<duration>"));
     args.finish();
     return out;
@@ -184,10 +192,7 @@ NetUnclog parse_net_unclog(Cursor& args) {
 
 NetFailConnect parse_net_fail_connect(Cursor& args) {
     NetFailConnect out;
-    out.from = node_name(args.next("<from> node"), "node name");
-    const Word& to = args.next("<to> node");
-    out.to = node_name(to, "node name");
-    if (out.to == out.from) fail(ErrorCode::bad_argument, to.column, "a connect failure needs two different nodes");
+    std::tie(out.from, out.to) = parse_node_pair(args, "a connect failure");
     const Word& state = args.next("on|off");
     if (state.text != "on" && state.text != "off") fail(ErrorCode::bad_argument, state.column, "expected on or off, got '" + state.text + "'");
     out.on = state.text == "on";
