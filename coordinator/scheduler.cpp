@@ -194,37 +194,32 @@ std::vector<std::byte> Scheduler::reply_bytes(std::uint32_t sequence, long resul
     return bytes;
 }
 
-void Scheduler::send(Proc& p, std::span<const std::byte> bytes) {
+void Scheduler::stamp_horizon(std::vector<std::byte>& bytes) {
+    // Every reply says when the next event is due.
+    if (bytes.size() < sizeof(wire::Header) + sizeof(wire::SyscallReply)) return;
+    wire::Header h;
+    std::memcpy(&h, bytes.data(), sizeof h);
+    if (h.kind != static_cast<std::uint16_t>(wire::Kind::reply)) return;
+    wire::SyscallReply body;
+    std::memcpy(&body, bytes.data() + sizeof h, sizeof body);
+    body.horizon_ns = horizon();
+    std::memcpy(bytes.data() + sizeof h, &body, sizeof body);
+}
+
+void Scheduler::send(Proc& p, std::vector<std::byte> bytes) {
     // A peer gone mid-reply shows up as end-of-file on the next poll.
     if (p.conn < 0) return;
-    if (bytes.size() >= sizeof(wire::Header) + sizeof(wire::SyscallReply)) {
-        wire::Header h;
-        std::memcpy(&h, bytes.data(), sizeof h);
-        if (h.kind == static_cast<std::uint16_t>(wire::Kind::reply)) {
-            // Every reply says when the next event is due.
-            std::vector<std::byte> patched(bytes.begin(), bytes.end());
-            wire::SyscallReply body;
-            std::memcpy(&body, patched.data() + sizeof h, sizeof body);
-            body.horizon_ns = horizon();
-            std::memcpy(patched.data() + sizeof h, &body, sizeof body);
-            write_all(p.conn, patched);
-            return;
-        }
-    }
+    stamp_horizon(bytes);
     write_all(p.conn, bytes);
 }
 
-void Scheduler::send_with_fd(Proc& p, std::span<const std::byte> reply, int fd) {
+void Scheduler::send_with_fd(Proc& p, std::vector<std::byte> bytes, int fd) {
     if (fd < 0) {
-        send(p, reply);
+        send(p, std::move(bytes));
         return;
     }
     if (p.conn < 0) return;
-    std::vector<std::byte> bytes(reply.begin(), reply.end());
-    wire::SyscallReply body;
-    std::memcpy(&body, bytes.data() + sizeof(wire::Header), sizeof body);
-    body.horizon_ns = horizon();
-    std::memcpy(bytes.data() + sizeof(wire::Header), &body, sizeof body);
+    stamp_horizon(bytes);
     // The descriptor rides on the first byte; the rest follows as usual.
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
     iovec iov{const_cast<std::byte*>(bytes.data()), 1};

@@ -193,10 +193,12 @@ private:
     /// A reply whose output is `out` (the time fields are set when sent).
     std::vector<std::byte> reply_with_output(std::uint32_t sequence, long result, std::span<const std::byte> out);
     void resume(Proc& p, long result);
-    void send(Proc& p, std::span<const std::byte> bytes);
+    void send(Proc& p, std::vector<std::byte> bytes);
+    /// Sets a reply's horizon (the next event) as it leaves.
+    void stamp_horizon(std::vector<std::byte>& bytes);
     /// The next event's time (see wire::SyscallReply::horizon_ns).
     std::uint64_t horizon();
-    void send_with_fd(Proc& p, std::span<const std::byte> bytes, int fd);
+    void send_with_fd(Proc& p, std::vector<std::byte> bytes, int fd);
     void report_deadlock();
     Proc* by_conn(int conn);
     Proc* by_real(pid_t real_pid);

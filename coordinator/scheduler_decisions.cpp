@@ -117,7 +117,7 @@ void Scheduler::resume(Proc& p, long result) {
     last_runner_ = p.id;
     std::vector<std::byte> bytes = std::move(p.deferred);
     p.deferred.clear();
-    send(p, bytes);
+    send(p, std::move(bytes));
 }
 
 void Scheduler::schedule() {

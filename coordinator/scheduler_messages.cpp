@@ -88,7 +88,7 @@ bool Scheduler::on_syscall(Proc& p, const wire::Header& header, std::vector<std:
         p.node->request_crash(p.local);
         return true;
     }
-    send(p, answer);
+    send(p, std::move(answer));
     return true;
 }
 
