@@ -35,7 +35,8 @@ Kernel::Kernel(const KernelOptions& options)
       node_index_(options.node_index),
       random_(Prng(options.seed).derive("process.random", options.node_index * 65536 + options.process_index)),
       at_random_(Prng(options.seed).derive("process.at_random", options.node_index * 65536 + options.process_index)),
-      timeout_ns_(options.virtual_timeout_ns) {
+      timeout_ns_(options.virtual_timeout_ns),
+      tsc_offset_(Prng(options.seed).derive("node.tsc", options.node_index).uint_less_than(ns_per_s)) {
     Prng identity = Prng(options.seed).derive("process.identity", options.node_index * 65536 + options.process_index);
     pid_ = static_cast<std::int32_t>(pid_min + identity.next_u64() % pid_span);
     ppid_ = static_cast<std::int32_t>(pid_min + identity.next_u64() % pid_span);
@@ -107,7 +108,7 @@ void Kernel::become(std::int32_t pid, std::int32_t ppid, std::uint64_t process_i
 
 std::uint64_t Kernel::read_tsc() {
     charge();
-    return clock_.tsc();
+    return clock_.tsc() + tsc_offset_;
 }
 
 long Kernel::getrandom(std::span<std::byte> bytes, unsigned flags) {

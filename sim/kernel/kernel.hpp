@@ -73,7 +73,10 @@ public:
     void catch_up(Ns elapsed_ns) {
         if (elapsed_ns > clock_.elapsed_ns()) clock_.advance(elapsed_ns - clock_.elapsed_ns());
     }
-    /// rdtsc/rdtscp: charges one call and returns the virtual TSC.
+    /// rdtsc/rdtscp: charges one call and returns the virtual TSC: one tick
+    /// per virtual nanosecond of monotonic time, plus the node's offset
+    /// (below one second, drawn from the seed: machines' counters differ,
+    /// processes of one machine share theirs).
     std::uint64_t read_tsc();
 
     /// getrandom: fills `bytes` from the process's stream, emits
@@ -151,6 +154,7 @@ private:
     std::size_t hostname_size_ = 0;
     std::uint64_t calls_ = 0;
     Ns timeout_ns_ = 0;
+    std::uint64_t tsc_offset_ = 0;
     bool charging_ = true;
     std::uint64_t random_bytes_ = 0;
     std::uint64_t threads_created_ = 0;

@@ -32,7 +32,7 @@ pid=$(cut -d' ' -f2 <<<"$pid_line")
 expect_line "$scratch/identity.1a" "^raw_pid $pid raw_tid $pid\$"  # raw syscalls agree with libc
 
 same_for_one_seed rdtsc "$guests/marionette_guest_rdtsc"
-expect_line "$scratch/rdtsc.1a" '^rdtsc 1000000[0-9]{6} rdtscp 1000000[0-9]{6} aux 0 increasing 1$'
+expect_line "$scratch/rdtsc.1a" '^rdtsc 1000[0-9]{9} rdtscp 1000[0-9]{9} aux 0 increasing 1$'
 expect_line "$scratch/rdtsc.1a" '^caught own segfault$'
 
 # A program that blocks all signals and ignores SIGSYS/SIGSEGV cannot switch

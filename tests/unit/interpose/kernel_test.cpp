@@ -142,3 +142,20 @@ TEST_CASE("without a limit a long sleep runs to its end", "[kernel][timeout]") {
     CHECK(kernel.clock().elapsed_ns() == 3600 * ns_per_s + 1000);
     CHECK_FALSE(kernel.past_deadline());
 }
+
+TEST_CASE("the time-stamp counter is per machine: a function of the seed and the node", "[kernel]") {
+    KernelOptions first_process = with_seed(7);
+    KernelOptions second_process = with_seed(7);
+    second_process.process_index = 3;  // another process of the same node
+    KernelOptions other_node = with_seed(7);
+    other_node.node_index = 1;
+    Kernel a(first_process), b(second_process), c(with_seed(8)), d(other_node);
+    const std::uint64_t base = a.clock().options().start_monotonic_ns;
+    const std::uint64_t tsc = a.read_tsc();
+    CHECK(tsc >= base);
+    CHECK(tsc < base + 2 * ns_per_s);  // the offset stays below one second
+    CHECK(b.read_tsc() == tsc);        // processes of one machine share it
+    CHECK(c.read_tsc() != tsc);
+    CHECK(d.read_tsc() != tsc);
+    CHECK(a.read_tsc() > tsc);  // each read is a charged call: time moves
+}
