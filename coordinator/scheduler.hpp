@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "coordinator/coordinator.hpp"
+#include "coordinator/tsc_sites.hpp"
 #include "marionette/wire.hpp"
 #include "sim/random.hpp"
 
@@ -176,6 +177,9 @@ private:
     bool on_signal(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
     bool on_net(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
     bool on_timer(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
+    /// Which rdtsc candidates of an executable mapping are instructions
+    /// (scheduler_code.cpp, coordinator/tsc_sites.hpp).
+    bool on_code(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
     void handle_unbound_hello(int conn, const wire::Header& header, std::vector<std::byte> payload);
     void bind(Proc& child, Unbound unbound);
     void connection_closed(Proc& p);
@@ -229,6 +233,7 @@ private:
     ProcessId last_runner_ = 0;  ///< the process that ran last (children to adopt)
     std::uint64_t forks_ = 0;
     std::vector<Coordinator*> nodes_;
+    TscSiteCache tsc_sites_;
     std::optional<Ns> time_limit_ns_;
     std::optional<ProcessId> pause_on_end_;
     bool paused_ = false;

@@ -45,6 +45,7 @@ void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byt
         case wire::Kind::signal: well_formed = on_signal(p, header, payload, fds); break;
         case wire::Kind::net: well_formed = on_net(p, header, payload, fds); break;
         case wire::Kind::timer: well_formed = on_timer(p, header, payload, fds); break;
+        case wire::Kind::code: well_formed = on_code(p, header, payload, fds); break;
         case wire::Kind::exit: send(p, reply_bytes(header.sequence, 0)); return;
         default: well_formed = false; break;
     }

@@ -58,7 +58,9 @@ long copy_to_memfd(int fd, std::size_t length, long offset) {
 void* map(void* address, std::size_t length, int prot, int flags, int fd, long offset) {
     if ((flags & MAP_ANONYMOUS) != 0 || fd < 0 || !marionette::shim::simulated_file(fd)) {
         const long result = raw_syscall(SYS_mmap, arg(address), static_cast<long>(length), prot, flags, fd, offset);
-        return result < 0 && result > -4096 ? fail(static_cast<int>(-result)) : reinterpret_cast<void*>(result);
+        if (result < 0 && result > -4096) return fail(static_cast<int>(-result));
+        marionette::shim::tsc_patch_after_mapping(prot);
+        return reinterpret_cast<void*>(result);
     }
     if ((flags & MAP_SHARED) != 0 && (prot & PROT_WRITE) != 0) {
         static bool warned = false;

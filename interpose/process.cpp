@@ -287,6 +287,16 @@ long timer_call(wire::TimerRequest request, int fd, wire::TimerAnswer& answer) {
     return r.result;
 }
 
+long code_query(const void* payload, std::size_t payload_bytes, std::uint32_t* answer, std::size_t answer_count) {
+    const int fd = connection();
+    if (fd < 0) return -ENOSYS;
+    const wire::CallResult r = wire::message<RawIo>(fd, wire::Kind::code, payload, payload_bytes, next_sequence(), nullptr, 0,
+                                                    answer, answer_count * sizeof *answer);
+    if (!r.transport_ok) lost_coordinator();
+    absorb_reply_time(r.now_ns, r.horizon_ns);
+    return r.result;
+}
+
 void report_signal(long pid, long signal) {
     const int fd = connection();
     if (fd < 0) return;

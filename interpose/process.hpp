@@ -68,6 +68,11 @@ long translate_pid(long pid, std::uint32_t op);
 /// A timer call (alarm, setitimer, timerfd): `fd` (or -1) travels along.
 /// Returns the result and fills `answer`; -ENOSYS without a coordinator.
 long timer_call(wire::TimerRequest request, int fd, wire::TimerAnswer& answer);
+/// A `code` message (wire::Kind::code): `payload` is a CodeRequest with its
+/// candidates and path. Returns how many proven offsets `answer` holds after
+/// its first element (the unproven count), or -errno (-ENOSYS without a
+/// coordinator).
+long code_query(const void* payload, std::size_t payload_bytes, std::uint32_t* answer, std::size_t answer_count);
 /// Tells the scheduler that virtual pid `pid` was sent `signal`.
 void report_signal(long pid, long signal);
 

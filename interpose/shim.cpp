@@ -91,7 +91,10 @@ void init_once() {
     }
     features_.seccomp = !env_off("MARIONETTE_SECCOMP");
     features_.vdso = !env_off("MARIONETTE_VDSO");
-    features_.tsc = !env_off("MARIONETTE_TSC");
+    // MARIONETTE_TSC: `trap` (the default), `patch` or `0` (launcher/tsc_probe.hpp).
+    const char* tsc = std::getenv("MARIONETTE_TSC");
+    features_.tsc_patch = tsc != nullptr && std::strcmp(tsc, "patch") == 0;
+    features_.tsc = !env_off("MARIONETTE_TSC") && !features_.tsc_patch;
     kernel_ptr = new (kernel_storage) Kernel(options_from_env());
     kernel_ptr->set_sink(EventSink{&sink_write, nullptr});
     overwrite_at_random();
@@ -106,6 +109,7 @@ void init_once() {
     kernel_ptr->emit_start();
     install_signal_handlers();
     if (features_.tsc) enable_tsc_trap();
+    if (features_.tsc_patch) tsc_patch_init(*kernel_ptr);
     if (features_.vdso) patch_vdso();
     if (features_.seccomp) install_seccomp_filter();
 }

@@ -24,7 +24,8 @@ namespace marionette::shim {
 struct Features {
     bool seccomp = true;
     bool vdso = true;
-    bool tsc = true;
+    bool tsc = true;         ///< the kernel's rdtsc trap (MARIONETTE_TSC=trap)
+    bool tsc_patch = false;  ///< rdtsc rewritten (MARIONETTE_TSC=patch, tsc_patch.cpp)
 };
 
 /// Initialises the shim once (constructor, or the first intercepted call if

@@ -41,7 +41,7 @@ void enable_tsc_trap();
 void patch_vdso();
 void install_seccomp_filter();
 
-/// True if `signal` is one the shim owns (SIGSYS, SIGSEGV).
+/// True if `signal` is one the shim owns (SIGSYS, SIGSEGV, SIGILL).
 bool shim_owns_signal(long signal);
 
 }  // namespace marionette::shim
@@ -51,6 +51,23 @@ class Kernel;
 }
 
 namespace marionette::shim {
+/// rdtsc rewriting (tsc_patch.cpp), at start-up: hooks the dynamic
+/// loader's breakpoint function and searches every executable mapping.
+void tsc_patch_init(Kernel& kernel);
+/// For the SIGILL handler: if `rip` is the hooked loader function, searches
+/// the mappings a dlopen added, then performs the function's `ret` on
+/// `return_to`/`stack` (the context's rip and rsp) and returns true.
+bool tsc_patch_loader_event(std::uintptr_t rip, std::uintptr_t& return_to, std::uintptr_t& stack);
+/// rdtsc rewriting: searches the executable mappings not
+/// searched yet and rewrites their proven rdtsc/rdtscp. The caller holds an
+/// Enter (or is the initialisation).
+void tsc_patch_scan(Kernel& kernel);
+/// The length (2 or 3) of the rewritten rdtsc/rdtscp at `address`, 0 if
+/// none was rewritten there. Lock-free: the SIGILL handler calls it.
+int tsc_patched_site(std::uintptr_t address);
+/// After the program's own mmap/mprotect: searches again if `prot` makes
+/// memory executable and rdtsc is being rewritten.
+void tsc_patch_after_mapping(int prot);
 /// The simulated kernel; only valid while the caller holds an Enter.
 Kernel& locked_kernel();
 }  // namespace marionette::shim

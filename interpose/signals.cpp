@@ -1,6 +1,8 @@
 // The shim's signal handling: the SIGSYS handler behind the seccomp trap,
-// the SIGSEGV handler that emulates rdtsc/rdtscp, and the emulation of
-// rt_sigaction/rt_sigprocmask that keeps both signals the shim's own.
+// the SIGSEGV handler that emulates rdtsc/rdtscp where the kernel traps
+// them, the SIGILL handler that emulates the ones rewritten into ud2 where
+// it does not (tsc_patch.cpp), and the emulation of
+// rt_sigaction/rt_sigprocmask that keeps these signals the shim's own.
 //
 // The kernel delivers a seccomp trap or an rdtsc fault with force_sig: if
 // the signal is blocked at that moment it resets the handler to the default
@@ -56,9 +58,15 @@ constexpr std::size_t altstack_bytes = 64 * 1024;
 
 KernelSigaction program_sigsys;
 KernelSigaction program_sigsegv;
+KernelSigaction program_sigill;
 
 constexpr std::uint64_t signal_bit(int signal) { return std::uint64_t{1} << (signal - 1); }
-constexpr std::uint64_t owned_mask = signal_bit(SIGSYS) | signal_bit(SIGSEGV);
+constexpr std::uint64_t owned_mask = signal_bit(SIGSYS) | signal_bit(SIGSEGV) | signal_bit(SIGILL);
+
+KernelSigaction& program_action(long signal) {
+    if (signal == SIGSYS) return program_sigsys;
+    return signal == SIGSEGV ? program_sigsegv : program_sigill;
+}
 
 long set_real_action(int signal, const KernelSigaction& action) {
     return raw_syscall(SYS_rt_sigaction, signal, arg(&action), 0, sizeof(std::uint64_t));
@@ -103,14 +111,28 @@ int tsc_instruction_length(const unsigned char* code) {
     return 0;
 }
 
-void chain_sigsegv(int signal, siginfo_t* info, void* context) {
-    const KernelSigaction program = program_sigsegv;
+/// Answers an rdtsc (length 2) or rdtscp (3) at the context's rip from the
+/// virtual clock and steps over it.
+void emulate_tsc(greg_t* regs, int length) {
+    std::uint64_t tsc = 0;
+    Enter enter;
+    if (enter.entered()) tsc = locked_kernel().read_tsc();
+    regs[REG_RAX] = static_cast<greg_t>(tsc & 0xffffffffu);
+    regs[REG_RDX] = static_cast<greg_t>(tsc >> 32);
+    if (length == 3) regs[REG_RCX] = 0;  // TSC_AUX: CPU 0
+    regs[REG_RIP] += length;
+}
+
+/// A fault that is not ours goes to the program's handler, or kills the
+/// process as it would have natively.
+void chain(int signal, siginfo_t* info, void* context) {
+    const KernelSigaction program = program_action(signal);
     if (program.handler == SIG_DFL || program.handler == SIG_IGN) {
         // A real fault: let it kill the process as it would have natively.
         KernelSigaction dfl;
-        set_real_action(SIGSEGV, dfl);
-        // A fault re-executes and dies; a sent SIGSEGV has to be re-sent.
-        if (info->si_code <= 0) raw_syscall(SYS_tgkill, real_pid(), real_tid(), SIGSEGV);
+        set_real_action(signal, dfl);
+        // A fault re-executes and dies; a sent signal has to be re-sent.
+        if (info->si_code <= 0) raw_syscall(SYS_tgkill, real_pid(), real_tid(), signal);
         return;
     }
     if ((program.flags & SA_SIGINFO) != 0) {
@@ -129,17 +151,32 @@ void on_sigsegv(int signal, siginfo_t* info, void* context) {
     if (info->si_code == SI_KERNEL && features().tsc) {
         const auto* code = reinterpret_cast<const unsigned char*>(regs[REG_RIP]);
         if (const int length = tsc_instruction_length(code); length != 0) {
-            std::uint64_t tsc = 0;
-            Enter enter;
-            if (enter.entered()) tsc = locked_kernel().read_tsc();
-            regs[REG_RAX] = static_cast<greg_t>(tsc & 0xffffffffu);
-            regs[REG_RDX] = static_cast<greg_t>(tsc >> 32);
-            if (length == 3) regs[REG_RCX] = 0;  // TSC_AUX: CPU 0
-            regs[REG_RIP] += length;
+            emulate_tsc(regs, length);
             return;
         }
     }
-    chain_sigsegv(signal, info, context);
+    chain(signal, info, context);
+}
+
+/// A ud2 the shim wrote over an rdtsc/rdtscp or over the loader's
+/// breakpoint function (tsc_patch.cpp).
+void on_sigill(int signal, siginfo_t* info, void* context) {
+    auto* uc = static_cast<ucontext_t*>(context);
+    greg_t* regs = uc->uc_mcontext.gregs;
+    if (info->si_code == ILL_ILLOPN && features().tsc_patch) {
+        auto rip = static_cast<std::uintptr_t>(regs[REG_RIP]);
+        auto rsp = static_cast<std::uintptr_t>(regs[REG_RSP]);
+        if (tsc_patch_loader_event(rip, rip, rsp)) {
+            regs[REG_RIP] = static_cast<greg_t>(rip);
+            regs[REG_RSP] = static_cast<greg_t>(rsp);
+            return;
+        }
+        if (const int length = tsc_patched_site(static_cast<std::uintptr_t>(regs[REG_RIP])); length != 0) {
+            emulate_tsc(regs, length);
+            return;
+        }
+    }
+    chain(signal, info, context);
 }
 
 void install(int signal, void (*handler)(int, siginfo_t*, void*)) {
@@ -152,13 +189,14 @@ void install(int signal, void (*handler)(int, siginfo_t*, void*)) {
 
 }  // namespace
 
-bool shim_owns_signal(long signal) { return signal == SIGSYS || signal == SIGSEGV; }
+bool shim_owns_signal(long signal) { return signal == SIGSYS || signal == SIGSEGV || signal == SIGILL; }
 
 void install_signal_handlers() {
     static bool altstack_done = false;  // early_init runs this once more
     if (altstack_done) {
         install(SIGSYS, &on_sigsys);
         install(SIGSEGV, &on_sigsegv);
+        install(SIGILL, &on_sigill);
         return;
     }
     altstack_done = true;
@@ -171,6 +209,7 @@ void install_signal_handlers() {
     }
     install(SIGSYS, &on_sigsys);
     install(SIGSEGV, &on_sigsegv);
+    install(SIGILL, &on_sigill);
     std::uint64_t unblock = owned_mask;
     raw_syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, arg(&unblock), 0, sizeof unblock);
 }
@@ -295,7 +334,7 @@ long handle_rt_sigaction(SyscallArgs& a) {
     const long signal = a.a[0];
     if (!shim_owns_signal(signal)) return raw_syscall(SYS_rt_sigaction, a.a[0], a.a[1], a.a[2], a.a[3]);
     if (a.a[3] != sizeof(std::uint64_t)) return -EINVAL;
-    KernelSigaction& saved = signal == SIGSYS ? program_sigsys : program_sigsegv;
+    KernelSigaction& saved = program_action(signal);
     const KernelSigaction old = saved;
     if (const auto* act = reinterpret_cast<const KernelSigaction*>(a.a[1]); act != nullptr) saved = *act;
     if (auto* oact = reinterpret_cast<KernelSigaction*>(a.a[2]); oact != nullptr) *oact = old;

@@ -18,6 +18,9 @@
 
 #include <fmt/core.h>
 
+#include "coordinator/tsc_sites.hpp"
+#include "launcher/tsc_probe.hpp"
+
 namespace marionette {
 namespace {
 
@@ -54,6 +57,36 @@ std::string shell_quote(const std::string& text) {
     std::string out = "'";
     for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
     return out + "'";
+}
+
+/// How this host keeps rdtsc/rdtscp on the virtual clock, and what of
+/// the program's sites that covers (launcher/tsc_probe.hpp).
+template <typename Files>
+void print_tsc_verdict(const Files& files, std::uint64_t sites) {
+    switch (tsc_mechanism()) {
+        case TscMechanism::trap:
+            fmt::print("  rdtsc/rdtscp: {} sites; trapped (PR_SET_TSC) and answered from the virtual clock. Deterministic.\n", sites);
+            return;
+        case TscMechanism::off:
+            fmt::print("  rdtsc/rdtscp: {} sites; NOT simulated (MARIONETTE_TSC=off): they read the real time-stamp counter.\n", sites);
+            return;
+        case TscMechanism::patch: break;
+    }
+    TscSiteCache cache;
+    std::uint64_t proven = 0;
+    std::uint64_t unproven = 0;
+    for (const auto& f : files) {
+        if (const TscSites* found = cache.sites(f.path); found != nullptr) {
+            proven += found->proven.size();
+            unproven += found->unproven.size();
+        }
+    }
+    fmt::print("  rdtsc/rdtscp: {} sites; trapped by rewriting (this host accepts PR_SET_TSC but rdtsc does not fault): "
+               "the {} proven to be instructions become ud2 and are answered from the virtual clock.{}\n",
+               sites, proven,
+               unproven == 0 ? " Deterministic."
+                             : fmt::format(" {} byte sequences could not be proven to be code and stay as they are "
+                                           "(an escape if they are executed).", unproven));
 }
 
 }  // namespace
@@ -188,7 +221,7 @@ int run_audit(const std::string& program) {
     }
     const bool faulting = cpuid_faulting_available();
     fmt::print("verdict:\n");
-    fmt::print("  rdtsc/rdtscp: {} sites; trapped (PR_SET_TSC) and answered from the virtual clock. Deterministic.\n", escapes.rdtsc);
+    print_tsc_verdict(files, escapes.rdtsc);
     if (escapes.rdrand == 0) {
         fmt::print("  rdrand/rdseed: none found.\n");
     } else {

@@ -17,6 +17,7 @@
 #include "coordinator/coordinator.hpp"
 #include "coordinator/socket_relay.hpp"
 #include "launcher/node.hpp"
+#include "launcher/tsc_probe.hpp"
 #include "launcher/scenario_run.hpp"
 #include "launcher/session.hpp"
 #include "sim/disk/disk_options.hpp"
@@ -544,6 +545,7 @@ int run_cluster_command(const RunCommandOptions& options) {
         nodes += (nodes.empty() ? "" : ",") + spec.name + "=" + std::filesystem::path(spec.argv.front()).filename().string();
     }
     header.options.emplace_back("nodes", nodes);
+    header.options.emplace_back("tsc", std::string(tsc_trace_value(tsc_mechanism())));
     if (!options.net_options.empty()) header.options.emplace_back("net", options.net_options);
     if (!options.scenario_path.empty()) header.options.emplace_back("scenario", options.scenario_path);
     std::unique_ptr<std::ofstream> file;

@@ -29,6 +29,7 @@
 #include "coordinator/coordinator.hpp"
 #include "coordinator/scheduler.hpp"
 #include "launcher/session.hpp"
+#include "launcher/tsc_probe.hpp"
 #include "launcher/node.hpp"
 #include "launcher/sweep.hpp"
 #include "sim/disk/disk_options.hpp"
@@ -440,7 +441,7 @@ int run_command(const RunCommandOptions& options) {
     TraceHeader header;
     header.format = parse_trace_format(options.trace_format_text);
     header.seed = run.seed;
-    header.options = {{"mode", "program"}, {"program", run.argv.at(0)}};
+    header.options = {{"mode", "program"}, {"program", run.argv.at(0)}, {"tsc", std::string(tsc_trace_value(tsc_mechanism()))}};
     if (!options.start_time_text.empty()) header.options.emplace_back("start_time", options.start_time_text);
 
     std::unique_ptr<std::ofstream> file;

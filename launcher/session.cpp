@@ -1,5 +1,6 @@
 #include "launcher/session.hpp"
 
+#include "launcher/tsc_probe.hpp"
 #include "marionette/wire.hpp"
 
 #include <elf.h>
@@ -58,6 +59,7 @@ std::vector<std::string> child_environment(const ProgramRunOptions& options, int
         {"MARIONETTE_SEED", std::to_string(options.seed)},
         {"MARIONETTE_TRACE_FD", std::to_string(trace_fd)},
         {"MARIONETTE_BASE_FILTERS", std::to_string(own_seccomp_filters())},
+        {"MARIONETTE_TSC", std::string(tsc_env_value(tsc_mechanism()))},
     };
     if (options.start_realtime_ns != 0) set.emplace_back("MARIONETTE_START_TIME_NS", std::to_string(options.start_realtime_ns));
     if (options.start_elapsed_ns != 0) set.emplace_back("MARIONETTE_START_ELAPSED_NS", std::to_string(options.start_elapsed_ns));

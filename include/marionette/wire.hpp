@@ -32,7 +32,7 @@
 namespace marionette::wire {
 
 inline constexpr std::uint32_t wire_magic = 0x544e524d;  // "MRNT"
-inline constexpr std::uint16_t wire_version = 4;
+inline constexpr std::uint16_t wire_version = 5;
 /// Largest payload either side accepts (a 16 MiB read is split by the shim).
 inline constexpr std::uint32_t max_payload_bytes = 16u << 20;
 /// The descriptor number of a process's connection to the coordinator: the
@@ -58,6 +58,9 @@ enum class Kind : std::uint16_t {
                   ///< `socket`/`accept` the new descriptor as SCM_RIGHTS
     timer = 10,   ///< payload: TimerRequest (timerfd_settime sends the
                   ///< timer's eventfd as SCM_RIGHTS); reply output: TimerAnswer
+    code = 11,    ///< payload: CodeRequest + path; reply: result = N proven
+                  ///< rdtsc/rdtscp in the mapping (or -errno), output =
+                  ///< uint32 unproven count, then N uint32 offsets into it
     reply = 0x8001,
 };
 
@@ -196,6 +199,20 @@ struct TimerAnswer {
     std::uint64_t remaining_ns = 0;
     std::uint64_t interval_ns = 0;
 };
+
+/// An executable file mapping, on a host where the shim rewrites
+/// rdtsc/rdtscp (coordinator/tsc_sites.hpp); followed by `path_bytes` bytes
+/// of the mapped file's path. The coordinator decodes the file once per run.
+struct CodeRequest {
+    std::uint64_t file_offset = 0;  ///< of the mapping's first byte
+    std::uint64_t length = 0;
+    std::uint32_t path_bytes = 0;
+    std::uint32_t reserved = 0;
+};
+static_assert(sizeof(CodeRequest) == 24);
+
+/// Most proven sites one code reply carries.
+inline constexpr std::uint32_t max_code_sites = 4096;
 
 struct SignalNotice {
     std::int64_t pid = 0;  ///< virtual pid signalled
