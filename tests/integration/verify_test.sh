@@ -1,17 +1,14 @@
 #!/usr/bin/env bash
-# --verify: passes for deterministic programs, and fails loudly for a guest
-# that reads an escape (/proc/sys/kernel/random/uuid), naming the first
-# diverging trace event.
+# --verify: passes for a deterministic program (date; each guest's own test,
+# guest_test.sh, runs it on that guest), and fails loudly for a guest that
+# reads an escape (/proc/sys/kernel/random/uuid), naming the first diverging
+# trace event.
 source "$(dirname "$0")/lib.sh"
 launch=$1
 guests=$2
 
-for guest in time random identity rdtsc signals; do
-  "$launch" --verify --seed 9 -- "$guests/marionette_guest_$guest" >/dev/null 2>"$scratch/err" \
-    || { cat "$scratch/err" >&2; fail "--verify failed for the $guest guest"; }
-  grep -q 'verify: 2 runs identical' "$scratch/err" || fail "no verify confirmation for $guest"
-done
 "$launch" --verify --seed 9 -- date >/dev/null 2>"$scratch/err" || { cat "$scratch/err" >&2; fail "--verify failed for date"; }
+grep -q 'verify: 2 runs identical' "$scratch/err" || fail "no verify confirmation for date"
 
 code=0
 "$launch" --verify --seed 9 -- "$guests/marionette_guest_escape" >/dev/null 2>"$scratch/err" || code=$?
