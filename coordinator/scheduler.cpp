@@ -382,12 +382,13 @@ void Scheduler::connection_closed(Proc& p) {
     p.state = State::exiting;
     // A process is gone once the kernel has closed its descriptors and made
     // it a zombie: only then do pipes show end-of-file and wait4 find it.
-    if (p.pidfd < 0) {
-        finish_exit(p);
-        return;
-    }
-    pollfd gone{p.pidfd, POLLIN, 0};
-    if (::poll(&gone, 1, settle_wall_ms) >= 0) finish_exit(p);
+    // If it is not a zombie yet it stays exiting, schedule() takes no
+    // decision, and poll_once finishes it when its pidfd is readable. No
+    // wall-clock limit: giving up after one would make the next decision
+    // depend on how fast the machine tore the process down; a process that
+    // never dies is ended by the launcher's --wall-timeout, whose loop
+    // (output pipes, the guard) goes on meanwhile.
+    if (p.pidfd < 0 || ended_now(p.pidfd)) finish_exit(p);
 }
 
 void Scheduler::finish_exit(Proc& p) {
@@ -407,8 +408,15 @@ void Scheduler::finish_exit(Proc& p) {
     if (p.pidfd >= 0) ::close(p.pidfd);
     for (int fd : p.wait.fds) ::close(fd);
     p.node->end_process(p.local);
+    const ProcessId killer = p.killed_by;
     processes_.erase(id);
     if (pause_on_end_ && *pause_on_end_ == id) paused_ = true;
+    // The sender of the SIGKILL that ended it waited for this (on_signal).
+    if (auto it = processes_.find(killer); killer != 0 && it != processes_.end()) {
+        Proc& sender = *it->second;
+        send(sender, std::move(sender.deferred));
+        sender.deferred.clear();
+    }
 }
 
 Scheduler::Proc& Scheduler::add_child(Proc& parent, pid_t real_child, std::string_view event) {

@@ -144,6 +144,9 @@ private:
         Wait wait;
         std::vector<std::byte> deferred;  ///< reply sent when resumed
         bool connection_closed = false;
+        /// The process whose SIGKILL ended this one and waits, its reply
+        /// in its `deferred`, until this one is gone (on_signal); 0: none.
+        ProcessId killed_by = 0;
         bool interrupted = false;  ///< a signal arrived while blocked
         bool fds_ready = false;    ///< one of its descriptors is ready (poll_waits)
         Ns alarm_at = 0;           ///< alarm/ITIMER_REAL expiry (absolute), 0 none

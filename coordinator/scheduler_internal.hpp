@@ -1,6 +1,7 @@
 // Pieces the scheduler's files share (coordinator/scheduler*.cpp only).
 #pragma once
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -16,9 +17,15 @@ namespace marionette::scheduler_detail {
 
 /// Children of the first process get virtual pids after it, in fork order.
 inline constexpr std::uint64_t child_process_index_base = 1024;
-/// Wall time a dying or newborn process may take to show up before the
-/// scheduler gives up waiting for it (it then proceeds without it).
-inline constexpr int settle_wall_ms = 10'000;
+/// True if the process behind `pidfd` has ended (a zombie, or reaped).
+/// Never waits: how long the kernel takes to tear a process down is wall
+/// time, which must not decide anything in a run. A process not ended yet
+/// stays `exiting`, and Scheduler::poll_once finishes it when its pidfd
+/// becomes readable, however long that takes.
+inline bool ended_now(int pidfd) {
+    pollfd gone{pidfd, POLLIN, 0};
+    return ::poll(&gone, 1, 0) > 0;
+}
 
 inline int pidfd_open(pid_t pid) { return static_cast<int>(syscall(SYS_pidfd_open, pid, 0)); }
 

@@ -166,14 +166,26 @@ bool Scheduler::on_signal(Proc& p, const wire::Header& header, std::vector<std::
     Proc* target = by_pid(p.node, static_cast<std::int32_t>(notice.pid));
     if (target != nullptr && target != &p) {
         if (notice.signal == SIGKILL) {
-            // The target is gone before the sender goes on, so what
-            // the sender sees next (wait, a pipe's end) is the same
-            // in every run.
-            pollfd gone{target->pidfd, POLLIN, 0};
-            if (target->pidfd >= 0 && ::poll(&gone, 1, settle_wall_ms) > 0) {
+            // The target is gone before the sender goes on, so what the
+            // sender sees next (wait, a pipe's end) is the same in every
+            // run. The shim reports only a kill that succeeded: the target
+            // dies whatever it was doing, and nothing more is read from it.
+            // How long the kernel takes to make it a zombie is wall time,
+            // so it is not waited for here with a limit: if it is not gone
+            // yet, the sender's reply waits (as its `deferred`) until
+            // poll_once sees the target's pidfd and finish_exit sends it.
+            // The launcher's loop goes on meanwhile, so --wall-timeout
+            // still ends a run whose target never dies.
+            if (target->conn >= 0) ::close(target->conn);
+            target->conn = -1;
+            target->connection_closed = true;
+            if (target->pidfd < 0 || ended_now(target->pidfd)) {
                 finish_exit(*target);
             } else {
                 target->state = State::exiting;
+                target->killed_by = p.id;
+                p.deferred = reply_bytes(header.sequence, 0);
+                return true;
             }
         } else if (target->state == State::blocked && !ignored_by_default(notice.signal)) {
             target->interrupted = true;

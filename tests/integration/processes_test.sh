@@ -106,6 +106,27 @@ while True:
     time.monotonic()' || { cat busy.err >&2; fail "the busy loop with an alarm failed"; }
 [[ $(cat busy.out) == "alarm after 1.0" ]] || { cat busy.out >&2; fail "a busy loop's alarm did not fire at 1 virtual second"; }
 
+# SIGKILL between processes is complete before the sender goes on: the
+# target's end comes next in the trace and a WNOHANG wait finds it, however
+# long the kernel takes to tear the target down (the scheduler waits on its
+# pidfd without a wall-clock limit; three runs, one trace).
+kill9='import os, signal, time
+pid = os.fork()
+if pid == 0:
+    time.sleep(100)
+    os._exit(0)
+time.sleep(1)
+os.kill(pid, signal.SIGKILL)
+got, status = os.waitpid(pid, os.WNOHANG)
+print(got == pid, os.WIFSIGNALED(status) and os.WTERMSIG(status))'
+for name in kill9a kill9b kill9c; do
+  run $name 14 -- python3 -c "$kill9" || { cat $name.err >&2; fail "python3 killing its child failed"; }
+  [[ $(cat $name.out) == "True 9" ]] || { cat $name.out >&2; fail "WNOHANG right after SIGKILL did not find the child"; }
+done
+cmp -s kill9a.trace kill9b.trace && cmp -s kill9a.trace kill9c.trace || fail "SIGKILL: one seed, different traces"
+grep -A1 ' process\.signal_sent .* signal=9$' kill9a.trace | tail -1 | grep -qE ' process\.end at_ns=1[0-9]{9} pid=[0-9]+ program=python3 signal=9$' \
+  || { cat kill9a.trace >&2; fail "the killed child's end does not follow the SIGKILL"; }
+
 # A child started with an emptied environment stays under simulation: the
 # shim puts LD_PRELOAD and MARIONETTE_* back into its execve.
 run envi 12 -- sh -c 'env -i /usr/bin/python3 -c "import os, time; print(os.getpid(), int(time.time()))"' \
@@ -122,7 +143,7 @@ grep -q 'DEADLOCK: every process is blocked' dead.err || { cat dead.err >&2; fai
 grep -qE 'pid [0-9]+ \(python3\) waits: read descriptors=1' dead.err || { cat dead.err >&2; fail "the report does not say what python3 waits for"; }
 expect_line dead.trace ' scheduler\.deadlock at_ns=[0-9]+ processes=1 launched_alive=yes'
 expect_line dead.trace ' process\.deadlock '
-for t in g1a.trace p1a.trace big.trace sleepers.trace dead.trace; do
+for t in g1a.trace p1a.trace big.trace sleepers.trace kill9a.trace dead.trace; do
   "$launch" --check-trace "$t" >/dev/null || fail "invalid trace $t"
 done
 echo "processes: ok"
