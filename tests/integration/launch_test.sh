@@ -15,10 +15,23 @@ expect_line "$scratch/err" '^marionette: replay with: marionette-launch --seed 4
 expect_line "$scratch/err" 'killed by signal 11 \(SEGV\)'
 [[ $(status --seed 4 -- /nonexistent/program) -eq 2 ]] || fail "a missing program must give exit 2"
 expect_line "$scratch/err" "cannot execute '/nonexistent/program'"
-# A program that really waits (read on a pipe nobody writes) hits the guard.
-[[ $(status --seed 4 --wall-timeout 1s -- sh -c 'mkfifo "$0/f"; read x <"$0/f"' "$scratch") -eq 1 ]] \
+# A program that really waits hits the guard: its open of a FIFO nobody
+# writes blocks in the real kernel for good. The limit leaves ample time to
+# start (a limit shorter than the start-up would kill the program before it
+# waits and prove nothing); what proves the guard fired on a waiting program
+# is that the program reached its wait and never got past it, died of
+# SIGKILL no earlier than the limit, and the run says why.
+started_ns=$(date +%s%N)
+[[ $(status --seed 4 --wall-timeout 3s --trace "$scratch/guard.trace" -- \
+       sh -c 'mkfifo "$0/f"; echo waiting; read x <"$0/f"; echo "read $x"' "$scratch") -eq 1 ]] \
   || fail "the wall-clock guard did not stop a blocked program"
-expect_line "$scratch/err" 'killed after the wall-clock limit'
+elapsed_ms=$(( ($(date +%s%N) - started_ns) / 1000000 ))
+[[ $(cat "$scratch/out") == waiting ]] \
+  || { cat "$scratch/out" >&2; fail "the program did not wait on its FIFO (killed before it got there, or got past it)"; }
+(( elapsed_ms >= 3000 )) || fail "the program was stopped after $elapsed_ms ms, before the 3 s limit"
+expect_line "$scratch/err" 'killed after the wall-clock limit \(3s\)'
+expect_line "$scratch/guard.trace" ' process\.end at_ns=[0-9]+ pid=[0-9]+ program=sh signal=9$'
+expect_line "$scratch/guard.trace" ' process\.timeout at_ns=[0-9]+ wall_timeout_ns=3000000000$'
 
 "$launch" --quiet --seed 4 --trace "$scratch/t.text" -- date >/dev/null
 "$launch" --quiet --seed 4 --trace-format jsonl --trace "$scratch/t.jsonl" -- date >/dev/null
