@@ -15,7 +15,9 @@
 namespace marionette {
 
 /// The TMPDIR every process of a node gets: a host path that exists only on
-/// the node's simulated disk (its /tmp).
+/// the node's simulated disk (its /tmp). One name for every run, so programs
+/// print the same in every run; never created on the real file system, so
+/// runs at the same time share nothing there (docs/processes.md).
 inline constexpr std::string_view simulated_tmpdir = "/tmp/marionette-node-tmp";
 
 class SimulatedNode {
