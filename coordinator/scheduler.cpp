@@ -250,7 +250,7 @@ void Scheduler::poll_once(std::span<pollfd> extra, int timeout_ms) {
             fds.push_back({p->conn, POLLIN, 0});
             conns.push_back(p->conn);
         }
-        if (p->pidfd >= 0 && (p->state == State::expected || p->state == State::exiting)) {
+        if (p->pidfd >= 0 && !p->death_seen && (p->state == State::expected || p->state == State::exiting)) {
             fds.push_back({p->pidfd, POLLIN, 0});
             pidfds.push_back(p->pidfd);
         }
@@ -290,15 +290,18 @@ void Scheduler::poll_once(std::span<pollfd> extra, int timeout_ms) {
             for (auto& [id, p] : processes_) {
                 if (p->pidfd != fd) continue;
                 // Died before its hello, or after its connection closed.
-                if (p->state == State::expected || p->connection_closed) {
-                    finish_exit(*p);
-                } else if (p->conn >= 0 && !readable_now(p->conn)) {
-                    finish_exit(*p);
+                if (p->state == State::expected || p->connection_closed || (p->conn >= 0 && !readable_now(p->conn))) {
+                    if (defers_death(*p)) {
+                        p->death_seen = true;
+                    } else {
+                        finish_exit(*p);
+                    }
                 }
                 break;
             }
         }
     }
+    if (stopped_ || running() == nullptr) finish_deferred_deaths();
     schedule();
 }
 
@@ -376,10 +379,13 @@ void Scheduler::bind(Proc& child, Unbound unbound) {
 }
 
 void Scheduler::connection_closed(Proc& p) {
+    const bool was_running = p.state == State::running;
     ::close(p.conn);
     p.conn = -1;
     p.connection_closed = true;
     p.state = State::exiting;
+    // What the running process killed ended before it did.
+    if (was_running) finish_deferred_deaths();
     // A process is gone once the kernel has closed its descriptors and made
     // it a zombie: only then do pipes show end-of-file and wait4 find it.
     // If it is not a zombie yet it stays exiting, schedule() takes no
@@ -388,7 +394,37 @@ void Scheduler::connection_closed(Proc& p) {
     // depend on how fast the machine tore the process down; a process that
     // never dies is ended by the launcher's --wall-timeout, whose loop
     // (output pipes, the guard) goes on meanwhile.
-    if (p.pidfd < 0 || ended_now(p.pidfd)) finish_exit(p);
+    if (p.pidfd >= 0 && !ended_now(p.pidfd)) return;
+    if (defers_death(p)) {
+        p.death_seen = true;
+    } else {
+        finish_exit(p);
+    }
+}
+
+// Only the running process can have killed another process of the run (the
+// others are parked), and the shim reports a SIGKILL right after kill(2)
+// returns. The victim's end can reach us before that report or after it,
+// as the machine goes: recorded at once, its process.end would come before
+// or after the sender's process.signal_sent. So an end found while another
+// process runs waits until the runner reports the kill (on_signal) or stops
+// running (poll_once, connection_closed). Not when the launcher is ending
+// processes itself (stop(): it orders their ends), nor for a SIGKILL's
+// target whose sender already waits for it.
+bool Scheduler::defers_death(Proc& p) {
+    if (stopped_ || p.killed_by != 0) return false;
+    const Proc* runner = running();
+    return runner != nullptr && runner != &p;
+}
+
+void Scheduler::finish_deferred_deaths() {
+    std::vector<ProcessId> ids;
+    for (const auto& [id, p] : processes_) {
+        if (p->death_seen) ids.push_back(id);
+    }
+    for (ProcessId id : ids) {
+        if (auto it = processes_.find(id); it != processes_.end()) finish_exit(*it->second);
+    }
 }
 
 void Scheduler::finish_exit(Proc& p) {

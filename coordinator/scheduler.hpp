@@ -147,6 +147,9 @@ private:
         /// The process whose SIGKILL ended this one and waits, its reply
         /// in its `deferred`, until this one is gone (on_signal); 0: none.
         ProcessId killed_by = 0;
+        /// Found dead while another process ran: its end is recorded by
+        /// finish_deferred_deaths, not when the kernel let us see it.
+        bool death_seen = false;
         bool interrupted = false;  ///< a signal arrived while blocked
         bool fds_ready = false;    ///< one of its descriptors is ready (poll_waits)
         Ns alarm_at = 0;           ///< alarm/ITIMER_REAL expiry (absolute), 0 none
@@ -187,6 +190,11 @@ private:
     void bind(Proc& child, Unbound unbound);
     void connection_closed(Proc& p);
     void finish_exit(Proc& p);
+    /// True if `p`'s end, found now, must wait until the running process
+    /// reports the kill or stops running (see scheduler.cpp).
+    bool defers_death(Proc& p);
+    /// Records the ends found while another process ran, in id order.
+    void finish_deferred_deaths();
     void adopt_unknown_children(Proc& p);
     /// A new child of `parent` with real pid `real_child` (traced as `event`),
     /// bound to its hello if that came first.
