@@ -1,13 +1,22 @@
 // Installs the seccomp safety net: the BPF program libseccomp generated at
-// build time from syscalls.def (interpose_filter.inc), behind a raw-BPF
-// prefix that allows the one instruction address of the shim's raw stub.
+// build time from syscalls.def (interpose_filter.inc), whose traps are
+// turned into a check that allows the one instruction address of the
+// shim's raw stub (and the loader's text).
 //
-// Why an instruction-pointer prefix: libseccomp compares arguments only
+// Why an instruction-pointer check: libseccomp compares arguments only
 // (libseccomp issue 113). An argument cookie would need a spare argument in
 // every syscall; Syscall User Dispatch adds ~45 ns to every syscall of the
 // program and offers no argument filtering. Two 32-bit compares on
 // seccomp_data.instruction_pointer (rr and Reverie allow exactly "stub + 2",
 // the address after the 2-byte syscall instruction) cost ~3 ns per syscall.
+//
+// Why the check comes after the syscall number, not before it: the kernel
+// skips the filter altogether for a syscall number whose verdict it can
+// prove constant (the seccomp action cache, Linux 5.11+), and it can prove
+// that only for a program that reads nothing but the number and the
+// architecture on the way to ALLOW. With the instruction pointer read
+// first, every syscall of the program ran the whole filter: the passthrough
+// calls (mmap, futex, ...) and the rt_sigreturn that ends every trap.
 #include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -34,9 +43,9 @@ namespace {
 
 #include "interpose_filter.inc"
 
-constexpr std::size_t prefix_length = 10;
+constexpr std::size_t exemption_length = 11;
 constexpr std::size_t generated_length = sizeof(generated_filter) / sizeof(generated_filter[0]);
-sock_filter program[prefix_length + generated_length];
+sock_filter program[generated_length + exemption_length];
 
 /// The loader's executable range, [start, end), if it can be exempted.
 struct Range {
@@ -99,35 +108,52 @@ bool filter_inherited() {
     return count > base;
 }
 
+/// Writes into `program` the generated program with every trap replaced by a
+/// jump to the exemption block after it, and the block; returns the length.
+/// The block allows a syscall from the stub's exact return address or from
+/// the loader's text [start, end) (an empty range (0, 0) matches nothing),
+/// and traps everything else, as the replaced instruction did. Verdicts
+/// are those of the generated program with the exemptions put first; only
+/// the order of the checks changed.
+std::size_t build_program(const sock_filter* generated, std::size_t length, std::uint64_t ip, const Range& loader) {
+    constexpr std::uint32_t ip_offset = offsetof(seccomp_data, instruction_pointer);
+    const auto lo = [](std::uint64_t v) { return static_cast<std::uint32_t>(v); };
+    const auto hi = [](std::uint64_t v) { return static_cast<std::uint32_t>(v >> 32); };
+    for (std::size_t i = 0; i < length; ++i) {
+        program[i] = generated[i];
+        if (generated[i].code == (BPF_RET | BPF_K) && generated[i].k == SECCOMP_RET_TRAP) {
+            // Jumps are relative to the next instruction, and only forward.
+            program[i] = BPF_JUMP(BPF_JMP | BPF_JA, static_cast<std::uint32_t>(length - (i + 1)), 0, 0);
+        }
+    }
+    sock_filter* block = program + length;
+    // 0-3: the stub's exact return address -> 9 (allow). 4-8: the loader's
+    // text -> 9. Everything else -> 10 (trap).
+    block[0] = BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ip_offset);
+    block[1] = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, lo(ip), 0, 2);
+    block[2] = BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ip_offset + 4);
+    block[3] = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi(ip), 5, 0);
+    block[4] = BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ip_offset + 4);
+    block[5] = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi(loader.start), 0, 4);
+    block[6] = BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ip_offset);
+    block[7] = BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo(loader.start), 0, 2);
+    block[8] = BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo(loader.end), 1, 0);
+    block[9] = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    block[10] = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP);
+    return length + exemption_length;
+}
+
 }  // namespace
 
 void install_seccomp_filter() {
     if (filter_inherited()) return;
-    const std::uint64_t ip = raw_syscall_return_address();
-    constexpr std::uint32_t ip_offset = offsetof(seccomp_data, instruction_pointer);
     Range loader;
     const bool trap_files = files_active() && loader_range(loader);
     const sock_filter* generated = trap_files ? generated_filter : generated_filter_without_files;
     const std::size_t length = trap_files ? generated_length
                                           : sizeof(generated_filter_without_files) / sizeof(generated_filter_without_files[0]);
-    // Jumps are relative to the next instruction. 0-3: the stub's exact
-    // return address -> 9 (allow). 4-8: the loader's text [start, end) -> 9;
-    // an empty range (0, 0) matches nothing. Everything else -> 10, the
-    // generated program.
-    const auto lo = [](std::uint64_t v) { return static_cast<std::uint32_t>(v); };
-    const auto hi = [](std::uint64_t v) { return static_cast<std::uint32_t>(v >> 32); };
-    program[0] = BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ip_offset);
-    program[1] = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, lo(ip), 0, 2);
-    program[2] = BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ip_offset + 4);
-    program[3] = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi(ip), 5, 0);
-    program[4] = BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ip_offset + 4);
-    program[5] = BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, hi(loader.start), 0, 4);
-    program[6] = BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ip_offset);
-    program[7] = BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo(loader.start), 0, 2);
-    program[8] = BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo(loader.end), 1, 0);
-    program[9] = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-    for (std::size_t i = 0; i < length; ++i) program[prefix_length + i] = generated[i];
-    sock_fprog fprog{static_cast<unsigned short>(prefix_length + length), program};
+    const std::size_t total = build_program(generated, length, raw_syscall_return_address(), loader);
+    sock_fprog fprog{static_cast<unsigned short>(total), program};
     // Required without CAP_SYS_ADMIN; it also stops setuid binaries from
     // gaining privileges under Marionette (docs/interposer.md).
     raw_syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
