@@ -190,7 +190,11 @@ void defer_signal_mask_restore(std::uint64_t mask) {
     mask_restore_pending = true;
 }
 
-void drop_signal_mask_restore() { mask_restore_pending = false; }
+bool drop_signal_mask_restore() {
+    const bool pending = mask_restore_pending;
+    mask_restore_pending = false;
+    return pending;
+}
 
 void restore_signal_mask_now() {
     if (!mask_restore_pending) return;

@@ -65,8 +65,9 @@ void warn(std::string_view message);
 /// that is outermost, after the shim's lock is released; on the seccomp
 /// path the SIGSYS handler's return restores the interrupted mask instead.
 void defer_signal_mask_restore(std::uint64_t mask);
-/// The trap path: the pending restore is dropped (sigreturn does it).
-void drop_signal_mask_restore();
+/// The trap path: the pending restore is dropped (sigreturn does it); true
+/// if there was one, i.e. the handler must return through rt_sigreturn.
+bool drop_signal_mask_restore();
 /// Outside any Enter (initialisation, the child right after fork): restore now.
 void restore_signal_mask_now();
 

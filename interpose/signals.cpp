@@ -40,6 +40,45 @@ marionette_restore_rt:
     .size marionette_restore_rt, .-marionette_restore_rt
 )");
 
+// Resumes the interrupted code of a trap without rt_sigreturn
+// (resume_without_sigreturn): restores the extended state from the signal
+// frame's XSAVE area (rsi), then pops the general registers from `block`
+// (rdi, on the interrupted stack below its red zone: r8 ... rcx in the
+// order of gregs, rflags, rip) and returns to rip with `ret $128`, which
+// also steps rsp back over the red zone. rsp moves before anything is
+// popped, so a signal arriving meanwhile puts its frame below the words
+// not yet popped.
+extern "C" [[noreturn]] void marionette_resume(const std::uint64_t* block, const void* xsave_area);
+asm(R"(
+    .text
+    .globl marionette_resume
+    .hidden marionette_resume
+    .type marionette_resume, @function
+marionette_resume:
+    movl $-1, %eax
+    movl $-1, %edx
+    xrstor64 (%rsi)
+    movq %rdi, %rsp
+    popq %r8
+    popq %r9
+    popq %r10
+    popq %r11
+    popq %r12
+    popq %r13
+    popq %r14
+    popq %r15
+    popq %rdi
+    popq %rsi
+    popq %rbp
+    popq %rbx
+    popq %rdx
+    popq %rax
+    popq %rcx
+    popfq
+    retq $128
+    .size marionette_resume, .-marionette_resume
+)");
+
 extern char** environ;
 
 namespace marionette::shim {
@@ -72,6 +111,83 @@ long set_real_action(int signal, const KernelSigaction& action) {
     return raw_syscall(SYS_rt_sigaction, signal, arg(&action), 0, sizeof(std::uint64_t));
 }
 
+constexpr std::uintptr_t red_zone_bytes = 128;
+constexpr std::uint32_t xstate_magic = 0x46505853;  // FP_XSTATE_MAGIC1
+constexpr std::size_t sw_bytes_offset = 464;        // struct _fpx_sw_bytes in the fxsave area
+constexpr unsigned long uc_fp_xstate = 1;           // the frame's FPU state is XSAVE format
+constexpr unsigned ss_autodisarm = 1U << 31;         // linux/signal.h (glibc 2.36 lacks it)
+
+/// True if the thread runs with a CET shadow stack (rdssp is a no-op
+/// without one): returning without sigreturn would break it.
+bool shadow_stack_active() {
+    std::uint64_t ssp = 0;
+    asm volatile("rdsspq %0" : "+r"(ssp));
+    return ssp != 0;
+}
+
+/// Returns from a trap without the rt_sigreturn syscall, when all that
+/// sigreturn would do is load registers: the kernel did not change the
+/// signal mask on delivery (SA_NODEFER, empty sa_mask), the handler did not
+/// change the one in the context or the real one, and the altstack is as
+/// the frame records it. Each trap then enters the kernel once instead of
+/// twice (bench/channel_bench.sh, docs/benchmarks.md). Returns, and
+/// sigreturn does the work, if the frame is not XSAVE format, a shadow
+/// stack is on, the program's altstack disarms itself on delivery
+/// (SS_AUTODISARM: sigreturn re-arms it), or the register block would
+/// overlap the frame (the handler runs on the interrupted stack).
+void resume_without_sigreturn(ucontext_t* uc) {
+    const auto* fpstate = reinterpret_cast<const unsigned char*>(uc->uc_mcontext.fpregs);
+    if ((uc->uc_flags & uc_fp_xstate) == 0 || fpstate == nullptr || shadow_stack_active()) return;
+    if ((static_cast<unsigned>(uc->uc_stack.ss_flags) & ss_autodisarm) != 0) return;
+    std::uint32_t sw_bytes[2];  // magic1, extended_size
+    std::memcpy(sw_bytes, fpstate + sw_bytes_offset, sizeof sw_bytes);
+    if (sw_bytes[0] != xstate_magic) return;
+    greg_t* regs = uc->uc_mcontext.gregs;
+    const auto interrupted_sp = static_cast<std::uintptr_t>(regs[REG_RSP]);
+    constexpr std::size_t block_words = REG_RCX + 3;  // r8 ... rcx, rflags, rip
+    const std::uintptr_t block_start = interrupted_sp - red_zone_bytes - 8 * block_words;
+    // The handler's stack, from below this function's frame to the end of
+    // the XSAVE area, must stay intact until the last register is loaded.
+    const std::uintptr_t live_start = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)) - 4096;
+    const std::uintptr_t live_end = reinterpret_cast<std::uintptr_t>(fpstate) + sw_bytes[1];
+    if (block_start < live_end && interrupted_sp > live_start) return;
+    auto* block = reinterpret_cast<std::uint64_t*>(block_start);
+    for (int i = 0; i <= REG_RCX; ++i) block[i] = static_cast<std::uint64_t>(regs[i]);
+    block[REG_RCX + 1] = static_cast<std::uint64_t>(regs[REG_EFL]);
+    block[REG_RCX + 2] = static_cast<std::uint64_t>(regs[REG_RIP]);
+    marionette_resume(block, fpstate);
+}
+
+/// Runs a trapped call; false if the handler must return through
+/// rt_sigreturn (the signal mask to restore changed).
+bool run_trapped(siginfo_t* info, ucontext_t* uc) {
+    greg_t* regs = uc->uc_mcontext.gregs;
+    const long nr = info->si_syscall;
+    Enter enter;
+    long result = 0;
+    bool mask_changed = false;
+    if (info->si_arch != AUDIT_ARCH_X86_64) {
+        // An int 0x80 or x32 call: no handler table for that ABI.
+        if (enter.entered()) locked_kernel().emit_escape("foreign_abi_syscall", "unknown", nr);
+        result = -ENOSYS;
+    } else if (!enter.entered()) {
+        result = raw_syscall(nr, regs[REG_RDI], regs[REG_RSI], regs[REG_RDX], regs[REG_R10], regs[REG_R8], regs[REG_R9]);
+        // The real mask may have changed (a program's signal handler that
+        // interrupted the shim); sigreturn puts the interrupted one back.
+        mask_changed = true;
+    } else {
+        std::uint64_t mask_before = 0;
+        std::memcpy(&mask_before, &uc->uc_sigmask, sizeof mask_before);
+        SyscallArgs args{nr, {regs[REG_RDI], regs[REG_RSI], regs[REG_RDX], regs[REG_R10], regs[REG_R8], regs[REG_R9]}, uc};
+        result = dispatch(args);
+        // Signals masked while parked come back with the interrupted
+        // context's mask when this handler returns.
+        mask_changed = drop_signal_mask_restore() || std::memcmp(&mask_before, &uc->uc_sigmask, sizeof mask_before) != 0;
+    }
+    regs[REG_RAX] = result;
+    return !mask_changed;
+}
+
 void on_sigsys(int, siginfo_t* info, void* context) {
     auto* uc = static_cast<ucontext_t*>(context);
     greg_t* regs = uc->uc_mcontext.gregs;
@@ -86,22 +202,8 @@ void on_sigsys(int, siginfo_t* info, void* context) {
         regs[REG_RAX] = dispatch(args);
         return;
     }
-    Enter enter;
-    long result = 0;
-    if (info->si_arch != AUDIT_ARCH_X86_64) {
-        // An int 0x80 or x32 call: no handler table for that ABI.
-        if (enter.entered()) locked_kernel().emit_escape("foreign_abi_syscall", "unknown", nr);
-        result = -ENOSYS;
-    } else if (!enter.entered()) {
-        result = raw_syscall(nr, regs[REG_RDI], regs[REG_RSI], regs[REG_RDX], regs[REG_R10], regs[REG_R8], regs[REG_R9]);
-    } else {
-        SyscallArgs args{nr, {regs[REG_RDI], regs[REG_RSI], regs[REG_RDX], regs[REG_R10], regs[REG_R8], regs[REG_R9]}, uc};
-        result = dispatch(args);
-        // Signals masked while parked come back with the interrupted
-        // context's mask when this handler returns.
-        drop_signal_mask_restore();
-    }
-    regs[REG_RAX] = result;
+    // The guard and the lock are released before resuming.
+    if (run_trapped(info, uc)) resume_without_sigreturn(uc);
 }
 
 /// Length of the rdtsc (0f 31) or rdtscp (0f 01 f9) at `code`, else 0.

@@ -67,6 +67,8 @@ case $name in
     expect_line "$scratch/signals.1a" '^sigsys_ignored 1 sigint_blocked 1$'
     expect_line "$scratch/signals.1a" '^raw_pid_matches 1$'
     expect_line "$scratch/signals.1a" '^rdtsc_virtual 1$'
+    expect_line "$scratch/signals.1a" '^trap_keeps_registers 1$'
+    expect_line "$scratch/signals.1a" '^raw_sigprocmask_applies 1$'
     verify
     ;;
   threads)
