@@ -1,12 +1,14 @@
 #include "sim/trace.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <istream>
 #include <ostream>
 
 #include "sim/random.hpp"
 #include "sim/trace_json.hpp"
+#include "sim/trace_line.hpp"
 
 namespace marionette {
 
@@ -32,7 +34,14 @@ namespace {
 
 constexpr char hex_digits[] = "0123456789ABCDEF";
 
-bool needs_escape(unsigned char c) { return c <= 0x20 || c >= 0x7f || c == '=' || c == '%' || c == '\\'; }
+constexpr bool needs_escape(unsigned char c) { return c <= 0x20 || c >= 0x7f || c == '=' || c == '%' || c == '\\'; }
+
+// needs_escape as a table: escaping is a per-byte loop on the hot path.
+constexpr auto escape_table = [] {
+    std::array<bool, 256> table{};
+    for (int c = 0; c < 256; ++c) table[static_cast<std::size_t>(c)] = needs_escape(static_cast<unsigned char>(c));
+    return table;
+}();
 
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -41,21 +50,73 @@ int hex_value(char c) {
     return -1;
 }
 
+// Bytes a value may take once rendered, `per_byte` bytes for each byte of a
+// string (3 for %HH, 6 for \u00XX) plus `quotes`.
+std::size_t value_bound(const TraceValue& value, std::size_t per_byte, std::size_t quotes) {
+    if (const auto* text = std::get_if<std::string>(&value)) return quotes + per_byte * text->size();
+    return detail::max_integer_chars;  // also covers "false"
+}
+
 }  // namespace
 
-std::string escape_value(std::string_view value) {
-    std::string out;
-    out.reserve(value.size());
-    for (char ch : value) {
+void detail::LineWriter::put_escaped(std::string_view text) {
+    for (const char ch : text) {
         const auto c = static_cast<unsigned char>(ch);
-        if (needs_escape(c)) {
-            out += '%';
-            out += hex_digits[c >> 4];
-            out += hex_digits[c & 0xf];
+        if (escape_table[c]) {
+            at_[0] = '%';
+            at_[1] = hex_digits[c >> 4];
+            at_[2] = hex_digits[c & 0xf];
+            at_ += 3;
         } else {
-            out += ch;
+            *at_++ = ch;
         }
     }
+}
+
+void detail::LineWriter::put_text_value(const TraceValue& value) {
+    // Only strings can hold bytes that need escaping: digits, '-', "true"
+    // and "false" never do.
+    switch (value.index()) {
+        case 0: put_integer(*std::get_if<std::uint64_t>(&value)); break;
+        case 1: put_integer(*std::get_if<std::int64_t>(&value)); break;
+        case 2: put(*std::get_if<bool>(&value) ? std::string_view("true") : std::string_view("false")); break;
+        default: put_escaped(*std::get_if<std::string>(&value)); break;
+    }
+}
+
+std::size_t detail::text_event_bound(std::string_view name, std::span<const TraceField> fields) {
+    // "event=" N ' ' name " at_ns=" T, then ' ' key '=' value per field.
+    std::size_t bound = 6 + max_integer_chars + 1 + name.size() + 7 + max_integer_chars;
+    for (const TraceField& field : fields) bound += 2 + field.key.size() + value_bound(field.value, 3, 0);
+    return bound;
+}
+
+char* detail::write_text_event(char* at, std::uint64_t index, std::string_view name, Ns at_ns,
+                               std::span<const TraceField> fields, std::uint64_t* hash) {
+    LineWriter line(at);
+    line.put("event=");
+    line.put_integer(index);
+    line.put(' ');
+    line.put(name);
+    line.put(" at_ns=");
+    line.put_integer(at_ns);
+    if (hash != nullptr) *hash = hash_bytes(at, line.end(), *hash);
+    for (const TraceField& field : fields) {
+        char* const start = line.end();
+        line.put(' ');
+        line.put(field.key);
+        line.put('=');
+        line.put_text_value(field.value);
+        if (hash != nullptr) *hash = hash_bytes(start, line.end(), *hash);
+    }
+    return line.end();
+}
+
+std::string escape_value(std::string_view value) {
+    std::string out(3 * value.size(), '\0');
+    detail::LineWriter writer(out.data());
+    writer.put_escaped(value);
+    out.resize(static_cast<std::size_t>(writer.end() - out.data()));
     return out;
 }
 
@@ -119,9 +180,13 @@ std::string render_header(const TraceHeader& header) {
 }
 
 std::string render_event(const TraceEvent& event, TraceFormat format) {
-    if (format == TraceFormat::jsonl) return detail::render_json_event(event);
-    std::string line = "event=" + std::to_string(event.index) + " " + event.name + " at_ns=" + std::to_string(event.at_ns);
-    for (const TraceField& field : event.fields) line += " " + field.key + "=" + escape_value(value_text(field.value));
+    const bool text = format == TraceFormat::text;
+    std::string line(text ? detail::text_event_bound(event.name, event.fields)
+                          : detail::json_event_bound(event.name, event.fields),
+                     '\0');
+    char* end = text ? detail::write_text_event(line.data(), event.index, event.name, event.at_ns, event.fields)
+                     : detail::write_json_event(line.data(), event.index, event.name, event.at_ns, event.fields);
+    line.resize(static_cast<std::size_t>(end - line.data()));
     return line;
 }
 
@@ -167,20 +232,75 @@ Trace::Trace(TraceHeader header, std::ostream* out, bool keep_events)
 }
 
 void Trace::emit(std::string_view name, std::initializer_list<TraceField> fields) {
-    emit(name, std::vector<TraceField>(fields));
+    record(name, std::span<const TraceField>(fields.begin(), fields.size()), nullptr);
 }
 
-void Trace::emit(std::string_view name, std::vector<TraceField> fields) {
-    if (!valid_event_name(name)) throw TraceError(0, "invalid event name '" + std::string(name) + "'");
+void Trace::emit(std::string_view name, std::vector<TraceField> fields) { record(name, fields, &fields); }
+
+// The hot path: one event rendered into the reused buffer line_ and hashed
+// there; a TraceEvent is built only when events are kept, and the summary's
+// counters are found through counters_ without building a string.
+void Trace::record(std::string_view name, std::span<const TraceField> fields, std::vector<TraceField>* owned) {
+    detail::TraceCounters::Slot* counts = counters_.find(name);  // found: a name already checked
+    if (counts == nullptr && !valid_event_name(name)) {
+        throw TraceError(0, "invalid event name '" + std::string(name) + "'");
+    }
     for (const TraceField& field : fields) {
-        if (!valid_field_key(field.key) || field.key == "at_ns" || field.key == "event") {
+        const std::string_view key = field.key;  // compares the size first
+        if (!valid_field_key(key) || key == "at_ns" || key == "event") {
             throw TraceError(0, "invalid field key '" + field.key + "' in event " + std::string(name));
         }
     }
-    TraceEvent event{summary_.events, std::string(name), clock_ ? clock_() : 0, std::move(fields)};
-    summary_.add(event);
-    if (out_ != nullptr) *out_ << render_event(event, header_.format) << '\n';
-    if (keep_events_) events_.push_back(std::move(event));
+    const std::uint64_t index = summary_.events;
+    const Ns at_ns = clock_ ? clock_() : 0;
+
+    // The text line is hashed as it is written, then its newline: the same
+    // as trace_hash_step over the finished line.
+    reserve_line(detail::text_event_bound(name, fields) + 1);
+    char* end = detail::write_text_event(line_.data(), index, name, at_ns, fields, &summary_.hash);
+    *end++ = '\n';
+    summary_.hash = detail::hash_bytes(end - 1, end, summary_.hash);
+    const std::string_view text_line(line_.data(), static_cast<std::size_t>(end - line_.data()));
+    ++summary_.events;
+    summary_.final_ns = std::max(summary_.final_ns, at_ns);
+    if (counts == nullptr) counts = counters_.add(summary_, name);
+    ++*counts->by_name;
+    ++*counts->by_component;
+
+    if (out_ != nullptr) {
+        if (header_.format == TraceFormat::text) {
+            out_->write(text_line.data(), static_cast<std::streamsize>(text_line.size()));
+        } else {
+            reserve_line(detail::json_event_bound(name, fields) + 1);
+            end = detail::write_json_event(line_.data(), index, name, at_ns, fields);
+            *end++ = '\n';
+            out_->write(line_.data(), end - line_.data());
+        }
+    }
+    if (keep_events_) {
+        events_.push_back(TraceEvent{index, std::string(name), at_ns,
+                                     owned != nullptr ? std::move(*owned)
+                                                      : std::vector<TraceField>(fields.begin(), fields.end())});
+    }
+}
+
+void Trace::reserve_line(std::size_t bytes) {
+    // Grows (geometrically) and never shrinks; the bytes past a line's end
+    // are garbage nobody reads.
+    if (line_.size() < bytes) line_.resize(std::max(bytes, 2 * line_.size()));
+}
+
+detail::TraceCounters::Slot* detail::TraceCounters::find(std::string_view name) {
+    const auto it = slots_.find(name);
+    return it == slots_.end() ? nullptr : &it->second;
+}
+
+detail::TraceCounters::Slot* detail::TraceCounters::add(TraceSummary& summary, std::string_view name) {
+    const std::string_view component = name.substr(0, name.find('.'));
+    const auto by_name = summary.by_name.try_emplace(std::string(name), 0).first;
+    const auto by_component = summary.by_component.try_emplace(std::string(component), 0).first;
+    // The key views the map's own copy of the name: map nodes never move.
+    return &slots_.try_emplace(by_name->first, Slot{&by_name->second, &by_component->second}).first->second;
 }
 
 }  // namespace marionette

@@ -14,10 +14,12 @@
 #include <initializer_list>
 #include <iosfwd>
 #include <map>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -126,6 +128,37 @@ struct TraceSummary {
 std::uint64_t trace_hash_step(std::uint64_t hash, std::string_view text_line);
 inline constexpr std::uint64_t trace_hash_seed = 0xcbf29ce484222325ULL;
 
+namespace detail {
+
+/// Where Trace counts each event name in its summary: pointers to the
+/// TraceSummary's by_name and by_component counters, found by the name
+/// without building a std::string. The pointers are into one summary's map
+/// nodes (which never move), so a copied or moved cache starts empty.
+class TraceCounters {
+public:
+    struct Slot {
+        std::uint64_t* by_name;
+        std::uint64_t* by_component;
+    };
+
+    TraceCounters() = default;
+    TraceCounters(const TraceCounters&) {}
+    TraceCounters& operator=(const TraceCounters&) {
+        slots_.clear();
+        return *this;
+    }
+
+    /// The slot of `name`, or nullptr if it was never added.
+    Slot* find(std::string_view name);
+    /// Adds `name` (with count 0) to `summary` and returns its slot.
+    Slot* add(TraceSummary& summary, std::string_view name);
+
+private:
+    std::unordered_map<std::string_view, Slot> slots_;
+};
+
+}  // namespace detail
+
 /// Writes events as they happen, to an optional stream, optionally keeping
 /// them in memory, and maintains the summary and hash.
 class Trace {
@@ -146,12 +179,19 @@ public:
     std::uint64_t hash() const { return summary_.hash; }
 
 private:
+    /// Checks, renders, hashes, counts, writes and keeps one event; `owned`
+    /// (if not null) holds `fields` and may be moved from.
+    void record(std::string_view name, std::span<const TraceField> fields, std::vector<TraceField>* owned);
+    void reserve_line(std::size_t bytes);
+
     TraceHeader header_;
     std::ostream* out_;
     bool keep_events_;
     std::function<Ns()> clock_;
     TraceSummary summary_;
     std::vector<TraceEvent> events_;
+    detail::TraceCounters counters_;
+    std::string line_;  // rendering buffer, reused by every event
 };
 
 /// A trace read back from text or JSON Lines.

@@ -3,41 +3,83 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "sim/trace_line.hpp"
+
 namespace marionette::detail {
 
-std::string json_quote(std::string_view text) {
+void LineWriter::put_json_quoted(std::string_view text) {
     static constexpr char hex[] = "0123456789abcdef";
-    std::string out = "\"";
-    for (char ch : text) {
+    put('"');
+    for (const char ch : text) {
         const auto c = static_cast<unsigned char>(ch);
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '\r': out += "\\r"; break;
+            case '"': put("\\\""); break;
+            case '\\': put("\\\\"); break;
+            case '\n': put("\\n"); break;
+            case '\t': put("\\t"); break;
+            case '\r': put("\\r"); break;
             default:
                 if (c < 0x20 || c >= 0x7f) {
                     // Bytes, not code points: a trace value may be any byte
                     // string, so each byte is written as \u00XX.
-                    out += "\\u00";
-                    out += hex[c >> 4];
-                    out += hex[c & 0xf];
+                    put("\\u00");
+                    put(hex[c >> 4]);
+                    put(hex[c & 0xf]);
                 } else {
-                    out += ch;
+                    put(ch);
                 }
         }
     }
-    out += '"';
+    put('"');
+}
+
+void LineWriter::put_json_value(const TraceValue& value) {
+    if (const auto* text = std::get_if<std::string>(&value)) {
+        put_json_quoted(*text);
+    } else {
+        put_text_value(value);  // numbers and booleans read the same in both
+    }
+}
+
+std::size_t json_event_bound(std::string_view name, std::span<const TraceField> fields) {
+    // {"event":N,"name":"..","at_ns":T} then ,"key":value per field; a
+    // quoted byte takes at most 6 bytes (\u00XX).
+    std::size_t bound = 9 + max_integer_chars + 8 + 2 + 6 * name.size() + 9 + max_integer_chars + 1;
+    for (const TraceField& field : fields) {
+        const auto* text = std::get_if<std::string>(&field.value);
+        bound += 2 + 2 + 6 * field.key.size() + (text != nullptr ? 2 + 6 * text->size() : max_integer_chars);
+    }
+    return bound;
+}
+
+char* write_json_event(char* at, std::uint64_t index, std::string_view name, Ns at_ns,
+                       std::span<const TraceField> fields) {
+    LineWriter line(at);
+    line.put("{\"event\":");
+    line.put_integer(index);
+    line.put(",\"name\":");
+    line.put_json_quoted(name);
+    line.put(",\"at_ns\":");
+    line.put_integer(at_ns);
+    for (const TraceField& field : fields) {
+        line.put(',');
+        line.put_json_quoted(field.key);
+        line.put(':');
+        line.put_json_value(field.value);
+    }
+    line.put('}');
+    return line.end();
+}
+
+std::string json_quote(std::string_view text) {
+    std::string out(2 + 6 * text.size(), '\0');
+    LineWriter writer(out.data());
+    writer.put_json_quoted(text);
+    out.resize(static_cast<std::size_t>(writer.end() - out.data()));
     return out;
 }
 
 namespace {
-
-std::string json_value(const TraceValue& value) {
-    if (const auto* text = std::get_if<std::string>(&value)) return json_quote(*text);
-    return value_text(value);
-}
 
 class JsonReader {
 public:
@@ -177,13 +219,6 @@ std::string render_json_header(const TraceHeader& header) {
         line += json_quote(key) + ":" + json_quote(value);
     }
     return line + "}}";
-}
-
-std::string render_json_event(const TraceEvent& event) {
-    std::string line = "{\"event\":" + std::to_string(event.index) + ",\"name\":" + json_quote(event.name) +
-                       ",\"at_ns\":" + std::to_string(event.at_ns);
-    for (const TraceField& field : event.fields) line += "," + json_quote(field.key) + ":" + json_value(field.value);
-    return line + "}";
 }
 
 std::vector<JsonMember> parse_json_object(std::string_view line) {

@@ -17,7 +17,6 @@ namespace marionette::detail {
 
 std::string json_quote(std::string_view text);
 std::string render_json_header(const TraceHeader& header);
-std::string render_json_event(const TraceEvent& event);
 
 /// One member of a flat JSON object, in document order. `nested` holds the
 /// members of a nested object value (used for header options).

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <string>
@@ -365,4 +366,228 @@ TEST_CASE("trace formats parse by name", "[trace]") {
     CHECK(marionette::parse_trace_format("jsonl") == TraceFormat::jsonl);
     CHECK_THROWS_AS(marionette::parse_trace_format("json"), std::invalid_argument);
     CHECK(marionette::to_string(TraceFormat::jsonl) == "jsonl");
+}
+
+namespace {
+
+// A straightforward renderer written from docs/trace-format.md, sharing no
+// code with sim/trace.cpp: the fast path of Trace::emit (rendering into a
+// reused buffer, hashing while rendering, counting through a cache) must give
+// exactly these bytes, this hash and this summary.
+struct ReferenceEvent {
+    std::string name;
+    marionette::Ns at_ns = 0;
+    std::vector<marionette::TraceField> fields;
+};
+
+std::string reference_escape(const std::string& value) {
+    std::string out;
+    for (const char ch : value) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c <= 0x20 || c >= 0x7f || c == '=' || c == '%' || c == '\\') {
+            char escaped[4];
+            std::snprintf(escaped, sizeof escaped, "%%%02X", c);
+            out += escaped;
+        } else {
+            out += ch;
+        }
+    }
+    return out;
+}
+
+std::string reference_json_string(const std::string& value) {
+    std::string out = "\"";
+    for (const char ch : value) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (ch == '"' || ch == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (ch == '\n') {
+            out += "\\n";
+        } else if (ch == '\t') {
+            out += "\\t";
+        } else if (ch == '\r') {
+            out += "\\r";
+        } else if (c < 0x20 || c >= 0x7f) {
+            char escaped[7];
+            std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
+            out += escaped;
+        } else {
+            out += ch;
+        }
+    }
+    return out + "\"";
+}
+
+// The value as text (before escaping) and as JSON.
+std::string reference_text(const marionette::TraceValue& value) {
+    if (const auto* u = std::get_if<std::uint64_t>(&value)) return std::to_string(*u);
+    if (const auto* i = std::get_if<std::int64_t>(&value)) return std::to_string(*i);
+    if (const auto* b = std::get_if<bool>(&value)) return *b ? "true" : "false";
+    return std::get<std::string>(value);
+}
+
+std::string reference_json(const marionette::TraceValue& value) {
+    if (const auto* s = std::get_if<std::string>(&value)) return reference_json_string(*s);
+    return reference_text(value);
+}
+
+std::string reference_line(std::size_t index, const ReferenceEvent& e, TraceFormat format) {
+    std::ostringstream line;
+    if (format == TraceFormat::text) {
+        line << "event=" << index << ' ' << e.name << " at_ns=" << e.at_ns;
+        for (const auto& field : e.fields) line << ' ' << field.key << '=' << reference_escape(reference_text(field.value));
+    } else {
+        line << "{\"event\":" << index << ",\"name\":" << reference_json_string(e.name) << ",\"at_ns\":" << e.at_ns;
+        for (const auto& field : e.fields) {
+            line << ',' << reference_json_string(field.key) << ':' << reference_json(field.value);
+        }
+        line << '}';
+    }
+    return line.str();
+}
+
+std::uint64_t reference_fnv(const std::string& bytes) {
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    for (const char c : bytes) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+// Awkward events: escapes of every kind, empty strings, extreme numbers,
+// booleans, no fields, many fields, long values, names without a component
+// dot, and names repeated (the summary's cached counters).
+std::vector<ReferenceEvent> tricky_events() {
+    std::vector<ReferenceEvent> events;
+    events.push_back({"demo.start", 0, {}});
+    events.push_back({"net.send", 7, {{"text", "a b=c%d\\e\n\t\"\x7f\xff"}, {"empty", ""}, {"space", " "}}});
+    events.push_back({"net.send", 7,
+                      {{"max_u64", ~std::uint64_t{0}}, {"min_i64", std::numeric_limits<std::int64_t>::min()},
+                       {"max_i64", std::numeric_limits<std::int64_t>::max()}, {"zero", 0}, {"minus_one", -1},
+                       {"yes", true}, {"no", false}, {"one_string", "1"}}});
+    events.push_back({"solo", 10'000'000'000, {{"all", all_bytes()}, {"percents", std::string(300, '%')}}});
+    std::vector<marionette::TraceField> many;
+    for (int i = 0; i < 64; ++i) {
+        const std::string key = "k" + std::to_string(i);
+        if (i % 4 == 0) many.emplace_back(key, static_cast<std::uint64_t>(i) << 40);
+        if (i % 4 == 1) many.emplace_back(key, -i);
+        if (i % 4 == 2) many.emplace_back(key, i % 8 == 2);
+        if (i % 4 == 3) many.emplace_back(key, std::string(static_cast<std::size_t>(i), static_cast<char>('a' + i % 26)));
+    }
+    events.push_back({"disk.write_many", 10'000'000'000, many});
+    events.push_back({"a_b_c", ~std::uint64_t{0}, {{"long", std::string(5000, 'x') + "=" + std::string(5000, '\x01')}}});
+    events.push_back({"net.deliver", ~std::uint64_t{0}, {{"id", 1}, {"from", 0}, {"to", 1}}});
+    events.push_back({"solo", ~std::uint64_t{0}, {}});
+    events.push_back({"x.y.z", ~std::uint64_t{0}, {{"dots", "a.b"}}});
+    return events;
+}
+
+// Emits `events` through the vector overload or the initializer-list one
+// (one event in two, so both paths are covered).
+void emit_all(Trace& trace, marionette::Ns& now, const std::vector<ReferenceEvent>& events) {
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        now = events[i].at_ns;
+        if (i % 2 == 0) {
+            trace.emit(events[i].name, events[i].fields);
+        } else if (events[i].fields.size() == 3) {
+            const auto& f = events[i].fields;
+            trace.emit(events[i].name, {f[0], f[1], f[2]});
+        } else {
+            trace.emit(events[i].name, std::vector<marionette::TraceField>(events[i].fields));
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("emit writes, hashes and counts exactly like a straightforward reference", "[trace]") {
+    // Seeded random events (random bytes, types and field counts), all at
+    // time 0, then the awkward ones.
+    std::vector<ReferenceEvent> events;
+    Prng prng(271828);
+    for (int i = 0; i < 300; ++i) {
+        ReferenceEvent e{i % 3 == 0 ? "rand.a" : (i % 3 == 1 ? "rand.b" : "other"), 0, {}};
+        const std::size_t n = prng.uint_less_than(12);
+        for (std::size_t f = 0; f < n; ++f) {
+            const std::string key = "f" + std::to_string(f);
+            switch (prng.uint_less_than(4)) {
+                case 0: e.fields.emplace_back(key, prng.next_u64() >> prng.uint_less_than(64)); break;
+                case 1: e.fields.emplace_back(key, -static_cast<std::int64_t>(prng.next_u64() >> 1)); break;
+                case 2: e.fields.emplace_back(key, prng.uint_less_than(2) == 1); break;
+                default: {
+                    std::string s(prng.uint_less_than(40), '\0');
+                    for (char& c : s) c = static_cast<char>(prng.uint_less_than(256));
+                    e.fields.emplace_back(key, s);
+                }
+            }
+        }
+        events.push_back(std::move(e));
+    }
+    for (ReferenceEvent& e : tricky_events()) events.push_back(std::move(e));
+
+    std::string text_lines;
+    std::map<std::string, std::uint64_t> by_name;
+    std::map<std::string, std::uint64_t> by_component;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        text_lines += reference_line(i, events[i], TraceFormat::text) + "\n";
+        ++by_name[events[i].name];
+        ++by_component[events[i].name.substr(0, events[i].name.find('.'))];
+    }
+    const std::uint64_t hash = reference_fnv(text_lines);
+
+    for (const TraceFormat format : {TraceFormat::text, TraceFormat::jsonl}) {
+        for (const bool keep : {false, true}) {
+            INFO("format " << marionette::to_string(format) << " keep_events " << keep);
+            std::ostringstream out;
+            Trace trace(TraceHeader{format, 1, 5, {}}, &out, keep);
+            marionette::Ns now = 0;
+            trace.set_clock([&now] { return now; });
+            emit_all(trace, now, events);
+
+            std::string expected = format == TraceFormat::text ? "marionette.trace format=text version=1 seed=5\n"
+                                                               : "{\"trace\":\"marionette\",\"format\":\"jsonl\","
+                                                                 "\"version\":1,\"seed\":5,\"options\":{}}\n";
+            for (std::size_t i = 0; i < events.size(); ++i) expected += reference_line(i, events[i], format) + "\n";
+            CHECK(out.str() == expected);
+            CHECK(trace.hash() == hash);
+            CHECK(trace.size() == events.size());
+            CHECK(trace.summary().by_name == by_name);
+            CHECK(trace.summary().by_component == by_component);
+            CHECK(trace.summary().final_ns == ~std::uint64_t{0});
+            REQUIRE(trace.events().size() == (keep ? events.size() : 0));
+            for (std::size_t i = 0; i < trace.events().size(); ++i) {
+                CHECK(render_event(trace.events()[i], format) == reference_line(i, events[i], format));
+            }
+            // Parsing the output gives the same hash and counts back.
+            const ParsedTrace parsed = parse_text(out.str());
+            CHECK(parsed.summary.hash == hash);
+            CHECK(parsed.summary.by_name == by_name);
+        }
+    }
+}
+
+TEST_CASE("a copied or moved trace counts on in its own summary", "[trace]") {
+    Trace a;
+    a.emit("x.y");
+    a.emit("x.z");
+    Trace b = a;
+    b.emit("x.y");
+    a.emit("x.y");
+    a.emit("x.y");
+    CHECK(a.summary().by_name.at("x.y") == 3);
+    CHECK(a.summary().by_component.at("x") == 4);
+    CHECK(b.summary().by_name.at("x.y") == 2);
+    CHECK(b.summary().by_component.at("x") == 3);
+    Trace c = std::move(b);
+    c.emit("x.y");
+    c.emit("w");
+    CHECK(c.summary().by_name.at("x.y") == 3);
+    CHECK(c.summary().by_component == std::map<std::string, std::uint64_t>{{"w", 1}, {"x", 4}});
+    b = a;
+    b.emit("x.z");
+    CHECK(b.summary().by_name.at("x.z") == 2);
+    CHECK(a.summary().by_name.at("x.z") == 1);
+    CHECK(b.hash() != a.hash());
 }
