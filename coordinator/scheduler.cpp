@@ -207,9 +207,18 @@ void Scheduler::stamp_horizon(std::vector<std::byte>& bytes) {
 }
 
 void Scheduler::send(Proc& p, std::vector<std::byte> bytes) {
+    stamp_horizon(bytes);
+    // The answer to a request that came through the channel goes back there.
+    if (p.channel && p.channel->reply_due()) {
+        try {
+            p.channel->reply(bytes);
+        } catch (const ChannelError& error) {
+            channel_failure(p, error);
+        }
+        return;
+    }
     // A peer gone mid-reply shows up as end-of-file on the next poll.
     if (p.conn < 0) return;
-    stamp_horizon(bytes);
     write_all(p.conn, bytes);
 }
 
@@ -241,6 +250,10 @@ void Scheduler::send_with_fd(Proc& p, std::vector<std::byte> bytes, int fd) {
 }
 
 void Scheduler::poll_once(std::span<pollfd> extra, int timeout_ms) {
+    // The running process's requests first, through its channel; the
+    // sockets are looked at after each burst, without sleeping if it served any.
+    if (serve_channels_spinning()) timeout_ms = 0;
+    if (!prepare_to_sleep()) timeout_ms = 0;
     std::vector<pollfd> fds;
     fds.push_back({listener_, POLLIN, 0});
     for (int fd : anonymous_) fds.push_back({fd, POLLIN, 0});
@@ -257,9 +270,9 @@ void Scheduler::poll_once(std::span<pollfd> extra, int timeout_ms) {
     }
     const std::size_t own = fds.size();
     fds.insert(fds.end(), extra.begin(), extra.end());
-    if (::poll(fds.data(), fds.size(), timeout_ms) < 0 && errno != EINTR) {
-        throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
-    }
+    const int polled = ::poll(fds.data(), fds.size(), timeout_ms);
+    woke_up();
+    if (polled < 0 && errno != EINTR) throw std::runtime_error(std::string("poll: ") + std::strerror(errno));
     for (std::size_t i = 0; i < extra.size(); ++i) extra[i].revents = fds[own + i].revents;
     if (fds[0].revents != 0) accept_connections();
     for (std::size_t i = 1; i < own; ++i) {
@@ -301,6 +314,14 @@ void Scheduler::poll_once(std::span<pollfd> extra, int timeout_ms) {
             }
         }
     }
+    // Requests posted while we were about to sleep, from whoever sent them.
+    std::vector<ProcessId> posted;
+    for (const auto& [id, p] : processes_) {
+        if (p->channel && p->conn >= 0 && p->channel->pending()) posted.push_back(id);
+    }
+    for (ProcessId id : posted) {
+        if (auto it = processes_.find(id); it != processes_.end()) serve_channel(*it->second);
+    }
     if (stopped_ || running() == nullptr) finish_deferred_deaths();
     schedule();
 }
@@ -324,6 +345,7 @@ bool Scheduler::serve(int conn) {
         connection_closed(*p);
         return false;
     }
+    if (header.kind != static_cast<std::uint16_t>(wire::Kind::doorbell)) ++transport_.over_socket;
     handle(*p, header, payload, fds);
     for (int fd : fds) ::close(fd);  // those handle() kept were moved out
     return true;
@@ -361,6 +383,8 @@ void Scheduler::handle_unbound_hello(int conn, const wire::Header& header, std::
             // program: the fresh connection takes over.
             if (p->conn >= 0) ::close(p->conn);
             p->conn = u.conn;
+            harvest_call_counts(*p);
+            p->channel.reset();
             send(*p, p->node->handle(p->local, u.header, u.payload));
             return;
         }
@@ -379,6 +403,9 @@ void Scheduler::bind(Proc& child, Unbound unbound) {
 }
 
 void Scheduler::connection_closed(Proc& p) {
+    // What it posted before it went (its last trace line, say) comes
+    // before its end, as it would have on the socket.
+    serve_channel(p);
     const bool was_running = p.state == State::running;
     ::close(p.conn);
     p.conn = -1;
@@ -443,6 +470,7 @@ void Scheduler::finish_exit(Proc& p) {
     if (p.conn >= 0) ::close(p.conn);
     if (p.pidfd >= 0) ::close(p.pidfd);
     for (int fd : p.wait.fds) ::close(fd);
+    harvest_call_counts(p);
     p.node->end_process(p.local);
     const ProcessId killer = p.killed_by;
     processes_.erase(id);

@@ -33,7 +33,9 @@
 #include <string>
 #include <vector>
 
+#include "coordinator/channel_host.hpp"
 #include "coordinator/coordinator.hpp"
+#include "coordinator/transport_stats.hpp"
 #include "coordinator/tsc_sites.hpp"
 #include "marionette/wire.hpp"
 #include "sim/random.hpp"
@@ -119,6 +121,8 @@ public:
     void clear_deadlock() { deadlock_.reset(); }
     /// True if no launched process is alive (only their descendants, if any).
     bool launched_all_ended() const;
+    /// How messages travelled so far (complete once every process ended).
+    const TransportStats& transport_stats() const { return transport_; }
 
 private:
     enum class State { expected, ready, running, blocked, exiting };
@@ -139,6 +143,8 @@ private:
         ProcessId parent = 0;
         pid_t real_pid = 0;
         int conn = -1;
+        /// Its shared-memory channel, once it sent one (wire::Kind::channel).
+        std::unique_ptr<ChannelHost> channel;
         int pidfd = -1;
         State state = State::expected;
         Wait wait;
@@ -186,6 +192,21 @@ private:
     /// Which rdtsc candidates of an executable mapping are instructions
     /// (scheduler_code.cpp, coordinator/tsc_sites.hpp).
     bool on_code(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
+    /// The process's channel region (scheduler_channel.cpp).
+    bool on_channel(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
+    /// Handles the request waiting in `p`'s channel, if any; true if one was.
+    bool serve_channel(Proc& p);
+    /// Serves the running process's channel while requests keep coming
+    /// (spinning briefly between them); true if any was served.
+    bool serve_channels_spinning();
+    /// Before sleeping in poll(2): tells every channel to ring the doorbell;
+    /// false (nothing told) if a request is already waiting.
+    bool prepare_to_sleep();
+    void woke_up();
+    /// Adds the call counts of `p`'s current image to transport_.
+    void harvest_call_counts(Proc& p);
+    /// A process broke its channel's rules: it is killed and the run fails.
+    [[noreturn]] void channel_failure(Proc& p, const ChannelError& error);
     void handle_unbound_hello(int conn, const wire::Header& header, std::vector<std::byte> payload);
     void bind(Proc& child, Unbound unbound);
     void connection_closed(Proc& p);
@@ -245,6 +266,8 @@ private:
     std::uint64_t forks_ = 0;
     std::vector<Coordinator*> nodes_;
     TscSiteCache tsc_sites_;
+    TransportStats transport_;
+    wire::SpinPolicy channel_spin_;
     std::optional<Ns> time_limit_ns_;
     std::optional<ProcessId> pause_on_end_;
     bool paused_ = false;

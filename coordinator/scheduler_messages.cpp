@@ -46,6 +46,11 @@ void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byt
         case wire::Kind::net: well_formed = on_net(p, header, payload, fds); break;
         case wire::Kind::timer: well_formed = on_timer(p, header, payload, fds); break;
         case wire::Kind::code: well_formed = on_code(p, header, payload, fds); break;
+        case wire::Kind::channel: well_formed = on_channel(p, header, payload, fds); break;
+        case wire::Kind::doorbell:
+            ++transport_.doorbells;
+            serve_channel(p);
+            return;
         case wire::Kind::exit: send(p, reply_bytes(header.sequence, 0)); return;
         default: well_formed = false; break;
     }
@@ -73,6 +78,9 @@ bool Scheduler::on_hello(Proc& p, const wire::Header& header, std::vector<std::b
     // Named while the process waits for the reply: it may exec again
     // right after.
     if (hello.origin == wire::Origin::exec) {
+        // The old image's channel went with it; the new one sends its own.
+        harvest_call_counts(p);
+        p.channel.reset();
         p.name = program_name(p.real_pid);
         trace_.emit("process.exec", {{"pid", static_cast<std::uint64_t>(p.pid)}, {"program", p.name}});
     }

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "interpose/blocking.hpp"
+#include "interpose/channel.hpp"
 #include "interpose/files.hpp"
 #include "interpose/sockets.hpp"
 #include "interpose/timers.hpp"
@@ -242,9 +243,11 @@ long dispatch(SyscallArgs& args) {
         if (!charges_itself(args.nr)) locked_kernel().note_call();
         // exec must not be cut short half-way; the new image checks again.
         if (args.nr == SYS_execve || args.nr == SYS_execveat) return handler(args);
+        const RoundTrips before = round_trips();
         const long result = handler(args);
         end_if_past_deadline();
         maybe_yield();
+        count_call(args.nr, before);
         return result;
     }
     // A trapped syscall without a handler: the filter and the table

@@ -21,6 +21,7 @@
 #include <cstring>
 
 #include "interpose/blocking.hpp"
+#include "interpose/channel.hpp"
 #include "interpose/process.hpp"
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim.hpp"
@@ -169,7 +170,9 @@ Forwarded forward(const SyscallArgs& a, long bind_fd = -1) {
     const int fd = connection();
     if (fd < 0) return {-EACCES, false};
     const Ns now = now_realtime_ns();
-    const wire::CallResult r = wire::call<RawIo>(fd, a.nr, a.a, now, bind_fd, next_sequence());
+    const wire::CallSizes sizes = wire::call_sizes(a.nr, a.a);
+    Exchange exchange(fd, sizes.request_bytes(), sizes.reply_bytes());
+    const wire::CallResult r = wire::call<ChannelIo>(fd, a.nr, a.a, now, bind_fd, next_sequence());
     if (!r.transport_ok) {
         // The launcher is gone: nothing simulated can be served any more.
         warn("lost the connection to marionette-launch; exiting");

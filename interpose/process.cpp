@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "interpose/channel.hpp"
 #include "interpose/files.hpp"
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim.hpp"
@@ -56,11 +57,8 @@ public:
     MaskSignals& operator=(const MaskSignals&) = delete;
 };
 
-[[noreturn]] void lost_coordinator() {
-    warn("lost the connection to marionette-launch; exiting");
-    raw_syscall(SYS_exit_group, 3);
-    __builtin_unreachable();
-}
+/// A reply's framed size with `output` bytes after its SyscallReply.
+constexpr std::size_t reply_size(std::size_t output) { return sizeof(wire::Header) + sizeof(wire::SyscallReply) + output; }
 
 bool is_socket(long fd) {
     struct stat st {};
@@ -126,6 +124,7 @@ bool introduce(int fd, wire::Origin origin) {
     kernel.become(identity.pid, identity.ppid, identity.process_index);
     absorb_reply_time(now, next_event);
     files_adopt(inherited, count < 1024 ? count : 1024, cwd, cwd_length);
+    channel_open(fd);
     return true;
 }
 
@@ -133,7 +132,8 @@ void after_fork_in_child() {
     reset_main_thread();
     if (conn < 0) return;
     owner_pid = static_cast<int>(raw_syscall(SYS_getpid));
-    // The inherited descriptor is the parent's connection: never speak on it.
+    // The inherited descriptor and channel are the parent's: never speak on them.
+    channel_forget();
     raw_syscall(SYS_close, connection_fd);
     conn = connect_fresh();
     if (conn < 0 || !introduce(conn, wire::Origin::forked)) lost_coordinator();
@@ -141,6 +141,12 @@ void after_fork_in_child() {
 }
 
 }  // namespace
+
+void lost_coordinator() {
+    warn("lost the connection to marionette-launch; exiting");
+    raw_syscall(SYS_exit_group, 3);
+    __builtin_unreachable();
+}
 
 void absorb_reply_time(std::uint64_t now_ns, std::uint64_t horizon_ns) {
     horizon = horizon_ns;
@@ -209,6 +215,8 @@ std::uint32_t next_sequence() { return ++sequence; }
 
 bool keep_connection_across_exec() {
     if (connection() < 0) return false;
+    // The new image says hello on the socket: what this one posted comes first.
+    channel_settle(connection_fd);
     return raw_syscall(SYS_fcntl, connection_fd, F_SETFD, 0) == 0;
 }
 
@@ -222,7 +230,8 @@ bool shim_descriptor(long fd_arg) {
 bool send_trace_line(std::string_view line) {
     if (conn < 0 || raw_syscall(SYS_getpid) != owner_pid) return false;
     while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
-    return wire::message<RawIo>(conn, wire::Kind::trace, line.data(), line.size(), 0).transport_ok;
+    Exchange exchange(conn, sizeof(wire::Header) + line.size(), 0);
+    return wire::message<ChannelIo>(conn, wire::Kind::trace, line.data(), line.size(), 0).transport_ok;
 }
 
 long block(wire::BlockWhat what, std::uint64_t deadline_ns, std::int64_t child, const int* fds, const short* events,
@@ -242,7 +251,8 @@ long block(wire::BlockWhat what, std::uint64_t deadline_ns, std::int64_t child, 
     wire::CallResult r;
     {
         MaskSignals masked;
-        r = wire::message<RawIo>(fd, wire::Kind::block, &request, sizeof request, next_sequence(), fds, fd_count);
+        Exchange exchange(fd, sizeof(wire::Header) + sizeof request, reply_size(0), fd_count > 0, true);
+        r = wire::message<ChannelIo>(fd, wire::Kind::block, &request, sizeof request, next_sequence(), fds, fd_count);
     }
     if (!r.transport_ok) lost_coordinator();
     absorb_reply_time(r.now_ns, r.horizon_ns);
@@ -257,7 +267,8 @@ long report_fork(long real_pid) {
     wire::CallResult r;
     {
         MaskSignals masked;
-        r = wire::message<RawIo>(fd, wire::Kind::forked, &query, sizeof query, next_sequence());
+        Exchange exchange(fd, sizeof(wire::Header) + sizeof query, reply_size(0), false, true);
+        r = wire::message<ChannelIo>(fd, wire::Kind::forked, &query, sizeof query, next_sequence());
     }
     if (!r.transport_ok) lost_coordinator();
     absorb_reply_time(r.now_ns, r.horizon_ns);
@@ -270,7 +281,8 @@ long translate_pid(long pid, std::uint32_t op) {
     wire::PidQuery query;
     query.pid = pid;
     query.op = op;
-    const wire::CallResult r = wire::message<RawIo>(fd, wire::Kind::pid, &query, sizeof query, next_sequence());
+    Exchange exchange(fd, sizeof(wire::Header) + sizeof query, reply_size(0));
+    const wire::CallResult r = wire::message<ChannelIo>(fd, wire::Kind::pid, &query, sizeof query, next_sequence());
     if (!r.transport_ok) lost_coordinator();
     absorb_reply_time(r.now_ns, r.horizon_ns);
     return r.result;
@@ -280,7 +292,8 @@ long timer_call(wire::TimerRequest request, int fd, wire::TimerAnswer& answer) {
     const int conn_fd = connection();
     if (conn_fd < 0) return -ENOSYS;
     request.now_ns = now_realtime_ns();
-    const wire::CallResult r = wire::message<RawIo>(conn_fd, wire::Kind::timer, &request, sizeof request, next_sequence(),
+    Exchange exchange(conn_fd, sizeof(wire::Header) + sizeof request, reply_size(sizeof answer), fd >= 0);
+    const wire::CallResult r = wire::message<ChannelIo>(conn_fd, wire::Kind::timer, &request, sizeof request, next_sequence(),
                                                     fd >= 0 ? &fd : nullptr, fd >= 0 ? 1 : 0, &answer, sizeof answer);
     if (!r.transport_ok) lost_coordinator();
     absorb_reply_time(r.now_ns, r.horizon_ns);
@@ -290,7 +303,8 @@ long timer_call(wire::TimerRequest request, int fd, wire::TimerAnswer& answer) {
 long code_query(const void* payload, std::size_t payload_bytes, std::uint32_t* answer, std::size_t answer_count) {
     const int fd = connection();
     if (fd < 0) return -ENOSYS;
-    const wire::CallResult r = wire::message<RawIo>(fd, wire::Kind::code, payload, payload_bytes, next_sequence(), nullptr, 0,
+    Exchange exchange(fd, sizeof(wire::Header) + payload_bytes, reply_size(answer_count * sizeof *answer));
+    const wire::CallResult r = wire::message<ChannelIo>(fd, wire::Kind::code, payload, payload_bytes, next_sequence(), nullptr, 0,
                                                     answer, answer_count * sizeof *answer);
     if (!r.transport_ok) lost_coordinator();
     absorb_reply_time(r.now_ns, r.horizon_ns);
@@ -303,7 +317,8 @@ void report_signal(long pid, long signal) {
     wire::SignalNotice notice;
     notice.pid = pid;
     notice.signal = signal;
-    if (!wire::message<RawIo>(fd, wire::Kind::signal, &notice, sizeof notice, next_sequence()).transport_ok) {
+    Exchange exchange(fd, sizeof(wire::Header) + sizeof notice, reply_size(0));
+    if (!wire::message<ChannelIo>(fd, wire::Kind::signal, &notice, sizeof notice, next_sequence()).transport_ok) {
         lost_coordinator();
     }
 }

@@ -24,6 +24,8 @@ inline constexpr int connection_fd = wire::connection_fd;
 /// Connects (or takes the inherited connection) and says hello; sets the
 /// kernel's identity and clock. Runs inside the shim's initialisation.
 void process_init();
+/// The coordinator is gone: warns and exits with status 3.
+[[noreturn]] void lost_coordinator();
 /// True if this process is scheduled by a coordinator.
 bool coordinated();
 /// The connection, or -1; used by files.cpp to forward calls.

@@ -31,6 +31,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "interpose/channel.hpp"
 #include "interpose/process.hpp"
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim.hpp"
@@ -75,6 +76,9 @@ long net_call(wire::NetRequest request, wire::NetAnswer& answer, int* fd = nullp
     const int conn = connection();
     if (conn < 0) return -ENETDOWN;
     request.now_ns = now_realtime_ns();
+    // Over the socket (the reply may carry a descriptor), after whatever
+    // the channel still holds.
+    Exchange exchange(conn, 0, 0, true);
     wire::Header header;
     header.kind = static_cast<std::uint16_t>(wire::Kind::net);
     header.payload_bytes = sizeof request;

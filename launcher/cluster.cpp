@@ -328,6 +328,9 @@ public:
     }
     Reply quit(const Quit&) override { return Reply::success(); }
 
+    /// How the processes' messages travelled so far (for --summary).
+    TransportStats transport() { return session_.scheduler().transport_stats(); }
+
 private:
     struct Node {
         std::string name;
@@ -557,6 +560,7 @@ int run_cluster_command(const RunCommandOptions& options) {
     std::optional<Ns> timeout;
     if (!options.timeout_text.empty()) timeout = parse_duration(options.timeout_text);
     int code = exit_ok;
+    TransportStats transport;
     {
         Cluster cluster(options, base, trace, specs);
         cluster.start_all();
@@ -577,9 +581,10 @@ int run_cluster_command(const RunCommandOptions& options) {
             }
             cluster.end_all();
         }
+        transport = cluster.transport();
     }
     if (file) file->flush();
-    if (options.summary) fmt::print(stderr, "{}", trace.summary().format());
+    if (options.summary) fmt::print(stderr, "{}{}", trace.summary().format(), transport.format());
     if (!options.quiet || code != exit_ok) {
         fmt::print(stderr, "marionette: seed={} events={} trace_hash={:016x}{}\n", base.seed, trace.size(), trace.hash(),
                    options.trace_path.empty() ? "" : " trace=" + std::filesystem::absolute(options.trace_path).string());

@@ -14,6 +14,7 @@
 #include <iostream>
 #include <memory>
 
+#include "coordinator/channel_host.hpp"
 #include "launcher/audit.hpp"
 #include "launcher/demo.hpp"
 #include "launcher/program_run.hpp"
@@ -259,6 +260,11 @@ int main(int argc, char** argv) {
     } catch (const std::invalid_argument& e) {
         fmt::print(stderr, "marionette-launch: {}\n", e.what());
         return exit_usage;
+    } catch (const marionette::ChannelError& e) {
+        // A process wrote nonsense into its channel: nothing it did since can
+        // be trusted, so the run has no result.
+        fmt::print(stderr, "marionette-launch: the run is invalid: {}\n", e.what());
+        return exit_internal;
     } catch (const std::exception& e) {
         fmt::print(stderr, "marionette-launch: internal error: {}\n", e.what());
         return exit_internal;

@@ -30,12 +30,7 @@ SimulatedNode::SimulatedNode(const RunCommandOptions& options, std::uint64_t see
     coordinator_ = std::make_unique<Coordinator>(config, trace_);
 }
 
-std::vector<TraceEvent> SimulatedNode::take_events() {
-    const auto& events = trace_.events();
-    std::vector<TraceEvent> out(events.begin() + static_cast<std::ptrdiff_t>(consumed_), events.end());
-    consumed_ = events.size();
-    return out;
-}
+std::vector<TraceEvent> SimulatedNode::take_events() { return trace_.take_events(); }
 
 ProgramRunOptions SimulatedNode::on_node(ProgramRunOptions run) {
     run.coordinator = coordinator_.get();

@@ -51,7 +51,6 @@ private:
     Trace trace_{TraceHeader{}, nullptr, true};
     std::unique_ptr<Coordinator> coordinator_;
     std::vector<std::string> prefixes_;
-    std::size_t consumed_ = 0;
 };
 
 }  // namespace marionette

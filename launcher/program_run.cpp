@@ -113,7 +113,9 @@ ProgramRunResult run_program(const ProgramRunOptions& options) {
         }
         break;
     }
-    return session.result(id);
+    ProgramRunResult result = session.result(id);
+    result.transport = session.scheduler().transport_stats();
+    return result;
 }
 
 void record_process_end(Trace& trace, const ProgramRunOptions& options, const ProgramRunResult& result) {
@@ -152,14 +154,14 @@ void record_run(Trace& trace, const ProgramRunOptions& options, const ProgramRun
         while (node < result.node_events.size() &&
                (result.node_events[node].at_ns < limit || (inclusive && result.node_events[node].at_ns == limit))) {
             now = std::max(now, result.node_events[node].at_ns);
-            trace.emit(result.node_events[node].name, result.node_events[node].fields);
+            trace.emit(result.node_events[node].name, std::span<const TraceField>(result.node_events[node].fields));
             ++node;
         }
     };
     for (const TraceEvent& event : result.shim_events) {
         emit_node_until(event.at_ns, false);
         now = std::max(now, event.at_ns);  // an exec'd image's clock may lag
-        trace.emit(event.name, event.fields);
+        trace.emit(event.name, std::span<const TraceField>(event.fields));
     }
     emit_node_until(UINT64_MAX, true);
     record_process_end(trace, options, result);
@@ -493,7 +495,7 @@ int run_command(const RunCommandOptions& options) {
                        first.trace->hash());
         }
     }
-    if (options.summary) fmt::print(stderr, "{}", first.trace->summary().format());
+    if (options.summary) fmt::print(stderr, "{}{}", first.trace->summary().format(), first.result.transport.format());
     if (!options.quiet || code != 0) {
         fmt::print(stderr, "marionette: seed={} events={} trace_hash={:016x}{}\n", run.seed, first.trace->size(),
                    first.trace->hash(),

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "coordinator/transport_stats.hpp"
 #include "sim/time.hpp"
 #include "sim/trace.hpp"
 
@@ -86,6 +87,8 @@ struct ProgramRunResult {
     /// Non-empty if every process blocked for good while the program still
     /// ran: what each one waited for.
     std::string deadlock;
+    /// How the processes' messages travelled (for --summary).
+    TransportStats transport;
 
     /// True if the program exited with status 0.
     bool succeeded() const {

@@ -211,6 +211,9 @@ public:
     }
     Reply quit(const Quit&) override { return Reply::success(); }
 
+    /// How the processes' messages travelled so far (for --summary).
+    TransportStats transport() { return session_.scheduler().transport_stats(); }
+
 private:
     Coordinator& coordinator() { return node_.coordinator(); }
     Ns now_ns() { return coordinator().clock().now_ns() - node_.start_ns(); }
@@ -418,7 +421,7 @@ int run_scenario_command(const RunCommandOptions& options) {
         if (executor.expect_failures > 0) code = exit_failed;
     }
     if (file) file->flush();
-    if (options.summary) fmt::print(stderr, "{}", trace.summary().format());
+    if (options.summary) fmt::print(stderr, "{}{}", trace.summary().format(), executor.transport().format());
     fmt::print(stderr, "marionette: seed={} events={} trace_hash={:016x}{}\n", run.seed, trace.size(), trace.hash(),
                options.trace_path.empty() ? "" : " trace=" + std::filesystem::absolute(options.trace_path).string());
     return code;

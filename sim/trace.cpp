@@ -237,6 +237,8 @@ void Trace::emit(std::string_view name, std::initializer_list<TraceField> fields
 
 void Trace::emit(std::string_view name, std::vector<TraceField> fields) { record(name, fields, &fields); }
 
+void Trace::emit(std::string_view name, std::span<const TraceField> fields) { record(name, fields, nullptr); }
+
 // The hot path: one event rendered into the reused buffer line_ and hashed
 // there; a TraceEvent is built only when events are kept, and the summary's
 // counters are found through counters_ without building a string.

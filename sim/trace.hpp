@@ -171,10 +171,15 @@ public:
     /// Records an event. Throws TraceError if the name or a key is malformed.
     void emit(std::string_view name, std::initializer_list<TraceField> fields = {});
     void emit(std::string_view name, std::vector<TraceField> fields);
+    /// The same without taking the fields (replaying another trace's events).
+    void emit(std::string_view name, std::span<const TraceField> fields);
 
     const TraceHeader& header() const { return header_; }
     const TraceSummary& summary() const { return summary_; }
     const std::vector<TraceEvent>& events() const { return events_; }
+    /// Moves the kept events out (the summary and hash stay): a trace that
+    /// only buffers events for another hands them over without a copy.
+    std::vector<TraceEvent> take_events() { return std::exchange(events_, {}); }
     std::uint64_t size() const { return summary_.events; }
     std::uint64_t hash() const { return summary_.hash; }
 

@@ -32,7 +32,7 @@
 namespace marionette::wire {
 
 inline constexpr std::uint32_t wire_magic = 0x544e524d;  // "MRNT"
-inline constexpr std::uint16_t wire_version = 5;
+inline constexpr std::uint16_t wire_version = 6;
 /// Largest payload either side accepts (a 16 MiB read is split by the shim).
 inline constexpr std::uint32_t max_payload_bytes = 16u << 20;
 /// The descriptor number of a process's connection to the coordinator: the
@@ -61,6 +61,9 @@ enum class Kind : std::uint16_t {
     code = 11,    ///< payload: CodeRequest + path; reply: result = N proven
                   ///< rdtsc/rdtscp in the mapping (or -errno), output =
                   ///< uint32 unproven count, then N uint32 offsets into it
+    channel = 12,   ///< payload: ChannelSetup (include/marionette/channel.hpp),
+                    ///< the region's memfd as SCM_RIGHTS; reply: 0 or -errno
+    doorbell = 13,  ///< no payload, no reply: a request waits in the channel
     reply = 0x8001,
 };
 

@@ -104,27 +104,48 @@ bool send_input(int fd, const Buf& b, const long* args) {
 
 }  // namespace detail
 
+/// The sizes of one forwarded call's messages.
+struct CallSizes {
+    std::size_t in_bytes[2] = {};
+    std::size_t payload_bytes = sizeof(SyscallRequest);  ///< the request's payload
+    std::size_t out_capacity = 0;                         ///< the most output the reply carries
+
+    /// The whole request and the largest reply on the wire, headers included.
+    std::size_t request_bytes() const { return sizeof(Header) + payload_bytes; }
+    std::size_t reply_bytes() const { return sizeof(Header) + sizeof(SyscallReply) + out_capacity; }
+};
+
+/// The sizes of forwarding `nr` (which must have a row) with `args`.
+inline CallSizes call_sizes(long nr, const long* args) {
+    const Spec spec = effective_spec(*find_spec(nr), args);
+    CallSizes sizes;
+    for (int i = 0; i < 2; ++i) {
+        sizes.in_bytes[i] = in_size(spec.in[i], args);
+        sizes.payload_bytes += sizes.in_bytes[i];
+    }
+    if (spec.out.kind == BufKind::bytes) sizes.out_capacity = static_cast<std::size_t>(args[spec.out.len_arg]);
+    if (spec.out.kind == BufKind::fixed) sizes.out_capacity = spec.out.fixed_bytes;
+    if (spec.out.kind == BufKind::iov) sizes.out_capacity = in_size(spec.out, args);
+    return sizes;
+}
+
 /// Forwards syscall `nr` with raw arguments `args` on socket `fd`.
 template <typename Io>
 CallResult call(int fd, long nr, const long* args, std::uint64_t now_ns, long bind_fd, std::uint32_t sequence) {
     const Spec* row = find_spec(nr);
     if (row == nullptr) return {-ENOSYS, now_ns, true};
     const Spec spec = effective_spec(*row, args);
+    const CallSizes sizes = call_sizes(nr, args);
+    if (sizes.payload_bytes > max_payload_bytes || sizes.out_capacity > max_payload_bytes) return {-EINVAL, now_ns, true};
 
     SyscallRequest request;
     request.nr = nr;
     for (int i = 0; i < 6; ++i) request.args[i] = args[i];
     request.now_ns = now_ns;
     request.bind_fd = bind_fd;
-    std::size_t payload = sizeof request;
-    for (int i = 0; i < 2; ++i) {
-        request.in_bytes[i] = static_cast<std::uint32_t>(in_size(spec.in[i], args));
-        payload += request.in_bytes[i];
-    }
-    if (spec.out.kind == BufKind::bytes) request.out_capacity = static_cast<std::uint32_t>(args[spec.out.len_arg]);
-    if (spec.out.kind == BufKind::fixed) request.out_capacity = spec.out.fixed_bytes;
-    if (spec.out.kind == BufKind::iov) request.out_capacity = static_cast<std::uint32_t>(in_size(spec.out, args));
-    if (payload > max_payload_bytes || request.out_capacity > max_payload_bytes) return {-EINVAL, now_ns, true};
+    const std::size_t payload = sizes.payload_bytes;
+    for (int i = 0; i < 2; ++i) request.in_bytes[i] = static_cast<std::uint32_t>(sizes.in_bytes[i]);
+    request.out_capacity = static_cast<std::uint32_t>(sizes.out_capacity);
 
     Header header;
     header.kind = static_cast<std::uint16_t>(Kind::syscall);
