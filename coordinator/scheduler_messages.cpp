@@ -4,6 +4,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -104,7 +105,22 @@ bool Scheduler::on_syscall(Proc& p, const wire::Header& header, std::vector<std:
 /// The process parks until what it waits for happens.
 bool Scheduler::on_block(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, [[maybe_unused]] std::vector<int>& fds) {
     wire::BlockRequest request;
-    if (!take(payload, request) || request.fd_count != fds.size() || request.fd_count > wire::max_block_fds) return false;
+    if (!take(payload, request) || request.fd_count > wire::max_block_fds) return false;
+    if (request.fds_by_number != 0) {
+        // Named, not sent (the request came through the channel): our own
+        // copies, taken from the process while it waits for this reply.
+        if (!fds.empty() || p.pidfd < 0) return false;
+        for (std::uint32_t i = 0; i < request.fd_count; ++i) {
+            const int copy = static_cast<int>(::syscall(SYS_pidfd_getfd, p.pidfd, request.numbers[i], 0));
+            if (copy < 0) {
+                for (int taken : fds) ::close(taken);
+                fds.clear();
+                return false;
+            }
+            fds.push_back(copy);
+        }
+    }
+    if (request.fd_count != fds.size()) return false;
     clock_.run_until(std::max(clock_.now_ns(), request.now_ns));
     p.wait = Wait{};
     p.wait.deadline_ns = request.deadline_ns;

@@ -49,6 +49,7 @@ std::uint32_t reply_length = 0;
 // (a message without a reply).
 std::uint32_t sequence = 0;
 bool unacknowledged = false;
+bool descriptors_by_number = false;
 RoundTrips trips;
 
 /// The coordinator's end of the socket is closed (it died): the one thing
@@ -135,17 +136,21 @@ void channel_open(int conn) {
         wire::message<RawIo>(conn, wire::Kind::channel, &setup, sizeof setup, next_sequence(), &passed, 1);
     raw_syscall(SYS_close, fd);
     if (!r.transport_ok) lost_coordinator();
-    if (r.result != 0) {
+    if (r.result < 0) {
         raw_syscall(SYS_munmap, arg(mapped), static_cast<long>(wire::channel_region_bytes));
         return;
     }
+    descriptors_by_number = r.result == 1;
     region = fresh;
     channel = &region->channels[0];
     sequence = 0;
     unacknowledged = false;
 }
 
+bool channel_takes_descriptors() { return channel != nullptr && descriptors_by_number; }
+
 void channel_forget() {
+    descriptors_by_number = false;
     if (region != nullptr) raw_syscall(SYS_munmap, arg(region), static_cast<long>(wire::channel_region_bytes));
     region = nullptr;
     channel = nullptr;

@@ -22,6 +22,10 @@ namespace marionette::shim {
 /// `conn` (after the hello, which travels on the socket). Without it
 /// (an old coordinator, no memfd) every exchange uses the socket.
 void channel_open(int conn);
+/// True if the coordinator takes this process's descriptors by number
+/// (wire::BlockRequest::fds_by_number), so a block on descriptors can use
+/// the channel.
+bool channel_takes_descriptors();
 /// The child after fork: the inherited region is the parent's; it is
 /// unmapped without a word written to it.
 void channel_forget();

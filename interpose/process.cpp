@@ -248,11 +248,19 @@ long block(wire::BlockWhat what, std::uint64_t deadline_ns, std::int64_t child, 
     if (fd_count > wire::max_block_fds) fd_count = wire::max_block_fds;
     request.fd_count = fd_count;
     for (std::uint32_t i = 0; i < fd_count; ++i) request.events[i] = events[i];
+    // Descriptors by number through the channel, where the coordinator can
+    // take its own copies; else as SCM_RIGHTS on the socket.
+    const bool by_number = fd_count > 0 && channel_takes_descriptors();
+    if (by_number) {
+        request.fds_by_number = 1;
+        for (std::uint32_t i = 0; i < fd_count; ++i) request.numbers[i] = fds[i];
+    }
     wire::CallResult r;
     {
         MaskSignals masked;
-        Exchange exchange(fd, sizeof(wire::Header) + sizeof request, reply_size(0), fd_count > 0, true);
-        r = wire::message<ChannelIo>(fd, wire::Kind::block, &request, sizeof request, next_sequence(), fds, fd_count);
+        Exchange exchange(fd, sizeof(wire::Header) + sizeof request, reply_size(0), fd_count > 0 && !by_number, true);
+        r = wire::message<ChannelIo>(fd, wire::Kind::block, &request, sizeof request, next_sequence(), by_number ? nullptr : fds,
+                                     by_number ? 0 : fd_count);
     }
     if (!r.transport_ok) lost_coordinator();
     absorb_reply_time(r.now_ns, r.horizon_ns);

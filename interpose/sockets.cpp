@@ -78,7 +78,7 @@ long net_call(wire::NetRequest request, wire::NetAnswer& answer, int* fd = nullp
     request.now_ns = now_realtime_ns();
     // Over the socket (the reply may carry a descriptor), after whatever
     // the channel still holds.
-    Exchange exchange(conn, 0, 0, true);
+    Exchange exchange(conn, 0, sizeof(wire::Header) + sizeof(wire::SyscallReply) + sizeof answer, true);
     wire::Header header;
     header.kind = static_cast<std::uint16_t>(wire::Kind::net);
     header.payload_bytes = sizeof request;

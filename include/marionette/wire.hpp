@@ -32,7 +32,7 @@
 namespace marionette::wire {
 
 inline constexpr std::uint32_t wire_magic = 0x544e524d;  // "MRNT"
-inline constexpr std::uint16_t wire_version = 6;
+inline constexpr std::uint16_t wire_version = 7;
 /// Largest payload either side accepts (a 16 MiB read is split by the shim).
 inline constexpr std::uint32_t max_payload_bytes = 16u << 20;
 /// The descriptor number of a process's connection to the coordinator: the
@@ -62,7 +62,9 @@ enum class Kind : std::uint16_t {
                   ///< rdtsc/rdtscp in the mapping (or -errno), output =
                   ///< uint32 unproven count, then N uint32 offsets into it
     channel = 12,   ///< payload: ChannelSetup (include/marionette/channel.hpp),
-                    ///< the region's memfd as SCM_RIGHTS; reply: 0 or -errno
+                    ///< the region's memfd as SCM_RIGHTS; reply: 1 if the
+                    ///< coordinator can take the process's descriptors by
+                    ///< number (BlockRequest::fds_by_number), 0 if not, or -errno
     doorbell = 13,  ///< no payload, no reply: a request waits in the channel
     reply = 0x8001,
 };
@@ -124,7 +126,13 @@ struct BlockRequest {
     std::uint32_t fd_count = 0;
     /// What the process is doing (BlockWhat), for deadlock reports.
     std::uint32_t what = 0;
+    /// 1: the descriptors are not sent; `numbers` names them in the
+    /// caller, and the coordinator takes its own copies (pidfd_getfd), as
+    /// the `channel` reply allowed. The request can then use the channel.
+    std::uint32_t fds_by_number = 0;
+    std::uint32_t reserved = 0;
     std::int16_t events[max_block_fds] = {};
+    std::int32_t numbers[max_block_fds] = {};
 };
 
 /// BlockRequest::what.

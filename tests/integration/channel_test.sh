@@ -24,6 +24,26 @@ expect_line "$scratch/summary.err" '^    newfstatat +2002 +2001 +0$'
 expect_line "$scratch/summary.err" '^    write +2 +1 +0$'
 expect_line "$scratch/summary.err" '^  transport: [0-9]+ requests through shared memory'
 
+# A read that must wait parks with its descriptor named, not sent: the
+# coordinator takes its own copy (pidfd_getfd, which needs ptrace rights over
+# its descendants: Yama's ptrace_scope 0 or 1), so the block uses the
+# channel too. A 2-node ping-pong of 200 round trips: 400 reads forwarded,
+# none by socket, and the same trace twice.
+pingpong=$2/marionette_guest_pingpong
+for run in a b; do
+  "$launch" --seed 1 --summary --wall-timeout 30s --trace "$scratch/pingpong.$run.trace" \
+    --node server="$pingpong serve 7000" --node client="$pingpong ping server 7000 200" \
+    >"$scratch/pingpong.$run.out" 2>"$scratch/pingpong.$run.err" \
+    || { cat "$scratch/pingpong.$run.err" >&2; fail "the ping-pong cluster failed"; }
+done
+cmp -s "$scratch/pingpong.a.trace" "$scratch/pingpong.b.trace" || fail "ping-pong: seed 1 twice gave different traces"
+scope=$(cat /proc/sys/kernel/yama/ptrace_scope 2>/dev/null || echo 0)
+if ((scope <= 1)); then
+  expect_line "$scratch/pingpong.a.err" '^    read +400 +400 +0$'
+else
+  expect_line "$scratch/pingpong.a.err" '^    read +400 +400 +400$'
+fi
+
 # gone PID: the process has ended (no such process, or a zombie nobody reaped).
 gone() { [[ ! -e /proc/$1/stat ]] || [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == Z ]]; }
 
