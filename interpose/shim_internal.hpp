@@ -62,6 +62,14 @@ bool tsc_patch_loader_event(std::uintptr_t rip, std::uintptr_t& return_to, std::
 /// searched yet and rewrites their proven rdtsc/rdtscp. The caller holds an
 /// Enter (or is the initialisation).
 void tsc_patch_scan(Kernel& kernel);
+/// Length of the rdtsc (0f 31) or rdtscp (0f 01 f9) at `code`, else 0
+/// (the SIGSEGV trap and the rewriting both decode exactly these two).
+inline int tsc_instruction_length(const unsigned char* code) {
+    if (code[0] != 0x0f) return 0;
+    if (code[1] == 0x31) return 2;
+    if (code[1] == 0x01 && code[2] == 0xf9) return 3;
+    return 0;
+}
 /// The length (2 or 3) of the rewritten rdtsc/rdtscp at `address`, 0 if
 /// none was rewritten there. Lock-free: the SIGILL handler calls it.
 int tsc_patched_site(std::uintptr_t address);

@@ -206,13 +206,6 @@ void on_sigsys(int, siginfo_t* info, void* context) {
     if (run_trapped(info, uc)) resume_without_sigreturn(uc);
 }
 
-/// Length of the rdtsc (0f 31) or rdtscp (0f 01 f9) at `code`, else 0.
-int tsc_instruction_length(const unsigned char* code) {
-    if (code[0] == 0x0f && code[1] == 0x31) return 2;
-    if (code[0] == 0x0f && code[1] == 0x01 && code[2] == 0xf9) return 3;
-    return 0;
-}
-
 /// Answers an rdtsc (length 2) or rdtscp (3) at the context's rip from the
 /// virtual clock and steps over it.
 void emulate_tsc(greg_t* regs, int length) {

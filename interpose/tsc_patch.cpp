@@ -133,13 +133,6 @@ struct Tally {
 alignas(8) std::byte request_buffer[sizeof(wire::CodeRequest) + 4096];
 std::uint32_t answer[wire::max_code_sites + 1];
 
-int instruction_length(const unsigned char* code) {
-    if (code[0] != 0x0f) return 0;
-    if (code[1] == 0x31) return 2;
-    if (code[1] == 0x01 && code[2] == 0xf9) return 3;
-    return 0;
-}
-
 /// Rewrites the proven sites `offsets` of mapping `m`.
 void rewrite(const Mapping& m, const std::uint32_t* offsets, long count, Tally& tally) {
     const long length = static_cast<long>(m.end - m.start);
@@ -150,7 +143,7 @@ void rewrite(const Mapping& m, const std::uint32_t* offsets, long count, Tally& 
     for (long i = 0; i < count; ++i) {
         if (offsets[i] + 3 > length) continue;
         auto* code = reinterpret_cast<unsigned char*>(m.start + offsets[i]);
-        const int size = instruction_length(code);
+        const int size = tsc_instruction_length(code);
         if (size == 0 || !remember_site(m.start + offsets[i], size)) {
             if (size != 0) ++tally.unwritable;
             continue;
