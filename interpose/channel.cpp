@@ -29,11 +29,6 @@ namespace {
 wire::SpinPolicy spin;
 constexpr unsigned parked_spin_iterations = 100;
 
-struct RawIo {
-    static long sendmsg(int fd, const struct msghdr* msg) { return raw_syscall(SYS_sendmsg, fd, arg(msg), MSG_NOSIGNAL); }
-    static long read(int fd, void* buf, std::size_t n) { return raw_syscall(SYS_read, fd, arg(buf), static_cast<long>(n)); }
-};
-
 enum class Mode { none, channel, socket };
 
 wire::ChannelRegion* region = nullptr;
@@ -64,7 +59,7 @@ void ring_doorbell(int conn) {
     wire::Header header;
     header.kind = static_cast<std::uint16_t>(wire::Kind::doorbell);
     iovec part{&header, sizeof header};
-    if (!wire::detail::send_all<RawIo>(conn, &part, 1)) lost_coordinator();
+    if (!wire::detail::send_all<SocketIo>(conn, &part, 1)) lost_coordinator();
 }
 
 void post(int conn) {
@@ -133,7 +128,7 @@ void channel_open(int conn) {
     wire::ChannelSetup setup;
     const int passed = static_cast<int>(fd);
     const wire::CallResult r =
-        wire::message<RawIo>(conn, wire::Kind::channel, &setup, sizeof setup, next_sequence(), &passed, 1);
+        wire::message<SocketIo>(conn, wire::Kind::channel, &setup, sizeof setup, next_sequence(), &passed, 1);
     raw_syscall(SYS_close, fd);
     if (!r.transport_ok) lost_coordinator();
     if (r.result < 0) {
@@ -187,19 +182,23 @@ Exchange::~Exchange() {
     mode = Mode::none;
 }
 
+long SocketIo::sendmsg(int fd, const struct msghdr* msg) { return raw_syscall(SYS_sendmsg, fd, arg(msg), MSG_NOSIGNAL); }
+
+long SocketIo::read(int fd, void* buf, std::size_t n) { return raw_syscall(SYS_read, fd, arg(buf), static_cast<long>(n)); }
+
 long ChannelIo::sendmsg(int fd, const struct msghdr* msg) {
-    if (mode != Mode::channel) return RawIo::sendmsg(fd, msg);
+    if (mode != Mode::channel) return SocketIo::sendmsg(fd, msg);
     std::size_t total = 0;
     for (std::size_t i = 0; i < msg->msg_iovlen; ++i) total += msg->msg_iov[i].iov_len;
     if (posted || msg->msg_controllen != 0 || written + total > wire::channel_buffer_bytes) {
         // Larger than announced: what is buffered goes to the socket first,
         // then the rest of the exchange follows it there.
         iovec prefix{channel->buffer, written};
-        if (written > 0 && !wire::detail::send_all<RawIo>(fd, &prefix, 1)) return -EPIPE;
+        if (written > 0 && !wire::detail::send_all<SocketIo>(fd, &prefix, 1)) return -EPIPE;
         mode = Mode::socket;
         --trips.channel;
         ++trips.socket;
-        return RawIo::sendmsg(fd, msg);
+        return SocketIo::sendmsg(fd, msg);
     }
     for (std::size_t i = 0; i < msg->msg_iovlen; ++i) {
         std::memcpy(channel->buffer + written, msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len);
@@ -209,7 +208,7 @@ long ChannelIo::sendmsg(int fd, const struct msghdr* msg) {
 }
 
 long ChannelIo::read(int fd, void* buf, std::size_t n) {
-    if (mode != Mode::channel) return RawIo::read(fd, buf, n);
+    if (mode != Mode::channel) return SocketIo::read(fd, buf, n);
     if (!posted) {
         post(fd);
         wait_reply(fd, parks);

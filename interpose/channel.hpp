@@ -52,6 +52,13 @@ private:
     int conn_;
 };
 
+/// The wire client's I/O policy on the socket itself, through the raw stub
+/// (the hello, the `channel` message, net calls, and ChannelIo's fallback).
+struct SocketIo {
+    static long sendmsg(int fd, const struct msghdr* msg);
+    static long read(int fd, void* buf, std::size_t n);
+};
+
 /// The wire client's I/O policy: the current Exchange's transport.
 struct ChannelIo {
     static long sendmsg(int fd, const struct msghdr* msg);

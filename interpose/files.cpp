@@ -67,11 +67,6 @@ private:
 FdSet simulated_fds;
 FdSet random_fds;
 
-struct RawIo {
-    static long sendmsg(int fd, const struct msghdr* msg) { return raw_syscall(SYS_sendmsg, fd, arg(msg), MSG_NOSIGNAL); }
-    static long read(int fd, void* buf, std::size_t n) { return raw_syscall(SYS_read, fd, arg(buf), static_cast<long>(n)); }
-};
-
 long raw(const SyscallArgs& a) { return raw_syscall(a.nr, a.a[0], a.a[1], a.a[2], a.a[3], a.a[4], a.a[5]); }
 
 SyscallArgs with(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0) {

@@ -35,11 +35,6 @@ std::uint64_t horizon = 0;                  // the next event in the run (absolu
 bool yielding = false;
 std::size_t address_length = 0;
 
-struct RawIo {
-    static long sendmsg(int fd, const struct msghdr* msg) { return raw_syscall(SYS_sendmsg, fd, arg(msg), MSG_NOSIGNAL); }
-    static long read(int fd, void* buf, std::size_t n) { return raw_syscall(SYS_read, fd, arg(buf), static_cast<long>(n)); }
-};
-
 /// Blocks every signal while the process is parked: a signal that arrives
 /// then is delivered when the process runs again, at the same point of its
 /// execution in every run (docs/processes.md). The mask comes back only
@@ -118,7 +113,7 @@ bool introduce(int fd, wire::Origin origin) {
     bool ok;
     {
         MaskSignals masked;
-        ok = wire::hello<RawIo>(fd, hello, cwd, identity, now, inherited, 1024, &count, &next_event);
+        ok = wire::hello<SocketIo>(fd, hello, cwd, identity, now, inherited, 1024, &count, &next_event);
     }
     if (!ok) return false;
     kernel.become(identity.pid, identity.ppid, identity.process_index);

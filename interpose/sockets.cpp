@@ -66,11 +66,6 @@ SimSocket* find(long fd_arg) {
     return &sockets[fd];
 }
 
-struct RawIo {
-    static long sendmsg(int fd, const struct msghdr* msg) { return raw_syscall(SYS_sendmsg, fd, arg(msg), MSG_NOSIGNAL); }
-    static long read(int fd, void* buf, std::size_t n) { return raw_syscall(SYS_read, fd, arg(buf), static_cast<long>(n)); }
-};
-
 /// One network call: the reply's descriptor (socket, accept) lands in `fd`.
 long net_call(wire::NetRequest request, wire::NetAnswer& answer, int* fd = nullptr) {
     const int conn = connection();
@@ -84,7 +79,7 @@ long net_call(wire::NetRequest request, wire::NetAnswer& answer, int* fd = nullp
     header.payload_bytes = sizeof request;
     header.sequence = next_sequence();
     iovec out[2] = {{&header, sizeof header}, {&request, sizeof request}};
-    if (!wire::detail::send_all<RawIo>(conn, out, 2)) return -ENETDOWN;
+    if (!wire::detail::send_all<SocketIo>(conn, out, 2)) return -ENETDOWN;
     // The reply's first byte may carry a descriptor.
     wire::Header reply_header;
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
@@ -103,12 +98,12 @@ long net_call(wire::NetRequest request, wire::NetAnswer& answer, int* fd = nullp
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && fd != nullptr) std::memcpy(fd, CMSG_DATA(c), sizeof(int));
     }
     if (got < static_cast<long>(sizeof reply_header) &&
-        !wire::detail::read_all<RawIo>(conn, reinterpret_cast<char*>(&reply_header) + got, sizeof reply_header - static_cast<std::size_t>(got))) {
+        !wire::detail::read_all<SocketIo>(conn, reinterpret_cast<char*>(&reply_header) + got, sizeof reply_header - static_cast<std::size_t>(got))) {
         return -ENETDOWN;
     }
     wire::SyscallReply reply;
-    if (!wire::detail::read_all<RawIo>(conn, &reply, sizeof reply) || reply.out_bytes != sizeof answer ||
-        !wire::detail::read_all<RawIo>(conn, &answer, sizeof answer)) {
+    if (!wire::detail::read_all<SocketIo>(conn, &reply, sizeof reply) || reply.out_bytes != sizeof answer ||
+        !wire::detail::read_all<SocketIo>(conn, &answer, sizeof answer)) {
         return -ENETDOWN;
     }
     absorb_reply_time(reply.now_ns, reply.horizon_ns);
