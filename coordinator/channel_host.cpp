@@ -28,14 +28,16 @@ bool allowed_on_channel(std::uint16_t kind) {
         case wire::Kind::signal:
         case wire::Kind::net:
         case wire::Kind::timer:
-        case wire::Kind::code: return true;
+        case wire::Kind::code:
+        case wire::Kind::thread:
+        case wire::Kind::futex: return true;
         default: return false;
     }
 }
 
 }  // namespace
 
-std::unique_ptr<ChannelHost> ChannelHost::adopt(int memfd, const wire::ChannelSetup& setup) {
+std::unique_ptr<ChannelHost> ChannelHost::adopt(int memfd, const wire::ChannelSetup& setup, bool first_request_posted) {
     if (setup.region_bytes != wire::channel_region_bytes || setup.count != wire::channel_count ||
         setup.buffer_bytes != wire::channel_buffer_bytes) {
         throw ChannelError(fmt::format("its channel has another layout ({} bytes, {} channels of {} bytes; expected {}, {}, {})",
@@ -56,7 +58,7 @@ std::unique_ptr<ChannelHost> ChannelHost::adopt(int memfd, const wire::ChannelSe
         throw ChannelError("its channel does not start with the channel magic");
     }
     auto host = std::unique_ptr<ChannelHost>(new ChannelHost(region));
-    host->taken_seq_ = host->channel().words.request_seq.load(std::memory_order_acquire);
+    host->taken_seq_ = first_request_posted ? 0 : host->channel().words.request_seq.load(std::memory_order_acquire);
     return host;
 }
 

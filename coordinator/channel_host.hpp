@@ -34,8 +34,9 @@ class ChannelHost {
 public:
     /// Maps the region behind `memfd` (the guest's `channel` message);
     /// throws ChannelError if it is not a sealed region of the expected
-    /// layout. The descriptor stays the caller's.
-    static std::unique_ptr<ChannelHost> adopt(int memfd, const wire::ChannelSetup& setup);
+    /// layout. The descriptor stays the caller's. `first_request_posted`:
+    /// a new thread's region, whose first request waits already.
+    static std::unique_ptr<ChannelHost> adopt(int memfd, const wire::ChannelSetup& setup, bool first_request_posted = false);
     ~ChannelHost();
     ChannelHost(const ChannelHost&) = delete;
     ChannelHost& operator=(const ChannelHost&) = delete;

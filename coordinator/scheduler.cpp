@@ -159,14 +159,14 @@ Scheduler::Proc* Scheduler::by_conn(int conn) {
 
 Scheduler::Proc* Scheduler::by_real(pid_t real_pid) {
     for (auto& [id, p] : processes_) {
-        if (p->real_pid == real_pid) return p.get();
+        if (p->leader == 0 && p->real_pid == real_pid) return p.get();
     }
     return nullptr;
 }
 
 Scheduler::Proc* Scheduler::by_pid(const Coordinator* node, std::int32_t pid) {
     for (auto& [id, p] : processes_) {
-        if (p->pid == pid && p->node == node) return p.get();
+        if (p->leader == 0 && p->pid == pid && p->node == node) return p.get();
     }
     return nullptr;
 }
@@ -176,6 +176,11 @@ Scheduler::Proc* Scheduler::running() {
         if (p->state == State::running) return p.get();
     }
     return nullptr;
+}
+
+Scheduler::Proc& Scheduler::process_of(Proc& p) {
+    if (p.leader == 0) return p;
+    return *processes_.at(p.leader);
 }
 
 std::int32_t Scheduler::next_pid() { return ++last_pid_; }
@@ -209,7 +214,7 @@ void Scheduler::stamp_horizon(std::vector<std::byte>& bytes) {
 void Scheduler::send(Proc& p, std::vector<std::byte> bytes) {
     stamp_horizon(bytes);
     // The answer to a request that came through the channel goes back there.
-    if (p.channel && p.channel->reply_due()) {
+    if (&p != socket_requester_ && p.channel && p.channel->reply_due()) {
         try {
             p.channel->reply(bytes);
         } catch (const ChannelError& error) {
@@ -317,7 +322,7 @@ void Scheduler::poll_once(std::span<pollfd> extra, int timeout_ms) {
     // Requests posted while we were about to sleep, from whoever sent them.
     std::vector<ProcessId> posted;
     for (const auto& [id, p] : processes_) {
-        if (p->channel && p->conn >= 0 && p->channel->pending()) posted.push_back(id);
+        if (p->channel && process_of(*p).conn >= 0 && p->channel->pending()) posted.push_back(id);
     }
     for (ProcessId id : posted) {
         if (auto it = processes_.find(id); it != processes_.end()) serve_channel(*it->second);
@@ -346,7 +351,9 @@ bool Scheduler::serve(int conn) {
         return false;
     }
     if (header.kind != static_cast<std::uint16_t>(wire::Kind::doorbell)) ++transport_.over_socket;
+    socket_requester_ = p;
     handle(*p, header, payload, fds);
+    socket_requester_ = nullptr;
     for (int fd : fds) ::close(fd);  // those handle() kept were moved out
     return true;
 }
@@ -405,8 +412,9 @@ void Scheduler::bind(Proc& child, Unbound unbound) {
 void Scheduler::connection_closed(Proc& p) {
     // What it posted before it went (its last trace line, say) comes
     // before its end, as it would have on the socket.
-    serve_channel(p);
-    const bool was_running = p.state == State::running;
+    serve_process_channels(p);
+    const Proc* runner = running();
+    const bool was_running = runner != nullptr && &process_of(const_cast<Proc&>(*runner)) == &p;
     ::close(p.conn);
     p.conn = -1;
     p.connection_closed = true;
@@ -440,8 +448,8 @@ void Scheduler::connection_closed(Proc& p) {
 // target whose sender already waits for it.
 bool Scheduler::defers_death(Proc& p) {
     if (stopped_ || p.killed_by != 0) return false;
-    const Proc* runner = running();
-    return runner != nullptr && runner != &p;
+    Proc* runner = running();
+    return runner != nullptr && &process_of(*runner) != &p;
 }
 
 void Scheduler::finish_deferred_deaths() {
@@ -471,6 +479,17 @@ void Scheduler::finish_exit(Proc& p) {
     if (p.pidfd >= 0) ::close(p.pidfd);
     for (int fd : p.wait.fds) ::close(fd);
     harvest_call_counts(p);
+    // Its threads ended with it.
+    for (auto it = processes_.begin(); it != processes_.end();) {
+        Proc& thread = *it->second;
+        if (thread.leader != id) {
+            ++it;
+            continue;
+        }
+        for (int fd : thread.wait.fds) ::close(fd);
+        harvest_call_counts(thread);
+        it = processes_.erase(it);
+    }
     p.node->end_process(p.local);
     const ProcessId killer = p.killed_by;
     processes_.erase(id);

@@ -132,10 +132,24 @@ private:
         std::vector<int> fds;
         std::vector<short> events;
         wire::BlockWhat what = wire::BlockWhat::yield;
+        /// A futex wait (what == futex): its address and bitset, and
+        /// whether a wake chose it.
+        std::uint64_t futex_address = 0;
+        std::uint32_t futex_bitset = 0;
+        bool futex_woken = false;
     };
+    /// A scheduled entity: a process (its main thread) or another thread
+    /// of one (`leader` != 0). A thread has no connection, pidfd or
+    /// children of its own: those are its process's (process_of).
     struct Proc {
         Coordinator* node = nullptr;
         ProcessId id = 0;     ///< the scheduler's (unique across nodes)
+        ProcessId leader = 0;   ///< a thread's process; 0: this is a process
+        std::int32_t tid = 0;   ///< a thread's virtual tid (0 for a process)
+        pid_t real_tid = 0;     ///< a thread's real tid
+        /// The main thread left (pthread_exit) while other threads run:
+        /// the process lives on, this entity never runs again.
+        bool thread_ended = false;
         ProcessId local = 0;  ///< the node's coordinator's
         bool launched = false;
         std::int32_t pid = 0;   ///< virtual
@@ -192,6 +206,19 @@ private:
     /// Which rdtsc candidates of an executable mapping are instructions
     /// (scheduler_code.cpp, coordinator/tsc_sites.hpp).
     bool on_code(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
+    /// A thread starts, arrives or ends (scheduler_threads.cpp).
+    bool on_thread(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
+    /// futex on the virtual clock (scheduler_threads.cpp).
+    bool on_futex(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
+    /// Wakes up to `count` futex waiters of `process` on `address` whose
+    /// bitset meets `bitset`, in a seeded order; returns how many.
+    std::uint32_t futex_wake(ProcessId process, std::uint64_t address, std::uint32_t count, std::uint32_t bitset);
+    /// A thread is gone: its joiners wake, it is forgotten.
+    void finish_thread(Proc& thread);
+    /// The process a scheduled entity belongs to (itself for a process).
+    Proc& process_of(Proc& p);
+    /// Serves every channel of `process` and its threads (a doorbell).
+    void serve_process_channels(Proc& process);
     /// The process's channel region (scheduler_channel.cpp).
     bool on_channel(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
     /// Handles the request waiting in `p`'s channel, if any; true if one was.
@@ -273,6 +300,14 @@ private:
     bool paused_ = false;
     bool stopped_ = false;
     std::optional<std::string> deadlock_;
+    /// The process whose request is being served from its socket (its
+    /// reply goes back there, even if its channel awaits a reply: a thread
+    /// of it may be parked).
+    const Proc* socket_requester_ = nullptr;
+    /// Virtual time a process or thread runs without blocking before it
+    /// yields, if another one could run (see horizon()).
+    static constexpr Ns time_slice_ns = 1'000'000;
+    Ns slice_end_ns_ = 0;
 };
 
 }  // namespace marionette

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -68,10 +69,23 @@ bool Scheduler::serve_channel(Proc& p) {
     }
     ++transport_.through_channel;
     std::vector<int> no_fds;
+    // Served from a doorbell on the socket, the reply still goes to the channel.
+    const Proc* from_socket = std::exchange(socket_requester_, nullptr);
     handle(p, header, payload, no_fds);
+    socket_requester_ = from_socket;
     // A trace line has no reply: the guest learns it was taken.
     if (p.channel && header.kind == static_cast<std::uint16_t>(wire::Kind::trace)) p.channel->acknowledge();
     return true;
+}
+
+void Scheduler::serve_process_channels(Proc& process) {
+    std::vector<ProcessId> ids{process.id};
+    for (const auto& [id, p] : processes_) {
+        if (p->leader == process.id) ids.push_back(id);
+    }
+    for (ProcessId id : ids) {
+        if (auto it = processes_.find(id); it != processes_.end()) serve_channel(*it->second);
+    }
 }
 
 bool Scheduler::serve_channels_spinning() {
@@ -79,7 +93,7 @@ bool Scheduler::serve_channels_spinning() {
     bool served = false;
     for (unsigned n = 0; n < burst_requests; ++n) {
         Proc* runner = running();
-        if (runner == nullptr || !runner->channel || runner->conn < 0) break;
+        if (runner == nullptr || !runner->channel || process_of(*runner).conn < 0) break;
         // How long to spin: wire::SpinPolicy, like the guest's.
         const unsigned spins = channel_spin_.next();
         const bool caught = runner->channel->spin_for_request(spins);

@@ -20,10 +20,16 @@ using namespace scheduler_detail;
 std::uint64_t Scheduler::horizon() {
     std::optional<Ns> next = clock_.next_at();
     auto consider = [&next](Ns at) { next = std::min(next.value_or(at), at); };
+    bool others_ready = false;
     for (const auto& [id, q] : processes_) {
         if (q->state == State::blocked && q->wait.deadline_ns != 0) consider(q->wait.deadline_ns);
         if (q->alarm_at != 0) consider(q->alarm_at);
+        others_ready = others_ready || q->state == State::ready ||
+                       (q->state == State::blocked && (q->wait.futex_woken || q->wait.what == wire::BlockWhat::yield));
     }
+    // Someone else could run: the running one yields when its time slice
+    // (virtual time, so the same point in every run) is used up.
+    if (others_ready && slice_end_ns_ != 0) consider(slice_end_ns_);
     for (const auto& [id, timer] : timers_) {
         if (timer.deadline != 0) consider(timer.deadline);
     }
@@ -66,18 +72,21 @@ std::optional<Ns> Scheduler::fire_timers() {
 }
 
 bool Scheduler::can_run(Proc& p) {
+    if (p.thread_ended) return false;
     if (p.state == State::ready) return true;
     if (p.state != State::blocked) return false;
-    if (p.interrupted || p.wait.what == wire::BlockWhat::yield) return true;
+    if (p.interrupted || p.wait.futex_woken || p.wait.what == wire::BlockWhat::yield) return true;
     const Ns now = clock_.now_ns();
     if (p.wait.deadline_ns != 0 && p.wait.deadline_ns <= now) return true;
     if (p.wait.child != 0) {
         bool any_child = false;
+        const ProcessId parent = process_of(p).id;
         for (const Exited& e : exited_) {
-            if (e.node == p.node && e.parent == p.id && (p.wait.child == -1 || p.wait.child == e.pid)) return true;
+            if (e.node == p.node && e.parent == parent && (p.wait.child == -1 || p.wait.child == e.pid)) return true;
         }
         for (const auto& [id, other] : processes_) {
-            if (other->node == p.node && other->parent == p.id && (p.wait.child == -1 || p.wait.child == other->pid)) {
+            if (other->leader == 0 && other->node == p.node && other->parent == parent &&
+                (p.wait.child == -1 || p.wait.child == other->pid)) {
                 any_child = true;
             }
         }
@@ -115,6 +124,7 @@ void Scheduler::resume(Proc& p, long result) {
     p.interrupted = false;
     p.state = State::running;
     last_runner_ = p.id;
+    slice_end_ns_ = clock_.now_ns() + time_slice_ns;
     std::vector<std::byte> bytes = std::move(p.deferred);
     p.deferred.clear();
     send(p, std::move(bytes));
@@ -133,7 +143,7 @@ void Scheduler::schedule() {
         const std::size_t before = processes_.size();
         if (auto it = processes_.find(last_runner_); it != processes_.end()) {
             last_runner_ = 0;
-            adopt_unknown_children(*it->second);
+            adopt_unknown_children(process_of(*it->second));
         }
         if (processes_.size() != before) continue;
         // A run's time limit is reached even by a process that never blocks
@@ -155,7 +165,7 @@ void Scheduler::schedule() {
         if (!runnable.empty()) {
             Proc* next = runnable[runnable.size() == 1 ? 0 : choice_.uint_less_than(runnable.size())];
             long reason = wire::woke_ready;
-            if (next->state == State::blocked) {
+            if (next->state == State::blocked && !next->wait.futex_woken) {
                 const Ns now = clock_.now_ns();
                 if (next->wait.deadline_ns != 0 && next->wait.deadline_ns <= now) reason = wire::woke_deadline;
                 if (next->wait.child != 0) reason = wire::woke_child;
@@ -201,10 +211,19 @@ void Scheduler::report_deadlock() {
     std::ostringstream text;
     text << "every process is blocked and nothing is scheduled:";
     for (const auto& [id, p] : processes_) {
+        if (p->thread_ended) continue;
         std::ostringstream waits;
         waits << what_name(p->wait.what);
         if (p->wait.child != 0) waits << " child=" << (p->wait.child == -1 ? std::string("any") : std::to_string(p->wait.child));
         if (!p->wait.fds.empty()) waits << " descriptors=" << p->wait.fds.size();
+        if (p->leader != 0) {
+            text << "\n  pid " << p->pid << " thread " << p->tid << " (" << p->name << ") waits: " << waits.str();
+            trace_.emit("scheduler.blocked", {{"pid", static_cast<std::uint64_t>(p->pid)},
+                                              {"tid", static_cast<std::uint64_t>(p->tid)},
+                                              {"program", p->name},
+                                              {"waits", waits.str()}});
+            continue;
+        }
         text << "\n  pid " << p->pid << " (" << p->name << ") waits: " << waits.str();
         trace_.emit("scheduler.blocked", {{"pid", static_cast<std::uint64_t>(p->pid)}, {"program", p->name}, {"waits", waits.str()}});
     }

@@ -45,6 +45,8 @@ inline std::string_view what_name(wire::BlockWhat what) {
         case wire::BlockWhat::wait_child: return "wait_child";
         case wire::BlockWhat::fork: return "fork";
         case wire::BlockWhat::yield: return "yield";
+        case wire::BlockWhat::futex: return "futex";
+        case wire::BlockWhat::thread: return "thread_start";
     }
     return "?";
 }

@@ -48,9 +48,11 @@ void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byt
         case wire::Kind::timer: well_formed = on_timer(p, header, payload, fds); break;
         case wire::Kind::code: well_formed = on_code(p, header, payload, fds); break;
         case wire::Kind::channel: well_formed = on_channel(p, header, payload, fds); break;
+        case wire::Kind::thread: well_formed = on_thread(p, header, payload, fds); break;
+        case wire::Kind::futex: well_formed = on_futex(p, header, payload, fds); break;
         case wire::Kind::doorbell:
             ++transport_.doorbells;
-            serve_channel(p);
+            serve_process_channels(process_of(p));
             return;
         case wire::Kind::exit: send(p, reply_bytes(header.sequence, 0)); return;
         default: well_formed = false; break;
@@ -82,6 +84,25 @@ bool Scheduler::on_hello(Proc& p, const wire::Header& header, std::vector<std::b
         // The old image's channel went with it; the new one sends its own.
         harvest_call_counts(p);
         p.channel.reset();
+        // So did its other threads (execve from any thread leaves one).
+        for (auto it = processes_.begin(); it != processes_.end();) {
+            if (it->second->leader != p.id) {
+                ++it;
+                continue;
+            }
+            for (int fd : it->second->wait.fds) ::close(fd);
+            harvest_call_counts(*it->second);
+            it = processes_.erase(it);
+        }
+        p.thread_ended = false;
+        if (p.state != State::running) {
+            // A thread other than the main one called execve: it is the process now.
+            for (int fd : p.wait.fds) ::close(fd);
+            p.wait = Wait{};
+            p.deferred.clear();
+            p.interrupted = false;
+            p.state = State::running;
+        }
         p.name = program_name(p.real_pid);
         trace_.emit("process.exec", {{"pid", static_cast<std::uint64_t>(p.pid)}, {"program", p.name}});
     }
@@ -109,9 +130,10 @@ bool Scheduler::on_block(Proc& p, const wire::Header& header, std::vector<std::b
     if (request.fds_by_number != 0) {
         // Named, not sent (the request came through the channel): our own
         // copies, taken from the process while it waits for this reply.
-        if (!fds.empty() || p.pidfd < 0) return false;
+        const int pidfd = process_of(p).pidfd;
+        if (!fds.empty() || pidfd < 0) return false;
         for (std::uint32_t i = 0; i < request.fd_count; ++i) {
-            const int copy = static_cast<int>(::syscall(SYS_pidfd_getfd, p.pidfd, request.numbers[i], 0));
+            const int copy = static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, request.numbers[i], 0));
             if (copy < 0) {
                 for (int taken : fds) ::close(taken);
                 fds.clear();
@@ -133,8 +155,9 @@ bool Scheduler::on_block(Proc& p, const wire::Header& header, std::vector<std::b
         // The shim blocks only after a non-blocking wait found no
         // zombie: children we think exited were reaped behind our
         // back (by a SIGCHLD handler that ran inside the shim, say).
+        const ProcessId parent = process_of(p).id;
         std::erase_if(exited_, [&](const Exited& e) {
-            return e.node == p.node && e.parent == p.id && (request.child == -1 || request.child == e.pid);
+            return e.node == p.node && e.parent == parent && (request.child == -1 || request.child == e.pid);
         });
     }
     p.deferred = reply_bytes(header.sequence, wire::woke_scheduled);
@@ -147,7 +170,7 @@ bool Scheduler::on_block(Proc& p, const wire::Header& header, std::vector<std::b
 bool Scheduler::on_forked(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, [[maybe_unused]] std::vector<int>& fds) {
     wire::PidQuery query;
     if (!take(payload, query)) return false;
-    Proc& c = add_child(p, static_cast<pid_t>(query.pid), "process.fork");
+    Proc& c = add_child(process_of(p), static_cast<pid_t>(query.pid), "process.fork");
     // Who runs after a fork, parent or child, is the seed's choice.
     p.deferred = reply_bytes(header.sequence, c.pid);
     p.state = State::ready;
@@ -188,7 +211,7 @@ bool Scheduler::on_signal(Proc& p, const wire::Header& header, std::vector<std::
                                         {"to", static_cast<std::uint64_t>(notice.pid)},
                                         {"signal", static_cast<std::uint64_t>(notice.signal)}});
     Proc* target = by_pid(p.node, static_cast<std::int32_t>(notice.pid));
-    if (target != nullptr && target != &p) {
+    if (target != nullptr && target != &process_of(p)) {
         if (notice.signal == SIGKILL) {
             // The target is gone before the sender goes on, so what the
             // sender sees next (wait, a pipe's end) is the same in every
@@ -241,8 +264,10 @@ bool Scheduler::on_timer(Proc& p, const wire::Header& header, std::vector<std::b
     return true;
 }
 
-void Scheduler::handle_timer(Proc& p, const wire::Header& header, const wire::TimerRequest& request, std::vector<int>& fds) {
+void Scheduler::handle_timer(Proc& caller, const wire::Header& header, const wire::TimerRequest& request, std::vector<int>& fds) {
     const Ns now = clock_.now_ns();
+    // Alarms are the process's, whichever thread sets them; replies go to the caller.
+    Proc& p = process_of(caller);
     wire::TimerAnswer answer;
     auto remaining = [now](Ns deadline) { return deadline == 0 ? Ns{0} : deadline > now ? deadline - now : Ns{1}; };
     switch (request.op) {
@@ -275,9 +300,9 @@ void Scheduler::handle_timer(Proc& p, const wire::Header& header, const wire::Ti
             if (it != timers_.end()) answer = {remaining(it->second.deadline), it->second.interval};
             break;
         }
-        default: send(p, reply_bytes(header.sequence, -EINVAL)); return;
+        default: send(caller, reply_bytes(header.sequence, -EINVAL)); return;
     }
-    send(p, reply_with_output(header.sequence, 0, std::as_bytes(std::span(&answer, 1))));
+    send(caller, reply_with_output(header.sequence, 0, std::as_bytes(std::span(&answer, 1))));
 }
 
 }  // namespace marionette

@@ -16,6 +16,7 @@
 
 #include "interpose/process.hpp"
 #include "interpose/raw_syscall.hpp"
+#include "interpose/shim.hpp"
 #include "marionette/channel.hpp"
 #include "marionette/wire_client.hpp"
 
@@ -26,26 +27,32 @@ namespace {
 /// (wire::SpinPolicy). A reply that comes when the scheduler resumes the
 /// process (after a block or a fork) usually comes after another process
 /// ran: that wait spins only briefly and leaves the policy alone.
-wire::SpinPolicy spin;
 constexpr unsigned parked_spin_iterations = 100;
 
 enum class Mode { none, channel, socket };
 
-wire::ChannelRegion* region = nullptr;
-wire::Channel* channel = nullptr;
+#define MARIONETTE_THREAD_STATE __attribute__((tls_model("initial-exec"))) thread_local
+
+// The process's own region (the main thread's channel and the call counts).
+wire::ChannelRegion* process_region = nullptr;
+bool descriptors_by_number = false;
+RoundTrips trips;  // only the thread holding the run's token counts
+
+// Per thread: each scheduled thread has its own region and exchange.
+MARIONETTE_THREAD_STATE wire::SpinPolicy spin;
+MARIONETTE_THREAD_STATE wire::ChannelRegion* region = nullptr;
+MARIONETTE_THREAD_STATE wire::Channel* channel = nullptr;
 // The current exchange.
-Mode mode = Mode::none;
-bool posted = false;
-bool parks = false;
-std::uint32_t written = 0;      // request bytes in the buffer
-std::uint32_t read_cursor = 0;  // reply bytes handed out
-std::uint32_t reply_length = 0;
+MARIONETTE_THREAD_STATE Mode mode = Mode::none;
+MARIONETTE_THREAD_STATE bool posted = false;
+MARIONETTE_THREAD_STATE bool parks = false;
+MARIONETTE_THREAD_STATE std::uint32_t written = 0;      // request bytes in the buffer
+MARIONETTE_THREAD_STATE std::uint32_t read_cursor = 0;  // reply bytes handed out
+MARIONETTE_THREAD_STATE std::uint32_t reply_length = 0;
 // The last request posted, and whether its acknowledgement is still due
 // (a message without a reply).
-std::uint32_t sequence = 0;
-bool unacknowledged = false;
-bool descriptors_by_number = false;
-RoundTrips trips;
+MARIONETTE_THREAD_STATE std::uint32_t sequence = 0;
+MARIONETTE_THREAD_STATE bool unacknowledged = false;
 
 /// The coordinator's end of the socket is closed (it died): the one thing
 /// the socket still tells a process that talks through the channel.
@@ -86,6 +93,9 @@ void wait_reply(int conn, bool parked) {
         __builtin_ia32_pause();
     }
     if (!parked && spins > 0) spin.caught(false);
+    // Another thread of this process may be resumed while this one is
+    // parked: it must be able to enter the shim.
+    LockReleased released(parked);
     std::atomic<std::uint32_t>& waiting = channel->words.guest_waiting;
     waiting.store(1, std::memory_order_seq_cst);
     for (;;) {
@@ -107,12 +117,15 @@ void settle(int conn) {
 
 }  // namespace
 
-void channel_open(int conn) {
+namespace {
+
+/// A fresh region: a memfd sealed at its size (the coordinator maps it
+/// too, and a region that could shrink under it would fault in the
+/// launcher), mapped here, its header written.
+bool create_region(ThreadChannel& out) {
     const long fd = raw_syscall(SYS_memfd_create, arg("marionette-channel"), MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0) return;
+    if (fd < 0) return false;
     void* mapped = MAP_FAILED;
-    // Sealed at its size: the coordinator maps it too, and a region that
-    // could shrink under it would fault in the launcher.
     if (raw_syscall(SYS_ftruncate, fd, static_cast<long>(wire::channel_region_bytes)) == 0 &&
         raw_syscall(SYS_fcntl, fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0) {
         mapped = reinterpret_cast<void*>(raw_syscall(SYS_mmap, 0, static_cast<long>(wire::channel_region_bytes),
@@ -121,36 +134,77 @@ void channel_open(int conn) {
     }
     if (mapped == MAP_FAILED) {
         raw_syscall(SYS_close, fd);
-        return;
+        return false;
     }
-    auto* fresh = static_cast<wire::ChannelRegion*>(mapped);
-    fresh->header = wire::ChannelRegionHeader{};
-    wire::ChannelSetup setup;
-    const int passed = static_cast<int>(fd);
-    const wire::CallResult r =
-        wire::message<SocketIo>(conn, wire::Kind::channel, &setup, sizeof setup, next_sequence(), &passed, 1);
-    raw_syscall(SYS_close, fd);
-    if (!r.transport_ok) lost_coordinator();
-    if (r.result < 0) {
-        raw_syscall(SYS_munmap, arg(mapped), static_cast<long>(wire::channel_region_bytes));
-        return;
-    }
-    descriptors_by_number = r.result == 1;
-    region = fresh;
-    channel = &region->channels[0];
+    static_cast<wire::ChannelRegion*>(mapped)->header = wire::ChannelRegionHeader{};
+    out.region = mapped;
+    out.fd = static_cast<int>(fd);
+    return true;
+}
+
+void use_region(void* mapped) {
+    region = static_cast<wire::ChannelRegion*>(mapped);
+    channel = region != nullptr ? &region->channels[0] : nullptr;
+    mode = Mode::none;
     sequence = 0;
     unacknowledged = false;
 }
+
+}  // namespace
+
+void channel_open(int conn) {
+    ThreadChannel fresh;
+    if (!create_region(fresh)) return;
+    wire::ChannelSetup setup;
+    const int passed = fresh.fd;
+    const wire::CallResult r =
+        wire::message<SocketIo>(conn, wire::Kind::channel, &setup, sizeof setup, next_sequence(), &passed, 1);
+    raw_syscall(SYS_close, fresh.fd);
+    if (!r.transport_ok) lost_coordinator();
+    if (r.result < 0) {
+        raw_syscall(SYS_munmap, arg(fresh.region), static_cast<long>(wire::channel_region_bytes));
+        return;
+    }
+    descriptors_by_number = r.result == 1;
+    process_region = static_cast<wire::ChannelRegion*>(fresh.region);
+    use_region(fresh.region);
+}
+
+bool channel_create_for_thread(ThreadChannel& out) { return process_region != nullptr && descriptors_by_number && create_region(out); }
+
+void channel_discard(ThreadChannel& thread) {
+    if (thread.region != nullptr) raw_syscall(SYS_munmap, arg(thread.region), static_cast<long>(wire::channel_region_bytes));
+    if (thread.fd >= 0) raw_syscall(SYS_close, thread.fd);
+    thread = ThreadChannel{};
+}
+
+void channel_adopt(void* thread_region) { use_region(thread_region); }
+
+bool channel_posted(const void* thread_region) {
+    const auto* r = static_cast<const wire::ChannelRegion*>(thread_region);
+    return r->channels[0].words.request_seq.load(std::memory_order_acquire) != 0;
+}
+
+void channel_leave_thread() {
+    if (region == nullptr || region == process_region) return;
+    raw_syscall(SYS_munmap, arg(region), static_cast<long>(wire::channel_region_bytes));
+    use_region(nullptr);
+}
+
+bool channel_ready() { return channel != nullptr; }
 
 bool channel_takes_descriptors() { return channel != nullptr && descriptors_by_number; }
 
 void channel_forget() {
     descriptors_by_number = false;
-    if (region != nullptr) raw_syscall(SYS_munmap, arg(region), static_cast<long>(wire::channel_region_bytes));
-    region = nullptr;
-    channel = nullptr;
-    mode = Mode::none;
-    unacknowledged = false;
+    // The forking thread's own region (if it was not the main thread) and
+    // the process's; other threads' regions stay mapped, unused.
+    if (region != nullptr && region != process_region) {
+        raw_syscall(SYS_munmap, arg(region), static_cast<long>(wire::channel_region_bytes));
+    }
+    if (process_region != nullptr) raw_syscall(SYS_munmap, arg(process_region), static_cast<long>(wire::channel_region_bytes));
+    process_region = nullptr;
+    use_region(nullptr);
     trips = {};
 }
 
@@ -226,14 +280,14 @@ long ChannelIo::read(int fd, void* buf, std::size_t n) {
 RoundTrips round_trips() { return trips; }
 
 namespace {
-/// Only this process writes its counts, one thread at a time (the shim's
-/// lock): no locked instruction needed.
+/// Only this process writes its counts, one thread at a time (the run's
+/// token, or the shim's lock): no locked instruction needed.
 void bump(std::atomic<std::uint64_t>& count) { count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
 }  // namespace
 
 void count_call(long nr, RoundTrips before) {
-    if (region == nullptr || nr < 0 || nr >= static_cast<long>(wire::counted_syscalls)) return;
-    wire::ChannelCallCounts& table = region->counts;
+    if (process_region == nullptr || nr < 0 || nr >= static_cast<long>(wire::counted_syscalls)) return;
+    wire::ChannelCallCounts& table = process_region->counts;
     const auto n = static_cast<std::size_t>(nr);
     bump(table.calls[n]);
     if (trips.channel == before.channel && trips.socket == before.socket) return;

@@ -8,8 +8,12 @@
 // that decision. So wire::call and wire::message serve both transports with
 // one marshalling.
 //
-// The rules of interpose/ apply; the caller holds the shim's lock (one
-// exchange at a time per process).
+// Every scheduled thread has its own region (the main thread's is the
+// process's, made by channel_open; a new thread's is made by its creator,
+// channel_create_for_thread, and adopted by the thread); the exchange state
+// is per thread. Only the thread holding the run's token sends anything.
+//
+// The rules of interpose/ apply.
 #pragma once
 
 #include <sys/socket.h>
@@ -22,6 +26,25 @@ namespace marionette::shim {
 /// `conn` (after the hello, which travels on the socket). Without it
 /// (an old coordinator, no memfd) every exchange uses the socket.
 void channel_open(int conn);
+/// A new thread's region, made by its creator: the mapping and its memfd
+/// (which the coordinator takes by number).
+struct ThreadChannel {
+    void* region = nullptr;
+    int fd = -1;
+};
+/// False if threads cannot have channels here (no process channel, or the
+/// coordinator cannot take descriptors by number).
+bool channel_create_for_thread(ThreadChannel& out);
+/// Unmaps and closes what channel_create_for_thread made.
+void channel_discard(ThreadChannel& thread);
+/// In the new thread: its exchanges go through `region` from now on.
+void channel_adopt(void* region);
+/// True once the thread owning `region` has posted its first request.
+bool channel_posted(const void* region);
+/// A thread about to end unmaps its own region (not the process's).
+void channel_leave_thread();
+/// True if the calling thread has a channel.
+bool channel_ready();
 /// True if the coordinator takes this process's descriptors by number
 /// (wire::BlockRequest::fds_by_number), so a block on descriptors can use
 /// the channel.

@@ -33,6 +33,10 @@ long handle_sendmmsg(SyscallArgs& args);        // net_guard.cpp
 long handle_rt_sigprocmask(SyscallArgs& args);  // signals.cpp
 long handle_execve(SyscallArgs& args);          // signals.cpp
 long handle_execveat(SyscallArgs& args);        // signals.cpp
+long handle_futex(SyscallArgs& args);           // threads.cpp
+long handle_futex_waitv(SyscallArgs& args);     // threads.cpp
+long handle_sched_yield(SyscallArgs& args);     // threads.cpp
+long handle_exit(SyscallArgs& args);            // threads.cpp
 
 namespace {
 
@@ -120,7 +124,13 @@ long handle_getrandom(SyscallArgs& a) {
 
 long handle_getpid(SyscallArgs&) { return locked_kernel().pid(); }
 long handle_getppid(SyscallArgs&) { return locked_kernel().ppid(); }
-long handle_gettid(SyscallArgs&) { return locked_kernel().tid_for(real_tid(), real_pid()); }
+long handle_gettid(SyscallArgs&) {
+    if (const std::int32_t tid = scheduled_tid(); tid > 0) {
+        locked_kernel().note_call();
+        return tid;
+    }
+    return locked_kernel().tid_for(real_tid(), real_pid());
+}
 
 long handle_uname(SyscallArgs& a) {
     auto* name = reinterpret_cast<utsname*>(a.a[0]);
@@ -139,7 +149,10 @@ long handle_getcpu(SyscallArgs& a) {
     return 0;
 }
 
-int to_real(long id) { return locked_kernel().real_id_for(static_cast<std::int32_t>(id), real_pid()); }
+int to_real(long id) {
+    if (const std::int32_t thread = real_tid_of(static_cast<std::int32_t>(id)); thread > 0) return thread;
+    return locked_kernel().real_id_for(static_cast<std::int32_t>(id), real_pid());
+}
 
 /// A virtual pid of another process of the node, as the real kernel knows
 /// it; -ESRCH for a pid the node does not have (never a stranger's process).
@@ -228,7 +241,7 @@ void end_if_past_deadline() {
 long dispatch(SyscallArgs& args) {
     const Handler handler = args.nr >= 0 && args.nr < table_size ? handlers[args.nr] : nullptr;
     if (args.nr != SYS_execve && args.nr != SYS_execveat) {
-        locked_kernel().set_charging(main_thread());
+        locked_kernel().set_charging(scheduled_thread());
         static const bool debug_calls = std::getenv("MARIONETTE_DEBUG_CALLS") != nullptr;
         if (debug_calls) {
             char fields[96] = "call=";

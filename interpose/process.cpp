@@ -125,6 +125,7 @@ bool introduce(int fd, wire::Origin origin) {
 
 void after_fork_in_child() {
     reset_main_thread();
+    threads_after_fork();
     if (conn < 0) return;
     owner_pid = static_cast<int>(raw_syscall(SYS_getpid));
     // The inherited descriptor and channel are the parent's: never speak on them.
@@ -151,7 +152,7 @@ void absorb_reply_time(std::uint64_t now_ns, std::uint64_t horizon_ns) {
 }
 
 void maybe_yield() {
-    if (horizon == 0 || yielding || conn < 0 || !main_thread() || now_realtime_ns() < horizon) return;
+    if (horizon == 0 || yielding || connection() < 0 || now_realtime_ns() < horizon) return;
     yielding = true;
     block(wire::BlockWhat::yield, 0, 0, nullptr, nullptr, 0);
     yielding = false;
@@ -203,6 +204,9 @@ int connection() {
     // connection nor touch the parent's state. Its image after exec
     // connects on its own; until then it is outside the scheduler.
     if (conn < 0 || raw_syscall(SYS_getpid) != owner_pid) return -1;
+    // A thread the scheduler does not know (started before the shim, or
+    // by a raw clone) must not speak: the scheduled ones wait for replies.
+    if (!scheduled_thread()) return -1;
     return conn;
 }
 
@@ -232,9 +236,7 @@ bool send_trace_line(std::string_view line) {
 long block(wire::BlockWhat what, std::uint64_t deadline_ns, std::int64_t child, const int* fds, const short* events,
            std::uint32_t fd_count) {
     const int fd = connection();
-    // Only the main thread parks: another thread would park holding the
-    // shim's lock, and its calls' interleaving is not scheduled anyway.
-    if (fd < 0 || !main_thread()) return -ENOSYS;
+    if (fd < 0) return -ENOSYS;
     wire::BlockRequest request;
     request.now_ns = now_realtime_ns();
     request.deadline_ns = deadline_ns;
@@ -256,6 +258,37 @@ long block(wire::BlockWhat what, std::uint64_t deadline_ns, std::int64_t child, 
         Exchange exchange(fd, sizeof(wire::Header) + sizeof request, reply_size(0), fd_count > 0 && !by_number, true);
         r = wire::message<ChannelIo>(fd, wire::Kind::block, &request, sizeof request, next_sequence(), by_number ? nullptr : fds,
                                      by_number ? 0 : fd_count);
+    }
+    if (!r.transport_ok) lost_coordinator();
+    absorb_reply_time(r.now_ns, r.horizon_ns);
+    return r.result;
+}
+
+long thread_call(const wire::ThreadRequest& request, bool parks) {
+    // A new thread's first message comes before it is scheduled: it speaks
+    // through its own channel, never the socket.
+    if (conn < 0 || !channel_ready()) return -ENOSYS;
+    wire::CallResult r;
+    {
+        MaskSignals masked;
+        Exchange exchange(conn, sizeof(wire::Header) + sizeof request, reply_size(0), false, parks);
+        r = wire::message<ChannelIo>(conn, wire::Kind::thread, &request, sizeof request, next_sequence());
+    }
+    if (!r.transport_ok) lost_coordinator();
+    absorb_reply_time(r.now_ns, r.horizon_ns);
+    return r.result;
+}
+
+long futex_call(wire::FutexRequest request) {
+    const int fd = connection();
+    if (fd < 0) return -ENOSYS;
+    request.now_ns = now_realtime_ns();
+    const bool parks = request.op == wire::FutexOp::wait;
+    wire::CallResult r;
+    {
+        MaskSignals masked;
+        Exchange exchange(fd, sizeof(wire::Header) + sizeof request, reply_size(0), false, parks);
+        r = wire::message<ChannelIo>(fd, wire::Kind::futex, &request, sizeof request, next_sequence());
     }
     if (!r.transport_ok) lost_coordinator();
     absorb_reply_time(r.now_ns, r.horizon_ns);

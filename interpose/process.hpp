@@ -64,6 +64,19 @@ std::uint64_t now_realtime_ns();
 /// its turn and returns the child's virtual pid (the real pid without a
 /// coordinator).
 long report_fork(long real_pid);
+/// A thread message (wire::Kind::thread); `parks`: the reply comes when
+/// the scheduler gives the caller its turn. -ENOSYS without a channel.
+long thread_call(const wire::ThreadRequest& request, bool parks);
+/// A futex call on the virtual clock (wire::Kind::futex); a wait parks.
+/// -ENOSYS if this thread is not scheduled.
+long futex_call(wire::FutexRequest request);
+/// In a forked child: its one thread is its main thread (threads.cpp).
+void threads_after_fork();
+/// The calling thread's virtual tid if it is a scheduled thread other than
+/// the main one, else 0.
+std::int32_t scheduled_tid();
+/// The real tid of a scheduled thread of this process, 0 if unknown.
+std::int32_t real_tid_of(std::int32_t virtual_tid);
 /// Pid translation through the coordinator; `op` as in wire::PidQuery.
 /// Returns the translated pid or -ESRCH.
 long translate_pid(long pid, std::uint32_t op);

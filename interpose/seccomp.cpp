@@ -143,10 +143,20 @@ std::size_t build_program(const sock_filter* generated, std::size_t length, std:
     return length + exemption_length;
 }
 
+bool trapping_scheduled = false;
+
 }  // namespace
 
+bool scheduled_calls_trapped() { return trapping_scheduled; }
+
 void install_seccomp_filter() {
-    if (filter_inherited()) return;
+    if (filter_inherited()) {
+        // The ancestor chose with the same coordinator and the same
+        // (inherited) ASLR setting.
+        Range loader;
+        trapping_scheduled = files_active() && loader_range(loader);
+        return;
+    }
     Range loader;
     const bool trap_files = files_active() && loader_range(loader);
     const sock_filter* generated = trap_files ? generated_filter : generated_filter_without_files;
@@ -160,6 +170,7 @@ void install_seccomp_filter() {
     // SPEC_ALLOW: without it the kernel enables the speculative store bypass
     // mitigation for the whole process (~30% slower per Shadow).
     const long result = raw_syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_SPEC_ALLOW, arg(&fprog));
+    trapping_scheduled = result == 0 && trap_files;
     if (result != 0) {
         warn("seccomp filter not installed; raw syscalls and libc internals escape the simulation");
         Enter enter;

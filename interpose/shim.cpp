@@ -172,11 +172,38 @@ void warn(std::string_view message) {
     raw_syscall(SYS_write, 2, arg(buffer), static_cast<long>(n));
 }
 
+namespace {
+__attribute__((tls_model("initial-exec"))) thread_local bool holds_kernel_lock = false;
+__attribute__((tls_model("initial-exec"))) thread_local std::uint32_t entries = 0;
+
+void take_kernel_lock() {
+    while (kernel_lock.test_and_set(std::memory_order_acquire)) {
+        __builtin_ia32_pause();
+    }
+    holds_kernel_lock = true;
+}
+
+void drop_kernel_lock() {
+    holds_kernel_lock = false;
+    kernel_lock.clear(std::memory_order_release);
+}
+}  // namespace
+
+std::uint32_t shim_entries() { return entries; }
+
 Enter::Enter() : entered_(!in_shim) {
     if (!entered_) return;
     in_shim = true;
-    while (kernel_lock.test_and_set(std::memory_order_acquire)) {
-    }
+    ++entries;
+    take_kernel_lock();
+}
+
+LockReleased::LockReleased(bool release) : released_(release && holds_kernel_lock) {
+    if (released_) drop_kernel_lock();
+}
+
+LockReleased::~LockReleased() {
+    if (released_) take_kernel_lock();
 }
 
 namespace {
@@ -204,7 +231,7 @@ void restore_signal_mask_now() {
 
 Enter::~Enter() {
     if (!entered_) return;
-    kernel_lock.clear(std::memory_order_release);
+    drop_kernel_lock();
     in_shim = false;
     if (mask_restore_pending) {
         // Pending signals are delivered on the way back: the program's

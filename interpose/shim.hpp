@@ -41,6 +41,9 @@ int real_tid();
 /// True on the process's main thread (cached per thread; reset in a
 /// forked child, whose only thread is its main one).
 bool main_thread();
+/// True if the calling thread is scheduled: the main thread, or a thread
+/// registered with the scheduler (threads.cpp).
+bool scheduled_thread();
 void reset_main_thread();
 
 /// The next definition of symbol `name` (libc's, for a wrapper that
@@ -70,6 +73,24 @@ void defer_signal_mask_restore(std::uint64_t mask);
 bool drop_signal_mask_restore();
 /// Outside any Enter (initialisation, the child right after fork): restore now.
 void restore_signal_mask_now();
+
+/// While alive, the calling thread does not hold the shim's lock if it did
+/// (`release` false: does nothing). A thread parked in the scheduler holds
+/// nothing another scheduled thread of the process needs.
+class LockReleased {
+public:
+    explicit LockReleased(bool release);
+    ~LockReleased();
+    LockReleased(const LockReleased&) = delete;
+    LockReleased& operator=(const LockReleased&) = delete;
+
+private:
+    bool released_;
+};
+
+/// How many times the calling thread entered the shim (a thread that does
+/// not for a whole CPU-time tick is spinning: threads.cpp preempts it).
+std::uint32_t shim_entries();
 
 /// Holds the per-thread reentrancy flag and the kernel lock while alive.
 /// If the thread is already inside the shim (a signal arrived mid-call, or

@@ -40,9 +40,18 @@ void save_simulation_env();
 void enable_tsc_trap();
 void patch_vdso();
 void install_seccomp_filter();
+/// True if the filter traps the `file` and `scheduled` calls (futex and
+/// exit among them), so threads can be scheduled.
+bool scheduled_calls_trapped();
 
-/// True if `signal` is one the shim owns (SIGSYS, SIGSEGV, SIGILL).
+/// True if `signal` is one the shim owns (SIGSYS, SIGSEGV, SIGILL, and
+/// the preemption tick).
 bool shim_owns_signal(long signal);
+/// The signal of a scheduled thread's CPU-time tick (rr uses it for its
+/// time slices too: nothing else does).
+inline constexpr int preempt_signal = 16;  // SIGSTKFLT
+/// The tick arrived (signals.cpp's handler; threads.cpp).
+void preempt_tick();
 
 }  // namespace marionette::shim
 

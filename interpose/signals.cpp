@@ -98,12 +98,14 @@ constexpr std::size_t altstack_bytes = 64 * 1024;
 KernelSigaction program_sigsys;
 KernelSigaction program_sigsegv;
 KernelSigaction program_sigill;
+KernelSigaction program_sigstkflt;
 
 constexpr std::uint64_t signal_bit(int signal) { return std::uint64_t{1} << (signal - 1); }
-constexpr std::uint64_t owned_mask = signal_bit(SIGSYS) | signal_bit(SIGSEGV) | signal_bit(SIGILL);
+constexpr std::uint64_t owned_mask = signal_bit(SIGSYS) | signal_bit(SIGSEGV) | signal_bit(SIGILL) | signal_bit(preempt_signal);
 
 KernelSigaction& program_action(long signal) {
     if (signal == SIGSYS) return program_sigsys;
+    if (signal == preempt_signal) return program_sigstkflt;
     return signal == SIGSEGV ? program_sigsegv : program_sigill;
 }
 
@@ -274,17 +276,23 @@ void on_sigill(int signal, siginfo_t* info, void* context) {
     chain(signal, info, context);
 }
 
-void install(int signal, void (*handler)(int, siginfo_t*, void*)) {
+/// The CPU-time tick of a scheduled thread (threads.cpp): a thread that
+/// made no call into the shim for a whole tick is preempted.
+void on_preempt(int, siginfo_t*, void*) { preempt_tick(); }
+
+void install(int signal, void (*handler)(int, siginfo_t*, void*), bool nodefer = true) {
     KernelSigaction action;
     action.handler = reinterpret_cast<void*>(handler);
-    action.flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | sa_restorer;
+    action.flags = SA_SIGINFO | (nodefer ? SA_NODEFER : 0) | SA_ONSTACK | sa_restorer;
     action.restorer = reinterpret_cast<void*>(&marionette_restore_rt);
     set_real_action(signal, action);
 }
 
 }  // namespace
 
-bool shim_owns_signal(long signal) { return signal == SIGSYS || signal == SIGSEGV || signal == SIGILL; }
+bool shim_owns_signal(long signal) {
+    return signal == SIGSYS || signal == SIGSEGV || signal == SIGILL || signal == preempt_signal;
+}
 
 void install_signal_handlers() {
     static bool altstack_done = false;  // early_init runs this once more
@@ -292,6 +300,7 @@ void install_signal_handlers() {
         install(SIGSYS, &on_sigsys);
         install(SIGSEGV, &on_sigsegv);
         install(SIGILL, &on_sigill);
+        install(preempt_signal, &on_preempt, false);
         return;
     }
     altstack_done = true;
@@ -305,6 +314,7 @@ void install_signal_handlers() {
     install(SIGSYS, &on_sigsys);
     install(SIGSEGV, &on_sigsegv);
     install(SIGILL, &on_sigill);
+    install(preempt_signal, &on_preempt, false);
     std::uint64_t unblock = owned_mask;
     raw_syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, arg(&unblock), 0, sizeof unblock);
 }

@@ -25,6 +25,7 @@
 #include <cstring>
 
 #include "interpose/shim.hpp"
+#include "interpose/process.hpp"
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim_internal.hpp"
 
@@ -224,30 +225,20 @@ MARIONETTE_EXPORT int gethostname(char* name, std::size_t length) noexcept {
     return 0;
 }
 
-MARIONETTE_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*), void* argument) noexcept {
-    using Real = int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
-    static std::atomic<Real> real{nullptr};
-    static std::atomic<bool> warned{false};
-    const Real function = marionette::shim::next_symbol(real, "pthread_create");
-    marionette::shim::ensure_init();
-    {
-        marionette::shim::Enter enter;
-        if (enter.entered()) enter.kernel().emit_thread_create();
-    }
-    if (!warned.exchange(true)) {
-        marionette::shim::warn("warning: the program started a thread; thread interleaving is not deterministic yet");
-    }
-    return function(thread, attr, start, argument);
-}
-
-// Timed waits of threads: glibc hands the absolute deadline to the real
-// futex, which compares it with the real clock — a deadline read from the
-// virtual clock would have passed long ago (or be far off), and a waiting
-// loop would spin. The deadline is moved to the real clock, keeping its
-// distance from the virtual now. The condition variable's clock is not
-// visible here, so the clock whose virtual now is nearer the deadline is
-// taken. The wait itself is real time: not scheduled (docs/processes.md).
+// Timed waits of threads that are not scheduled (threads.cpp): glibc hands
+// the absolute deadline to the real futex, which compares it with the real
+// clock — a deadline read from the virtual clock would have passed long ago
+// (or be far off), and a waiting loop would spin. The deadline is moved to
+// the real clock, keeping its distance from the virtual now. The condition
+// variable's clock is not visible here, so the clock whose virtual now is
+// nearer the deadline is taken. A scheduled thread's futex is emulated on
+// the virtual clock: its deadlines stay as they are.
 namespace {
+
+bool futex_is_virtual() {
+    marionette::shim::Enter enter;
+    return enter.entered() && marionette::shim::connection() >= 0 && marionette::shim::scheduled_calls_trapped();
+}
 
 timespec real_deadline(const timespec* virtual_deadline) {
     const std::int64_t deadline = static_cast<std::int64_t>(virtual_deadline->tv_sec) * 1'000'000'000 + virtual_deadline->tv_nsec;
@@ -272,7 +263,9 @@ timespec real_deadline(const timespec* virtual_deadline) {
 MARIONETTE_EXPORT int pthread_cond_timedwait(pthread_cond_t* cond, pthread_mutex_t* mutex, const struct timespec* deadline) {
     using Real = int (*)(pthread_cond_t*, pthread_mutex_t*, const struct timespec*);
     static std::atomic<Real> real{nullptr};
-    if (!marionette::shim::initialised()) return marionette::shim::next_symbol(real, "pthread_cond_timedwait")(cond, mutex, deadline);
+    if (!marionette::shim::initialised() || futex_is_virtual()) {
+        return marionette::shim::next_symbol(real, "pthread_cond_timedwait")(cond, mutex, deadline);
+    }
     const timespec moved = real_deadline(deadline);
     return marionette::shim::next_symbol(real, "pthread_cond_timedwait")(cond, mutex, &moved);
 }
@@ -281,7 +274,9 @@ MARIONETTE_EXPORT int pthread_cond_clockwait(pthread_cond_t* cond, pthread_mutex
                                              const struct timespec* deadline) {
     using Real = int (*)(pthread_cond_t*, pthread_mutex_t*, clockid_t, const struct timespec*);
     static std::atomic<Real> real{nullptr};
-    if (!marionette::shim::initialised()) return marionette::shim::next_symbol(real, "pthread_cond_clockwait")(cond, mutex, clock, deadline);
+    if (!marionette::shim::initialised() || futex_is_virtual()) {
+        return marionette::shim::next_symbol(real, "pthread_cond_clockwait")(cond, mutex, clock, deadline);
+    }
     const timespec moved = real_deadline(deadline);
     return marionette::shim::next_symbol(real, "pthread_cond_clockwait")(cond, mutex, clock, &moved);
 }
@@ -289,7 +284,9 @@ MARIONETTE_EXPORT int pthread_cond_clockwait(pthread_cond_t* cond, pthread_mutex
 MARIONETTE_EXPORT int sem_timedwait(sem_t* semaphore, const struct timespec* deadline) {
     using Real = int (*)(sem_t*, const struct timespec*);
     static std::atomic<Real> real{nullptr};
-    if (!marionette::shim::initialised()) return marionette::shim::next_symbol(real, "sem_timedwait")(semaphore, deadline);
+    if (!marionette::shim::initialised() || futex_is_virtual()) {
+        return marionette::shim::next_symbol(real, "sem_timedwait")(semaphore, deadline);
+    }
     const timespec moved = real_deadline(deadline);
     return marionette::shim::next_symbol(real, "sem_timedwait")(semaphore, &moved);
 }

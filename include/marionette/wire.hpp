@@ -32,7 +32,7 @@
 namespace marionette::wire {
 
 inline constexpr std::uint32_t wire_magic = 0x544e524d;  // "MRNT"
-inline constexpr std::uint16_t wire_version = 7;
+inline constexpr std::uint16_t wire_version = 8;
 /// Largest payload either side accepts (a 16 MiB read is split by the shim).
 inline constexpr std::uint32_t max_payload_bytes = 16u << 20;
 /// The descriptor number of a process's connection to the coordinator: the
@@ -66,6 +66,9 @@ enum class Kind : std::uint16_t {
                     ///< coordinator can take the process's descriptors by
                     ///< number (BlockRequest::fds_by_number), 0 if not, or -errno
     doorbell = 13,  ///< no payload, no reply: a request waits in the channel
+    thread = 14,    ///< payload: ThreadRequest; reply: see ThreadOp
+    futex = 15,     ///< payload: FutexRequest; reply: the futex(2) result
+                    ///< (a wait's comes when the scheduler resumes the caller)
     reply = 0x8001,
 };
 
@@ -136,13 +139,77 @@ struct BlockRequest {
 };
 
 /// BlockRequest::what.
-enum class BlockWhat : std::uint32_t { sleep = 0, poll = 1, read = 2, write = 3, wait_child = 4, fork = 5, yield = 6 };
+enum class BlockWhat : std::uint32_t {
+    sleep = 0,
+    poll = 1,
+    read = 2,
+    write = 3,
+    wait_child = 4,
+    fork = 5,
+    yield = 6,
+    futex = 7,     ///< a FUTEX_WAIT (Kind::futex), never in a BlockRequest
+    thread = 8,    ///< a new thread, until its first turn
+};
 
 /// Wake reasons in the block reply's result.
 inline constexpr long woke_deadline = 0;
 inline constexpr long woke_ready = 1;
 inline constexpr long woke_child = 2;
 inline constexpr long woke_scheduled = 3;
+
+/// Threads (docs/processes.md, "Threads"). Each scheduled thread has its
+/// own channel region; only its creator, which holds the run's token, uses
+/// the socket or names descriptors for it.
+enum class ThreadOp : std::uint32_t {
+    /// The new thread's first message, through its own channel, before it
+    /// runs any of the program's code; the reply (its virtual tid) comes
+    /// when the scheduler gives it its first turn.
+    arrive = 1,
+    /// The creator, once the new thread has posted `arrive`: `region_fd`
+    /// names (by number, taken with pidfd_getfd) the thread's channel
+    /// region; reply: the new thread's virtual tid, when the scheduler
+    /// resumes the creator.
+    start = 2,
+    /// The thread is about to leave (the exit syscall): `clear_tid` is the
+    /// address the kernel clears and futex-wakes at its end (set_tid_address,
+    /// CLONE_CHILD_CLEARTID), 0 if none. Reply 0 at once; the coordinator
+    /// finishes the thread (and wakes the waiters on `clear_tid`) once the
+    /// kernel has let it go.
+    exit = 3,
+};
+
+struct ThreadRequest {
+    ThreadOp op = ThreadOp::arrive;
+    std::int32_t real_tid = 0;
+    std::int32_t region_fd = -1;
+    std::uint32_t reserved = 0;
+    std::uint64_t clear_tid = 0;
+    std::uint64_t now_ns = 0;
+};
+static_assert(sizeof(ThreadRequest) == 32);
+
+/// futex(2) on the virtual clock. The shim checks the futex words itself
+/// (the caller holds the run's token, so nothing changes them meanwhile)
+/// and performs FUTEX_WAKE_OP's operation; the coordinator keeps the wait
+/// queues, keyed by process and address.
+enum class FutexOp : std::uint32_t {
+    wait = 1,     ///< address, bitset, deadline_ns (0: none)
+    wake = 2,     ///< address, count, bitset; reply: how many woke
+    requeue = 3,  ///< wake `count` on address, move up to `count2` to address2
+    wake_two = 4, ///< wake `count` on address and `count2` on address2 (WAKE_OP)
+};
+
+struct FutexRequest {
+    FutexOp op = FutexOp::wait;
+    std::uint32_t bitset = 0xffffffff;
+    std::uint64_t address = 0;
+    std::uint64_t address2 = 0;
+    std::uint32_t count = 0;
+    std::uint32_t count2 = 0;
+    std::uint64_t deadline_ns = 0;  ///< absolute virtual realtime
+    std::uint64_t now_ns = 0;
+};
+static_assert(sizeof(FutexRequest) == 48);
 
 struct PidQuery {
     std::int64_t pid = 0;

@@ -170,10 +170,16 @@ void Kernel::emit_escape(std::string_view what, std::string_view name, long deta
     sink_.emit(line.line());
 }
 
+void Kernel::emit_preempt(std::int32_t tid) {
+    EventLine line("determinism.escape", clock_.elapsed_ns());
+    line.add_text("source", "preempt").add("thread", static_cast<std::uint64_t>(tid));
+    sink_.emit(line.line());
+}
+
 void Kernel::emit_thread_create() {
     ++threads_created_;
     EventLine line("thread.create", clock_.elapsed_ns());
-    line.add("count", threads_created_).add_text("warning", "thread interleaving is not deterministic yet");
+    line.add("count", threads_created_).add_text("warning", "this thread is not scheduled: its interleaving is not deterministic");
     sink_.emit(line.line());
 }
 

@@ -111,7 +111,11 @@ public:
     void emit_start();
     /// Emits `determinism.escape` naming what was not simulated.
     void emit_escape(std::string_view what, std::string_view name, long detail = 0);
-    /// Emits `thread.create` (interleaving is not deterministic yet).
+    /// Emits `determinism.escape source=preempt thread=TID`: a thread that
+    /// spun without a system call was preempted at a point no seed decides.
+    void emit_preempt(std::int32_t tid);
+    /// Emits `thread.create` for a thread the scheduler does not run (its
+    /// interleaving is not deterministic).
     void emit_thread_create();
     /// Emits `process.stats` with the call counters (at normal exit).
     void emit_stats();

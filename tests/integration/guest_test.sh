@@ -72,13 +72,17 @@ case $name in
     verify
     ;;
   threads)
-    # Threads are reported: not deterministic yet, and said so. This
-    # guest's one thread runs while the main thread waits in pthread_join,
-    # so its runs can still be compared.
-    same_for_one_seed threads "$guest"
-    expect_line "$scratch/threads.1a" '^thread_tid_is_pid_plus_1 1$'
-    expect_line "$scratch/threads.1a.err" 'thread interleaving is not deterministic yet'
-    expect_line "$scratch/threads.1a.trace" ' thread\.create at_ns=[0-9]+ count=1 '
+    # Threads are scheduled: the interleaving is the seed's (docs/processes.md).
+    deterministic threads "$guest"
+    expect_line "$scratch/threads.1a" '^order [A-D]{20}$'
+    expect_line "$scratch/threads.1a" '^first_thread_tid_is_pid_plus_1 1$'
+    expect_line "$scratch/threads.1a" '^timed_waits cond=ETIMEDOUT sem=ETIMEDOUT mutex=ETIMEDOUT after_s=6$'
+    expect_line "$scratch/threads.1a" '^joined_hour_sleeper after_s=3600$'
+    expect_line "$scratch/threads.1a.trace" ' thread\.start at_ns=[0-9]+ pid=[0-9]+ tid=[0-9]+ by=[0-9]+'
+    expect_line "$scratch/threads.1a.trace" ' thread\.end at_ns=[0-9]+ pid=[0-9]+ tid=[0-9]+'
+    if grep -q 'not deterministic' "$scratch/threads.1a.err"; then fail "threads: a scheduled thread was reported as unscheduled"; fi
+    if grep -q 'determinism\.escape' "$scratch/threads.1a.trace"; then fail "threads: the run escaped the model"; fi
+    verify
     ;;
   *)
     fail "guest_test.sh has no expectations for the guest '$name'"

@@ -115,7 +115,7 @@ TEST_CASE("kernel events are lines the launcher parses back", "[kernel]") {
     CHECK(random.name == "random.getrandom");
     CHECK(random.at_ns == 2 * ns_per_s + 2000);
     const TraceEvent thread = parse_shim_line(captured.lines[4].substr(0, captured.lines[4].size() - 1));
-    CHECK(value_text(*thread.find("warning")) == "thread interleaving is not deterministic yet");
+    CHECK(value_text(*thread.find("warning")) == "this thread is not scheduled: its interleaving is not deterministic");
 }
 
 TEST_CASE("a sleep across the virtual time limit wakes at the limit", "[kernel][timeout]") {

@@ -1,0 +1,208 @@
+// Threads and futexes in the scheduler (interpose/threads.cpp is the shim's
+// side; docs/processes.md, "Threads").
+//
+// A thread is a scheduled entity like a process (a Proc whose `leader` is
+// its process): it runs only when the seed picks it, and it has its own
+// channel. Its connection, pidfd, children, alarms and file table are its
+// process's.
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "coordinator/scheduler.hpp"
+#include "coordinator/scheduler_internal.hpp"
+
+namespace marionette {
+
+using namespace scheduler_detail;
+
+namespace {
+
+template <typename T>
+bool take(const std::vector<std::byte>& payload, T& out) {
+    if (payload.size() < sizeof out) return false;
+    std::memcpy(&out, payload.data(), sizeof out);
+    return true;
+}
+
+/// True once the kernel has let thread `real_tid` of `real_pid` go: it
+/// then has cleared its CLONE_CHILD_CLEARTID word.
+bool thread_gone(pid_t real_pid, pid_t real_tid) {
+    return ::syscall(SYS_tgkill, real_pid, real_tid, 0) != 0 && errno == ESRCH;
+}
+
+/// How long a thread that said it ends may take to be gone before the run
+/// treats it as gone anyway (a kernel that never lets it go).
+constexpr auto thread_end_limit = std::chrono::seconds(10);
+
+constexpr std::uint32_t futex_any_bitset = 0xffffffff;
+
+}  // namespace
+
+bool Scheduler::on_thread(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds) {
+    wire::ThreadRequest request;
+    if (!take(payload, request) || !fds.empty()) return false;
+    Proc& process = process_of(p);
+    switch (request.op) {
+        case wire::ThreadOp::arrive:
+            // The new thread's first message, served while its creator's
+            // `start` is handled: it waits for its first turn.
+            if (p.leader == 0 || p.state != State::expected) return false;
+            p.deferred = reply_bytes(header.sequence, p.tid);
+            p.wait = Wait{};
+            p.wait.what = wire::BlockWhat::thread;
+            p.state = State::ready;
+            return true;
+        case wire::ThreadOp::start: {
+            if (process.pidfd < 0 || request.region_fd < 0 || request.real_tid <= 0) return false;
+            const int memfd = static_cast<int>(::syscall(SYS_pidfd_getfd, process.pidfd, request.region_fd, 0));
+            if (memfd < 0) return false;
+            auto thread = std::make_unique<Proc>();
+            try {
+                thread->channel = ChannelHost::adopt(memfd, wire::ChannelSetup{}, true);
+            } catch (const ChannelError& error) {
+                ::close(memfd);
+                channel_failure(process, error);
+            }
+            ::close(memfd);
+            thread->node = process.node;
+            thread->local = process.local;
+            thread->id = next_id_++;
+            thread->leader = process.id;
+            thread->pid = process.pid;
+            thread->ppid = process.ppid;
+            thread->tid = next_pid();
+            thread->real_tid = request.real_tid;
+            thread->name = process.name;
+            thread->state = State::expected;
+            Proc& t = *thread;
+            processes_.emplace(t.id, std::move(thread));
+            clock_.run_until(std::max(clock_.now_ns(), request.now_ns));
+            trace_.emit("thread.start", {{"pid", static_cast<std::uint64_t>(process.pid)},
+                                         {"tid", static_cast<std::uint64_t>(t.tid)},
+                                         {"by", static_cast<std::uint64_t>(p.leader == 0 ? p.pid : p.tid)}});
+            // Its `arrive` is posted already (the creator waited for it).
+            if (!serve_channel(t) || t.state != State::ready) {
+                trace_.emit("coordinator.protocol_error", {{"process", static_cast<std::uint64_t>(process.pid)},
+                                                           {"thread", static_cast<std::uint64_t>(t.tid)}});
+                processes_.erase(t.id);
+                send(p, reply_bytes(header.sequence, -EAGAIN));
+                return true;
+            }
+            // Creator or new thread: the seed's choice.
+            p.deferred = reply_bytes(header.sequence, t.tid);
+            p.wait = Wait{};
+            p.state = State::ready;
+            return true;
+        }
+        case wire::ThreadOp::exit: {
+            clock_.run_until(std::max(clock_.now_ns(), request.now_ns));
+            send(p, reply_bytes(header.sequence, 0));
+            if (p.leader == 0) {
+                // The main thread leaves; the process lives on with its others.
+                trace_.emit("thread.end", {{"pid", static_cast<std::uint64_t>(p.pid)}, {"tid", static_cast<std::uint64_t>(p.pid)}});
+                p.thread_ended = true;
+                p.state = State::blocked;
+                p.wait = Wait{};
+                p.wait.what = wire::BlockWhat::thread;
+                return true;
+            }
+            // It ends right after our reply: decide nothing until the
+            // kernel has let it go (a few microseconds), so its joiner
+            // finds its tid word cleared.
+            const auto start = std::chrono::steady_clock::now();
+            while (!thread_gone(process.real_pid, p.real_tid) && !(process.pidfd >= 0 && ended_now(process.pidfd))) {
+                if (std::chrono::steady_clock::now() - start > thread_end_limit) break;
+                std::this_thread::yield();
+            }
+            p.wait.futex_address = request.clear_tid;
+            finish_thread(p);
+            return true;
+        }
+    }
+    return false;
+}
+
+void Scheduler::finish_thread(Proc& thread) {
+    const ProcessId id = thread.id;
+    const ProcessId process = thread.leader;
+    const std::uint64_t clear_tid = thread.wait.futex_address;
+    trace_.emit("thread.end", {{"pid", static_cast<std::uint64_t>(thread.pid)}, {"tid", static_cast<std::uint64_t>(thread.tid)}});
+    for (int fd : thread.wait.fds) ::close(fd);
+    harvest_call_counts(thread);
+    processes_.erase(id);
+    // The kernel's wake on the cleared word reached nobody: the joiners
+    // wait here.
+    if (clear_tid != 0) futex_wake(process, clear_tid, ~std::uint32_t{0} >> 1, futex_any_bitset);
+}
+
+bool Scheduler::on_futex(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, [[maybe_unused]] std::vector<int>& fds) {
+    wire::FutexRequest request;
+    if (!take(payload, request) || request.address == 0) return false;
+    clock_.run_until(std::max(clock_.now_ns(), request.now_ns));
+    const ProcessId process = process_of(p).id;
+    switch (request.op) {
+        case wire::FutexOp::wait:
+            p.wait = Wait{};
+            p.wait.what = wire::BlockWhat::futex;
+            p.wait.deadline_ns = request.deadline_ns;
+            p.wait.futex_address = request.address;
+            p.wait.futex_bitset = request.bitset;
+            p.deferred = reply_bytes(header.sequence, wire::woke_scheduled);
+            p.state = State::blocked;
+            p.interrupted = false;
+            return true;
+        case wire::FutexOp::wake:
+            send(p, reply_bytes(header.sequence, futex_wake(process, request.address, request.count, request.bitset)));
+            return true;
+        case wire::FutexOp::requeue: {
+            const std::uint32_t woken = futex_wake(process, request.address, request.count, futex_any_bitset);
+            // The rest move to the second word, up to count2, in id order.
+            std::uint32_t moved = 0;
+            for (auto& [id, q] : processes_) {
+                if (moved >= request.count2) break;
+                if (q->state != State::blocked || q->wait.what != wire::BlockWhat::futex || q->wait.futex_woken ||
+                    q->wait.futex_address != request.address || process_of(*q).id != process) {
+                    continue;
+                }
+                q->wait.futex_address = request.address2;
+                ++moved;
+            }
+            send(p, reply_bytes(header.sequence, woken + (request.bitset == 1 ? moved : 0)));
+            return true;
+        }
+        case wire::FutexOp::wake_two: {
+            std::uint32_t woken = futex_wake(process, request.address, request.count, futex_any_bitset);
+            if (request.count2 > 0) woken += futex_wake(process, request.address2, request.count2, futex_any_bitset);
+            send(p, reply_bytes(header.sequence, woken));
+            return true;
+        }
+    }
+    return false;
+}
+
+std::uint32_t Scheduler::futex_wake(ProcessId process, std::uint64_t address, std::uint32_t count, std::uint32_t bitset) {
+    std::vector<Proc*> waiters;
+    for (auto& [id, q] : processes_) {
+        if (q->state != State::blocked || q->wait.what != wire::BlockWhat::futex || q->wait.futex_woken) continue;
+        if (q->wait.futex_address != address || (q->wait.futex_bitset & bitset) == 0) continue;
+        if (process_of(*q).id != process) continue;
+        waiters.push_back(q.get());
+    }
+    // Which waiters a wake reaches is the seed's choice.
+    std::uint32_t woken = 0;
+    while (woken < count && !waiters.empty()) {
+        const std::size_t pick = waiters.size() == 1 ? 0 : choice_.uint_less_than(waiters.size());
+        waiters[pick]->wait.futex_woken = true;
+        waiters.erase(waiters.begin() + static_cast<std::ptrdiff_t>(pick));
+        ++woken;
+    }
+    return woken;
+}
+
+}  // namespace marionette
