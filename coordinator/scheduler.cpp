@@ -172,8 +172,15 @@ Scheduler::Proc* Scheduler::by_pid(const Coordinator* node, std::int32_t pid) {
 }
 
 Scheduler::Proc* Scheduler::running() {
+    // Asked several times per request: the last answer first (one lookup),
+    // every entity only if that one no longer runs.
+    if (auto it = processes_.find(running_hint_); it != processes_.end() && it->second->state == State::running) {
+        return it->second.get();
+    }
     for (auto& [id, p] : processes_) {
-        if (p->state == State::running) return p.get();
+        if (p->state != State::running) continue;
+        running_hint_ = id;
+        return p.get();
     }
     return nullptr;
 }
@@ -319,14 +326,9 @@ void Scheduler::poll_once(std::span<pollfd> extra, int timeout_ms) {
             }
         }
     }
-    // Requests posted while we were about to sleep, from whoever sent them.
-    std::vector<ProcessId> posted;
-    for (const auto& [id, p] : processes_) {
-        if (p->channel && process_of(*p).conn >= 0 && p->channel->pending()) posted.push_back(id);
-    }
-    for (ProcessId id : posted) {
-        if (auto it = processes_.find(id); it != processes_.end()) serve_channel(*it->second);
-    }
+    // A request posted while we were about to sleep (only the running
+    // process or thread sends anything: the others wait for replies).
+    if (Proc* runner = running(); runner != nullptr && runner->channel && process_of(*runner).conn >= 0) serve_channel(*runner);
     if (stopped_ || running() == nullptr) finish_deferred_deaths();
     schedule();
 }

@@ -79,6 +79,10 @@ bool Scheduler::serve_channel(Proc& p) {
 }
 
 void Scheduler::serve_process_channels(Proc& process) {
+    if (Proc* runner = running(); runner != nullptr && &process_of(*runner) == &process) {
+        serve_channel(*runner);
+        return;
+    }
     std::vector<ProcessId> ids{process.id};
     for (const auto& [id, p] : processes_) {
         if (p->leader == process.id) ids.push_back(id);
@@ -110,21 +114,23 @@ bool Scheduler::serve_channels_spinning() {
 }
 
 bool Scheduler::prepare_to_sleep() {
-    bool waiting = false;
-    for (auto& [id, p] : processes_) {
-        if (!p->channel) continue;
-        p->channel->set_waiting(true);
-        // Posted before it could see the flag: serve it instead of sleeping.
-        if (p->channel->pending()) waiting = true;
-    }
-    if (waiting) woke_up();
-    return !waiting;
+    // Only the running process or thread can post (the others wait for
+    // replies): its channel is the one to ring the doorbell.
+    Proc* runner = running();
+    if (runner == nullptr || !runner->channel) return true;
+    told_to_ring_ = runner->id;
+    runner->channel->set_waiting(true);
+    // Posted before it could see the flag: serve it instead of sleeping.
+    if (!runner->channel->pending()) return true;
+    woke_up();
+    return false;
 }
 
 void Scheduler::woke_up() {
-    for (auto& [id, p] : processes_) {
-        if (p->channel) p->channel->set_waiting(false);
+    if (auto it = processes_.find(told_to_ring_); it != processes_.end() && it->second->channel) {
+        it->second->channel->set_waiting(false);
     }
+    told_to_ring_ = 0;
 }
 
 void Scheduler::harvest_call_counts(Proc& p) {

@@ -241,13 +241,23 @@ void end_if_past_deadline() {
 long dispatch(SyscallArgs& args) {
     const Handler handler = args.nr >= 0 && args.nr < table_size ? handlers[args.nr] : nullptr;
     if (args.nr != SYS_execve && args.nr != SYS_execveat) {
-        locked_kernel().set_charging(scheduled_thread());
         static const bool debug_calls = std::getenv("MARIONETTE_DEBUG_CALLS") != nullptr;
         if (debug_calls) {
             char fields[96] = "call=";
             std::size_t n = 5;
             for (const char* c = syscall_name(args.nr); *c != '\0' && n < 60; ++c) fields[n++] = *c;
-            const char* thread = main_thread() ? " thread=main" : " thread=other";
+            char thread[32] = " thread=unscheduled";
+            if (main_thread()) {
+                std::memcpy(thread, " thread=main", sizeof " thread=main");
+            } else if (const std::int32_t tid = scheduled_tid(); tid > 0) {
+                std::memcpy(thread, " thread=", 8);
+                std::size_t at = 8;
+                char digits[12];
+                std::size_t count = 0;
+                for (std::int32_t v = tid; v > 0; v /= 10) digits[count++] = static_cast<char>('0' + v % 10);
+                while (count > 0) thread[at++] = digits[--count];
+                thread[at] = '\0';
+            }
             for (const char* c = thread; *c != '\0' && n < 90; ++c) fields[n++] = *c;
             locked_kernel().emit_recorded("debug.call", std::string_view(fields, n));
         }

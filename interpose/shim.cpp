@@ -196,6 +196,9 @@ Enter::Enter() : entered_(!in_shim) {
     in_shim = true;
     ++entries;
     take_kernel_lock();
+    // Only scheduled threads' calls cost virtual time. Set on every entry:
+    // an unscheduled thread (one starting up) may have entered last.
+    if (kernel_ptr != nullptr) kernel_ptr->set_charging(scheduled_thread());
 }
 
 LockReleased::LockReleased(bool release) : released_(release && holds_kernel_lock) {

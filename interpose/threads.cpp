@@ -52,12 +52,17 @@ MARIONETTE_THREAD_STATE std::int32_t own_virtual_tid = 0;
 MARIONETTE_THREAD_STATE long tick_timer = -1;
 MARIONETTE_THREAD_STATE std::uint32_t entries_at_tick = 0;
 MARIONETTE_THREAD_STATE bool preempting = false;
+MARIONETTE_THREAD_STATE unsigned silent_ticks = 0;
+/// Waiting for a new thread's first message: not spinning in program code.
+MARIONETTE_THREAD_STATE bool creating = false;
 bool main_ticks = false;
 std::atomic<bool> warned_preempt{false};
 
-/// A thread that runs this much CPU time without entering the shim is
-/// preempted (no hardware counter here can make that point reproducible).
+/// A thread that runs ticks_before_preempting ticks of CPU time without
+/// entering the shim is preempted (no hardware counter here can make that
+/// point reproducible).
 constexpr long tick_ns = 100'000'000;
+constexpr unsigned ticks_before_preempting = 2;
 
 void start_tick() {
     if (tick_timer >= 0) return;
@@ -81,7 +86,9 @@ void stop_tick() {
 
 /// Live scheduled threads of this process: virtual tid -> real tid (for
 /// tgkill/tkill). Only the thread holding the run's token touches it. A
-/// creation beyond it fails with EAGAIN, as at a kernel limit.
+/// creation beyond it fails with EAGAIN, as at a kernel limit, with a
+/// warning and a trace event: the scheduler's decisions cost time linear
+/// in the number of threads (docs/processes.md).
 constexpr std::size_t max_threads = 4096;
 struct ThreadName {
     std::int32_t virtual_tid = 0;
@@ -129,6 +136,7 @@ void* thread_start(void* block_address) {
     if (virtual_tid > 0) {
         own_virtual_tid = static_cast<std::int32_t>(virtual_tid);
         registered = true;
+        remember(own_virtual_tid, real_tid);
         start_tick();
     } else {
         channel_leave_thread();
@@ -244,17 +252,22 @@ void threads_after_fork() {
 }
 
 void preempt_tick() {
-    if (preempting || shim_entries() != entries_at_tick) {
+    if (preempting || creating || shim_entries() != entries_at_tick) {
         entries_at_tick = shim_entries();
+        silent_ticks = 0;
         return;
     }
+    // Two silent ticks in a row: a thread that works in calls the shim
+    // does not see (mmap, munmap) is not taken for a spinning one.
+    if (++silent_ticks < ticks_before_preempting) return;
+    silent_ticks = 0;
     Enter enter;
     if (!enter.entered() || connection() < 0) return;
     preempting = true;
     const std::int32_t tid = registered ? own_virtual_tid : enter.kernel().pid();
     enter.kernel().emit_preempt(tid);
     if (!warned_preempt.exchange(true)) {
-        warn("warning: a thread ran without a system call for 100 ms of CPU time and was preempted; this run is not "
+        warn("warning: a thread ran without a system call for 200 ms of CPU time and was preempted; this run is not "
              "reproducible from its seed (determinism.escape source=preempt in the trace)");
     }
     block(wire::BlockWhat::yield, 0, 0, nullptr, nullptr, 0);
@@ -371,6 +384,10 @@ MARIONETTE_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* at
         if (name_count >= max_threads) {
             channel_discard(channel);
             enter.kernel().emit_escape("thread", "limit", static_cast<long>(max_threads));
+            static std::atomic<bool> warned{false};
+            if (!warned.exchange(true)) {
+                warn("pthread_create: EAGAIN: this process has 4096 live scheduled threads, the most Marionette runs");
+            }
             return EAGAIN;
         }
     }
@@ -385,16 +402,25 @@ MARIONETTE_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* at
     }
     // glibc starts the thread meanwhile; it posts `arrive` before any of
     // the program's code runs, and nothing else of the run runs until then.
-    while (!channel_posted(channel.region)) raw_syscall(SYS_sched_yield);
+    creating = true;
+    for (unsigned waits = 0; !channel_posted(channel.region); ++waits) {
+        // Yield the CPU to it; on a busy machine, sleep a little.
+        if (waits < 64) {
+            raw_syscall(SYS_sched_yield);
+        } else {
+            const timespec pause{0, 20'000};
+            raw_syscall(SYS_nanosleep, arg(&pause), 0);
+        }
+    }
+    creating = false;
     Enter enter;
     wire::ThreadRequest request;
     request.op = wire::ThreadOp::start;
     request.real_tid = start_block.real_tid.load(std::memory_order_acquire);
     request.region_fd = channel.fd;
     request.now_ns = now_realtime_ns();
-    const long virtual_tid = thread_call(request, true);
+    thread_call(request, true);
     raw_syscall(SYS_close, channel.fd);
-    if (virtual_tid > 0) remember(static_cast<std::int32_t>(virtual_tid), request.real_tid);
     // From now on the main thread has a thread to starve, too.
     if (main_thread() && !main_ticks) {
         main_ticks = true;

@@ -11,6 +11,8 @@ packages=(
   python3 sqlite3 coreutils faketime strace iproute2 util-linux bc
   # the cluster example and test: redis-server and redis-cli
   redis-server redis-tools
+  # a storage engine with background flush and compaction threads (db_bench)
+  rocksdb-tools
 )
 
 missing=()

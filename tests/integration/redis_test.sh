@@ -21,6 +21,9 @@ expect_line a.trace ' net\.partition at_ns=[0-9]+ groups=0,2\|1,3'
 expect_line a.trace ' net\.drop at_ns=[0-9]+ id=[0-9]+ from=[0-9] to=[0-9] reason=partition'
 expect_line a.trace ' net\.heal '
 expect_line a.trace ' cluster\.spawn_exit at_ns=[0-9]+ name=r3 code=0'
+# Redis's background and I/O threads are scheduled (none runs unscheduled).
+[[ $(grep -c ' thread\.start ' a.trace) -ge 6 ]] || fail "redis: fewer than 6 scheduled threads"
+if grep -q ' thread\.create ' a.trace; then fail "redis: a thread ran outside the scheduler"; fi
 # Redis's files (the replica's received RDB) live on the simulated disks.
 ! compgen -G '*.rdb' >/dev/null || fail "redis wrote an RDB file into the real working directory"
 [[ ! -e /tmp/marionette-node-tmp ]] || fail "the simulated TMPDIR exists on the real file system"
