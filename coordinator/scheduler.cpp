@@ -472,7 +472,12 @@ void Scheduler::finish_exit(Proc& p) {
     if (status >= 0 && WIFEXITED(status)) fields.emplace_back("code", static_cast<std::uint64_t>(WEXITSTATUS(status)));
     if (status >= 0 && WIFSIGNALED(status)) fields.emplace_back("signal", static_cast<std::uint64_t>(WTERMSIG(status)));
     trace_.emit("process.end", fields);
-    if (p.parent != 0 && processes_.contains(p.parent)) exited_.push_back({p.node, p.parent, p.pid, p.real_pid});
+    if (p.parent != 0 && processes_.contains(p.parent)) {
+        exited_.push_back({p.node, p.parent, p.pid, p.real_pid});
+        // The kernel sent the parent SIGCHLD: whoever waits for a signal
+        // there (the shell's `wait` in sigsuspend) wakes to take it.
+        interrupt(*processes_.at(p.parent), SIGCHLD);
+    }
     // Orphans: their parent is gone, nobody waits for them.
     for (auto& [other_id, other] : processes_) {
         if (other->parent == id) other->parent = 0;

@@ -213,6 +213,11 @@ private:
     /// Wakes up to `count` futex waiters of `process` on `address` whose
     /// bitset meets `bitset`, in a seeded order; returns how many.
     std::uint32_t futex_wake(ProcessId process, std::uint64_t address, std::uint32_t count, std::uint32_t bitset);
+    /// Signal `signal` reached `process` (a process, not a thread): its main
+    /// thread, if blocked, wakes with EINTR unless the signal does nothing
+    /// by default, and so does every thread of it parked waiting for a
+    /// signal (pause, sigsuspend, sigtimedwait).
+    void interrupt(Proc& process, long signal);
     /// A thread is gone: its joiners wake, it is forgotten.
     void finish_thread(Proc& thread);
     /// The process a scheduled entity belongs to (itself for a process).

@@ -51,7 +51,7 @@ std::optional<Ns> Scheduler::fire_timers() {
             // runs again (its wait ends with EINTR).
             trace_.emit("timer.alarm", {{"pid", static_cast<std::uint64_t>(p->pid)}});
             if (p->real_pid > 0) ::kill(p->real_pid, SIGALRM);
-            if (p->state == State::blocked) p->interrupted = true;
+            interrupt(*p, SIGALRM);
             p->alarm_at = p->alarm_interval == 0 ? 0 : now + p->alarm_interval;
         }
         if (p->alarm_at != 0) consider(p->alarm_at);

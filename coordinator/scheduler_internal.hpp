@@ -47,6 +47,7 @@ inline std::string_view what_name(wire::BlockWhat what) {
         case wire::BlockWhat::yield: return "yield";
         case wire::BlockWhat::futex: return "futex";
         case wire::BlockWhat::thread: return "thread_start";
+        case wire::BlockWhat::signal: return "signal";
     }
     return "?";
 }

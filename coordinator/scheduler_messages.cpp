@@ -211,7 +211,10 @@ bool Scheduler::on_signal(Proc& p, const wire::Header& header, std::vector<std::
                                         {"to", static_cast<std::uint64_t>(notice.pid)},
                                         {"signal", static_cast<std::uint64_t>(notice.signal)}});
     Proc* target = by_pid(p.node, static_cast<std::int32_t>(notice.pid));
-    if (target != nullptr && target != &process_of(p)) {
+    if (target != nullptr && target == &process_of(p)) {
+        // To itself: its threads waiting for a signal wake.
+        interrupt(*target, notice.signal);
+    } else if (target != nullptr) {
         if (notice.signal == SIGKILL) {
             // The target is gone before the sender goes on, so what the
             // sender sees next (wait, a pipe's end) is the same in every
@@ -234,8 +237,8 @@ bool Scheduler::on_signal(Proc& p, const wire::Header& header, std::vector<std::
                 p.deferred = reply_bytes(header.sequence, 0);
                 return true;
             }
-        } else if (target->state == State::blocked && !ignored_by_default(notice.signal)) {
-            target->interrupted = true;
+        } else {
+            interrupt(*target, notice.signal);
         }
     }
     send(p, reply_bytes(header.sequence, 0));

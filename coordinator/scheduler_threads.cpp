@@ -100,6 +100,26 @@ bool Scheduler::on_thread(Proc& p, const wire::Header& header, std::vector<std::
             p.state = State::ready;
             return true;
         }
+        case wire::ThreadOp::signal: {
+            Proc* target = nullptr;
+            for (auto& [id, q] : processes_) {
+                if (&process_of(*q) != &process) continue;
+                if ((q->leader == 0 && q->real_pid == request.real_tid) || (q->leader != 0 && q->real_tid == request.real_tid)) {
+                    target = q.get();
+                    break;
+                }
+            }
+            const auto signal = static_cast<long>(request.clear_tid);
+            if (target != nullptr) {
+                trace_.emit("thread.signal_sent", {{"pid", static_cast<std::uint64_t>(process.pid)},
+                                                   {"from", static_cast<std::uint64_t>(p.leader == 0 ? p.pid : p.tid)},
+                                                   {"to", static_cast<std::uint64_t>(target->leader == 0 ? target->pid : target->tid)},
+                                                   {"signal", static_cast<std::uint64_t>(signal)}});
+                if (target != &p && target->state == State::blocked && !ignored_by_default(signal)) target->interrupted = true;
+            }
+            send(p, reply_bytes(header.sequence, 0));
+            return true;
+        }
         case wire::ThreadOp::exit: {
             clock_.run_until(std::max(clock_.now_ns(), request.now_ns));
             send(p, reply_bytes(header.sequence, 0));
@@ -126,6 +146,14 @@ bool Scheduler::on_thread(Proc& p, const wire::Header& header, std::vector<std::
         }
     }
     return false;
+}
+
+void Scheduler::interrupt(Proc& process, long signal) {
+    if (signal == 0) return;
+    for (auto& [id, q] : processes_) {
+        if (q->state != State::blocked || &process_of(*q) != &process) continue;
+        if (q->wait.what == wire::BlockWhat::signal || (q.get() == &process && !ignored_by_default(signal))) q->interrupted = true;
+    }
 }
 
 void Scheduler::finish_thread(Proc& thread) {

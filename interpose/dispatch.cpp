@@ -1,6 +1,7 @@
 // The dispatch table generated from syscalls.def, and the handlers of the
 // emulated time, randomness and identity calls. Each handler translates the
 // real ABI to the simulated kernel and back; nothing here decides semantics.
+#include <signal.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/time.h>
@@ -165,8 +166,12 @@ long handle_kill(SyscallArgs& a) {
     // Programs only know virtual pids; kill(getpid(), ...) must reach us.
     const long pid = static_cast<int>(a.a[0]);
     const long signal = static_cast<int>(a.a[1]);
-    if (pid <= 0 || pid == locked_kernel().pid() || !coordinated()) {
-        return raw_syscall(SYS_kill, pid > 0 ? to_real(pid) : pid, signal);
+    if (pid <= 0 || !coordinated()) return raw_syscall(SYS_kill, pid > 0 ? to_real(pid) : pid, signal);
+    if (pid == locked_kernel().pid()) {
+        // To itself: a thread of it parked waiting for a signal must wake.
+        const long result = raw_syscall(SYS_kill, real_pid(), signal);
+        if (result == 0 && signal != SIGKILL) report_signal(pid, signal);
+        return result;
     }
     const long real = other_process(pid);
     if (real < 0) return real;
@@ -175,8 +180,21 @@ long handle_kill(SyscallArgs& a) {
     return result;
 }
 
-long handle_tgkill(SyscallArgs& a) { return raw_syscall(SYS_tgkill, to_real(a.a[0]), to_real(a.a[1]), a.a[2]); }
-long handle_tkill(SyscallArgs& a) { return raw_syscall(SYS_tkill, to_real(a.a[0]), a.a[1]); }
+long handle_tgkill(SyscallArgs& a) {
+    const int real_group = to_real(a.a[0]);
+    const int real_thread = to_real(a.a[1]);
+    const long result = raw_syscall(SYS_tgkill, real_group, real_thread, a.a[2]);
+    // A thread of ours parked in the scheduler takes it when it runs again.
+    if (result == 0 && real_group == real_pid()) report_thread_signal(real_thread, a.a[2]);
+    return result;
+}
+
+long handle_tkill(SyscallArgs& a) {
+    const int real_thread = to_real(a.a[0]);
+    const long result = raw_syscall(SYS_tkill, real_thread, a.a[1]);
+    if (result == 0) report_thread_signal(real_thread, a.a[1]);
+    return result;
+}
 
 long handle_denied(SyscallArgs& a) {
     locked_kernel().emit_escape("syscall", syscall_name(a.nr));

@@ -75,6 +75,9 @@ void threads_after_fork();
 /// The calling thread's virtual tid if it is a scheduled thread other than
 /// the main one, else 0.
 std::int32_t scheduled_tid();
+/// Tells the scheduler that thread `real_tid` of this process was sent
+/// `signal` (tgkill, tkill, pthread_kill): parked, it is woken to take it.
+void report_thread_signal(std::int32_t real_tid, long signal);
 /// The real tid of a scheduled thread of this process, 0 if unknown.
 std::int32_t real_tid_of(std::int32_t virtual_tid);
 /// Pid translation through the coordinator; `op` as in wire::PidQuery.

@@ -275,6 +275,16 @@ void preempt_tick() {
     entries_at_tick = shim_entries();
 }
 
+void report_thread_signal(std::int32_t real_tid, long signal) {
+    if (connection() < 0 || signal == 0) return;
+    wire::ThreadRequest request;
+    request.op = wire::ThreadOp::signal;
+    request.real_tid = real_tid;
+    request.clear_tid = static_cast<std::uint64_t>(signal);
+    request.now_ns = now_realtime_ns();
+    thread_call(request, false);
+}
+
 long handle_futex(SyscallArgs& a) {
     if (connection() < 0) return raw_futex(a);
     const int flags = static_cast<int>(a.a[1]);

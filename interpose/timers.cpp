@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/timerfd.h>
+#include <time.h>
 
 #include <atomic>
 #include <cerrno>
@@ -75,7 +76,7 @@ long handle_pause(SyscallArgs& a) {
     // Parked until a signal (an alarm, a kill from another process) wakes it.
     if (!coordinated()) return raw(a);
     for (;;) {
-        const long woke = block(wire::BlockWhat::sleep, 0, 0, nullptr, nullptr, 0);
+        const long woke = block(wire::BlockWhat::signal, 0, 0, nullptr, nullptr, 0);
         if (woke == -ENOSYS) return raw(a);
         if (woke == -EINTR) return -EINTR;
     }
@@ -90,8 +91,34 @@ long handle_rt_sigsuspend(SyscallArgs& a) {
         std::uint64_t pending = 0;
         raw_syscall(SYS_rt_sigpending, arg(&pending), sizeof pending);
         if (mask == nullptr || (pending & ~*mask) != 0) return raw(a);
-        const long woke = block(wire::BlockWhat::sleep, 0, 0, nullptr, nullptr, 0);
+        const long woke = block(wire::BlockWhat::signal, 0, 0, nullptr, nullptr, 0);
         if (woke == -ENOSYS) return raw(a);
+    }
+}
+
+long handle_rt_sigtimedwait(SyscallArgs& a) {
+    // sigwait, sigwaitinfo, sigtimedwait: the real call never blocks; in
+    // between, the thread is parked until a signal reaches its process or
+    // the timeout passes on the virtual clock.
+    if (!coordinated()) return raw(a);
+    std::uint64_t deadline = 0;
+    if (const auto* timeout = reinterpret_cast<const timespec*>(a.a[2]); timeout != nullptr) {
+        if (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= 1'000'000'000) return -EINVAL;
+        deadline = now_realtime_ns() + static_cast<std::uint64_t>(timeout->tv_sec) * 1'000'000'000 +
+                   static_cast<std::uint64_t>(timeout->tv_nsec);
+    }
+    const timespec now_only{0, 0};
+    for (;;) {
+        const long taken = raw_syscall(SYS_rt_sigtimedwait, a.a[0], a.a[1], arg(&now_only), a.a[3]);
+        if (taken != -EAGAIN) return taken;
+        if (deadline != 0 && now_realtime_ns() >= deadline) return -EAGAIN;
+        const long woke = block(wire::BlockWhat::signal, deadline, 0, nullptr, nullptr, 0);
+        if (woke == -ENOSYS) return raw(a);
+        if (woke == -EINTR) {
+            // Woken by a signal the set does not name: its handler runs.
+            const long again = raw_syscall(SYS_rt_sigtimedwait, a.a[0], a.a[1], arg(&now_only), a.a[3]);
+            return again == -EAGAIN ? -EINTR : again;
+        }
     }
 }
 

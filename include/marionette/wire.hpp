@@ -149,6 +149,7 @@ enum class BlockWhat : std::uint32_t {
     yield = 6,
     futex = 7,     ///< a FUTEX_WAIT (Kind::futex), never in a BlockRequest
     thread = 8,    ///< a new thread, until its first turn
+    signal = 9,    ///< pause, sigsuspend, sigtimedwait: only a signal ends it
 };
 
 /// Wake reasons in the block reply's result.
@@ -176,6 +177,9 @@ enum class ThreadOp : std::uint32_t {
     /// finishes the thread (and wakes the waiters on `clear_tid`) once the
     /// kernel has let it go.
     exit = 3,
+    /// A thread of the caller's process (`real_tid`) was sent signal
+    /// `clear_tid` (tgkill): if it is parked, it wakes (EINTR) to take it.
+    signal = 4,
 };
 
 struct ThreadRequest {

@@ -103,4 +103,18 @@ expect_line exec.1a '^exec from a thread$'
 same_for_one_seed fork "$edges" fork
 expect_line fork.1a '^child threads after fork 1$'
 expect_line fork.1a '^parent threads 2 child exit 0$'
+
+# 7. Signals: pthread_kill wakes a thread parked in sigwait, kill(2) to the
+# process wakes it again; sigtimedwait times out on the virtual clock.
+same_for_one_seed signals "$edges" signals
+expect_line signals.1a '^sigtimedwait EAGAIN after 5 s$'
+expect_line signals.1a '^sigwait got SIGUSR1 then SIGUSR2$'
+expect_line signals.1a.trace ' thread\.signal_sent at_ns=[0-9]+ pid=[0-9]+ from=[0-9]+ to=[0-9]+ signal=10'
+
+# 8. A shell waiting for its background job (SIGCHLD wakes its sigsuspend):
+# dash and bash, `wait` and `wait $!`.
+for shell in /bin/dash /bin/bash; do
+  same_for_one_seed wait "$shell" -c 'sleep 1 & wait; sleep 2 & wait $!; echo "waited $?"'
+  expect_line wait.1a '^waited 0$'
+done
 echo "threads: ok"

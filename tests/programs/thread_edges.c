@@ -6,8 +6,14 @@
 //   thread_edges exec          a thread other than the main one calls execve
 //   thread_edges fork          a multi-threaded process forks: the child has
 //                              one thread, starts its own and exits
+//   thread_edges signals       a thread waits in sigwait for SIGUSR1 (sent by
+//                              pthread_kill) and SIGUSR2 (sent by kill to the
+//                              process); sigtimedwait times out virtually
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <time.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -47,6 +53,19 @@ static void* block_forever(void* unused) {
     pthread_mutex_lock(&lock);
     while (!go) pthread_cond_wait(&go_cond, &lock);
     pthread_mutex_unlock(&lock);
+    return unused;
+}
+
+static void* wait_signals(void* unused) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    int first = 0, second = 0;
+    sigwait(&set, &first);
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    sigwait(&set, &second);
+    printf("sigwait got %s then %s\n", first == SIGUSR1 ? "SIGUSR1" : "?", second == SIGUSR2 ? "SIGUSR2" : "?");
     return unused;
 }
 
@@ -129,6 +148,26 @@ int main(int argc, char** argv) {
         pthread_join(waiting, NULL);
         return 0;
     }
-    fprintf(stderr, "usage: thread_edges spin | many N | concurrent N | exec | fork\n");
+    if (strcmp(mode, "signals") == 0) {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGUSR1);
+        sigaddset(&set, SIGUSR2);
+        pthread_sigmask(SIG_BLOCK, &set, NULL);
+        struct timespec before, after;
+        clock_gettime(CLOCK_MONOTONIC, &before);
+        const struct timespec five = {5, 0};
+        const int timed = sigtimedwait(&set, NULL, &five);
+        clock_gettime(CLOCK_MONOTONIC, &after);
+        printf("sigtimedwait %s after %ld s\n", timed == -1 && errno == EAGAIN ? "EAGAIN" : "?", (long)(after.tv_sec - before.tv_sec));
+        pthread_create(&thread, NULL, wait_signals, NULL);
+        sleep(1);
+        pthread_kill(thread, SIGUSR1);
+        sleep(1);
+        kill(getpid(), SIGUSR2);
+        pthread_join(thread, NULL);
+        return 0;
+    }
+    fprintf(stderr, "usage: thread_edges spin | many N | concurrent N | exec | fork | signals\n");
     return 2;
 }
