@@ -259,6 +259,7 @@ void end_if_past_deadline() {
 long dispatch(SyscallArgs& args) {
     const Handler handler = args.nr >= 0 && args.nr < table_size ? handlers[args.nr] : nullptr;
     if (args.nr != SYS_execve && args.nr != SYS_execveat) {
+        if (!scheduled_thread()) note_unscheduled_call(args.nr);
         static const bool debug_calls = std::getenv("MARIONETTE_DEBUG_CALLS") != nullptr;
         if (debug_calls) {
             char fields[96] = "call=";

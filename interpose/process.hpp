@@ -75,6 +75,9 @@ void threads_after_fork();
 /// The calling thread's virtual tid if it is a scheduled thread other than
 /// the main one, else 0.
 std::int32_t scheduled_tid();
+/// A thread the scheduler does not run entered the shim (call `nr`): warns
+/// once, with a trace event, unless it is a thread starting up.
+void note_unscheduled_call(long nr);
 /// Tells the scheduler that thread `real_tid` of this process was sent
 /// `signal` (tgkill, tkill, pthread_kill): parked, it is woken to take it.
 void report_thread_signal(std::int32_t real_tid, long signal);

@@ -119,6 +119,9 @@ struct StartBlock {
     std::atomic<std::int32_t> real_tid{0};
 };
 StartBlock start_block;
+/// A creator is between the real pthread_create and its thread's `arrive`:
+/// the thread runs glibc's start-up unscheduled, as expected.
+std::atomic<int> threads_starting{0};
 
 void* thread_start(void* block_address) {
     auto* block = static_cast<StartBlock*>(block_address);
@@ -229,6 +232,42 @@ std::uint32_t load_word(long address) {
     return reinterpret_cast<const std::atomic<std::uint32_t>*>(address)->load(std::memory_order_seq_cst);
 }
 
+/// What the kernel does at a thread's end for its robust mutexes
+/// (set_robust_list(2)), done here before it, because the kernel's wake
+/// would reach no waiter (they wait in the scheduler): every futex word the
+/// thread still owns gets FUTEX_OWNER_DIED, and one waiter wakes.
+void release_robust_futexes() {
+    robust_list_head* head = nullptr;
+    std::size_t length = 0;
+    if (raw_syscall(SYS_get_robust_list, 0, arg(&head), arg(&length)) != 0 || head == nullptr) return;
+    const auto own = static_cast<std::uint32_t>(raw_syscall(SYS_gettid));
+    auto release = [&](const robust_list* entry) {
+        const auto address = reinterpret_cast<std::uintptr_t>(entry) + static_cast<std::uintptr_t>(head->futex_offset);
+        auto* word = reinterpret_cast<std::atomic<std::uint32_t>*>(address);
+        std::uint32_t seen = word->load(std::memory_order_seq_cst);
+        if ((seen & FUTEX_TID_MASK) != own) return;
+        while (!word->compare_exchange_weak(seen, (seen & FUTEX_WAITERS) | FUTEX_OWNER_DIED, std::memory_order_seq_cst)) {
+        }
+        if ((seen & FUTEX_WAITERS) == 0) return;
+        wire::FutexRequest wake;
+        wake.op = wire::FutexOp::wake;
+        wake.address = address;
+        wake.count = 1;
+        futex_call(wake);
+    };
+    // The list is the program's memory: bounded like the kernel's walk.
+    const robust_list* entry = head->list.next;
+    for (int limit = 2048; entry != &head->list && entry != nullptr && limit > 0; --limit) {
+        const robust_list* next = entry->next;
+        const auto* clean = reinterpret_cast<const robust_list*>(reinterpret_cast<std::uintptr_t>(entry) & ~std::uintptr_t{1});
+        if (clean != head->list_op_pending) release(clean);
+        entry = reinterpret_cast<const robust_list*>(reinterpret_cast<std::uintptr_t>(next) & ~std::uintptr_t{1});
+    }
+    if (head->list_op_pending != nullptr) {
+        release(reinterpret_cast<const robust_list*>(reinterpret_cast<std::uintptr_t>(head->list_op_pending) & ~std::uintptr_t{1}));
+    }
+}
+
 }  // namespace
 
 bool scheduled_thread() { return main_thread() || registered; }
@@ -273,6 +312,17 @@ void preempt_tick() {
     block(wire::BlockWhat::yield, 0, 0, nullptr, nullptr, 0);
     preempting = false;
     entries_at_tick = shim_entries();
+}
+
+void note_unscheduled_call(long nr) {
+    static std::atomic<bool> warned{false};
+    // Threads of this process only (not a vfork child sharing its memory),
+    // outside the start-up of a thread pthread_create is making.
+    if (!coordinated() || threads_starting.load() != 0 || raw_syscall(SYS_getpid) != real_pid()) return;
+    if (warned.exchange(true)) return;
+    locked_kernel().emit_escape("thread", "unscheduled", nr);
+    warn("warning: a thread the scheduler does not know (a raw clone, or one started before the shim) makes system "
+         "calls; its interleaving is not deterministic (docs/processes.md)");
 }
 
 void report_thread_signal(std::int32_t real_tid, long signal) {
@@ -354,6 +404,7 @@ long handle_sched_yield(SyscallArgs&) {
 
 long handle_exit(SyscallArgs& a) {
     if (connection() >= 0) {
+        release_robust_futexes();
         wire::ThreadRequest request;
         request.op = wire::ThreadOp::exit;
         request.real_tid = static_cast<std::int32_t>(raw_syscall(SYS_gettid));
@@ -413,6 +464,7 @@ MARIONETTE_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* at
     // glibc starts the thread meanwhile; it posts `arrive` before any of
     // the program's code runs, and nothing else of the run runs until then.
     creating = true;
+    threads_starting.fetch_add(1);
     for (unsigned waits = 0; !channel_posted(channel.region); ++waits) {
         // Yield the CPU to it; on a busy machine, sleep a little.
         if (waits < 64) {
@@ -423,6 +475,7 @@ MARIONETTE_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* at
         }
     }
     creating = false;
+    threads_starting.fetch_sub(1);
     Enter enter;
     wire::ThreadRequest request;
     request.op = wire::ThreadOp::start;

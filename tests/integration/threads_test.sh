@@ -111,6 +111,10 @@ expect_line signals.1a '^sigtimedwait EAGAIN after 5 s$'
 expect_line signals.1a '^sigwait got SIGUSR1 then SIGUSR2$'
 expect_line signals.1a.trace ' thread\.signal_sent at_ns=[0-9]+ pid=[0-9]+ from=[0-9]+ to=[0-9]+ signal=10'
 
+# A thread that ends holding a robust mutex: its waiter gets EOWNERDEAD.
+same_for_one_seed robust "$edges" robust
+expect_line robust.1a '^robust lock after owner died: EOWNERDEAD$'
+
 # 8. A shell waiting for its background job (SIGCHLD wakes its sigsuspend):
 # dash and bash, `wait` and `wait $!`.
 for shell in /bin/dash /bin/bash; do

@@ -6,6 +6,8 @@
 //   thread_edges exec          a thread other than the main one calls execve
 //   thread_edges fork          a multi-threaded process forks: the child has
 //                              one thread, starts its own and exits
+//   thread_edges robust        a thread dies holding a robust mutex the main
+//                              thread waits for: EOWNERDEAD, not a hang
 //   thread_edges signals       a thread waits in sigwait for SIGUSR1 (sent by
 //                              pthread_kill) and SIGUSR2 (sent by kill to the
 //                              process); sigtimedwait times out virtually
@@ -67,6 +69,14 @@ static void* wait_signals(void* unused) {
     sigwait(&set, &second);
     printf("sigwait got %s then %s\n", first == SIGUSR1 ? "SIGUSR1" : "?", second == SIGUSR2 ? "SIGUSR2" : "?");
     return unused;
+}
+
+static pthread_mutex_t robust;
+
+static void* die_holding(void* unused) {
+    pthread_mutex_lock(&robust);
+    sleep(1);
+    return unused;  // ends without unlocking
 }
 
 static int tasks(void) {
@@ -148,6 +158,21 @@ int main(int argc, char** argv) {
         pthread_join(waiting, NULL);
         return 0;
     }
+    if (strcmp(mode, "robust") == 0) {
+        pthread_mutexattr_t attr;
+        pthread_mutexattr_init(&attr);
+        pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+        pthread_mutex_init(&robust, &attr);
+        pthread_create(&thread, NULL, die_holding, NULL);
+        const struct timespec moment = {0, 1000000};
+        nanosleep(&moment, NULL);  // the thread holds it by now
+        const int locked = pthread_mutex_lock(&robust);
+        printf("robust lock after owner died: %s\n", locked == EOWNERDEAD ? "EOWNERDEAD" : strerror(locked));
+        pthread_mutex_consistent(&robust);
+        pthread_mutex_unlock(&robust);
+        pthread_join(thread, NULL);
+        return 0;
+    }
     if (strcmp(mode, "signals") == 0) {
         sigset_t set;
         sigemptyset(&set);
@@ -168,6 +193,6 @@ int main(int argc, char** argv) {
         pthread_join(thread, NULL);
         return 0;
     }
-    fprintf(stderr, "usage: thread_edges spin | many N | concurrent N | exec | fork | signals\n");
+    fprintf(stderr, "usage: thread_edges spin | many N | concurrent N | exec | fork | robust | signals\n");
     return 2;
 }
