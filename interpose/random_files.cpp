@@ -66,7 +66,7 @@ FILE* fopen_common(const char* path, const char* mode, const char* real_name) {
         return stream;
     }
     using Real = FILE* (*)(const char*, const char*);
-    auto real = reinterpret_cast<Real>(dlsym(RTLD_NEXT, real_name));
+    auto real = reinterpret_cast<Real>(libc_dlsym(RTLD_NEXT, real_name));
     return real(path, mode);
 }
 

@@ -46,13 +46,19 @@ bool main_thread();
 bool scheduled_thread();
 void reset_main_thread();
 
+/// libc's dlsym (the shim exports its own, interpose/dlsym.cpp): the
+/// shim's lookups call this one.
+using Dlsym = void* (*)(void*, const char*);
+Dlsym libc_dlsym_function();
+void* libc_dlsym(void* handle, const char* name);
+
 /// The next definition of symbol `name` (libc's, for a wrapper that
 /// shadows it), looked up once and cached in `cache`.
 template <typename Function>
 Function next_symbol(std::atomic<Function>& cache, const char* name) {
     Function function = cache.load(std::memory_order_acquire);
     if (function == nullptr) {
-        function = reinterpret_cast<Function>(dlsym(RTLD_NEXT, name));
+        function = reinterpret_cast<Function>(libc_dlsym(RTLD_NEXT, name));
         cache.store(function, std::memory_order_release);
     }
     return function;

@@ -456,15 +456,18 @@ MARIONETTE_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* at
     start_block.argument = argument;
     start_block.region = channel.region;
     start_block.real_tid.store(0, std::memory_order_relaxed);
+    // Counted before the real pthread_create: the new thread may run
+    // glibc's start-up (rt_sigprocmask) before that call returns here.
+    threads_starting.fetch_add(1);
     const int result = function(thread, attr, &thread_start, &start_block);
     if (result != 0) {
+        threads_starting.fetch_sub(1);
         channel_discard(channel);
         return result;
     }
     // glibc starts the thread meanwhile; it posts `arrive` before any of
     // the program's code runs, and nothing else of the run runs until then.
     creating = true;
-    threads_starting.fetch_add(1);
     for (unsigned waits = 0; !channel_posted(channel.region); ++waits) {
         // Yield the CPU to it; on a busy machine, sleep a little.
         if (waits < 64) {

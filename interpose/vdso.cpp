@@ -109,7 +109,7 @@ void find_entries(Hook* hooks, std::size_t count) {
 
 /// Rewrites glibc's cached vDSO pointers; returns how many were replaced.
 int redirect_cached_pointers(const Hook* hooks, std::size_t count) {
-    void* global = dlsym(RTLD_DEFAULT, "_rtld_global_ro");
+    void* global = libc_dlsym(RTLD_DEFAULT, "_rtld_global_ro");
     Dl_info info;
     void* symbol_address = nullptr;
     if (global == nullptr || dladdr1(global, &info, &symbol_address, RTLD_DL_SYMENT) == 0 || symbol_address == nullptr) {

@@ -115,6 +115,16 @@ expect_line signals.1a.trace ' thread\.signal_sent at_ns=[0-9]+ pid=[0-9]+ from=
 same_for_one_seed robust "$edges" robust
 expect_line robust.1a '^robust lock after owner died: EOWNERDEAD$'
 
+# A thread made through a pthread_create found by dlsym(RTLD_NEXT) (how
+# jemalloc starts its background thread) is scheduled too; the program's
+# other lookups keep their meaning.
+same_for_one_seed dlsym "$edges" dlsym
+expect_line dlsym.1a '^thread from a looked-up pthread_create set the flag: 1$'
+expect_line dlsym.1a '^RTLD_NEXT from the program: after the program$'
+expect_line dlsym.1a '^unknown symbol: NULL with dlerror$'
+expect_line dlsym.1a.trace ' thread\.start at_ns=[0-9]+ pid=[0-9]+ tid=[0-9]+ by=[0-9]+'
+if grep -q 'determinism\.escape' dlsym.1a.trace; then grep 'determinism\.escape' dlsym.1a.trace >&2; fail "dlsym: the looked-up thread ran unscheduled"; fi
+
 # 8. A shell waiting for its background job (SIGCHLD wakes its sigsuspend):
 # dash and bash, `wait` and `wait $!`.
 for shell in /bin/dash /bin/bash; do

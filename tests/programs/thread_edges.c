@@ -11,7 +11,11 @@
 //   thread_edges signals       a thread waits in sigwait for SIGUSR1 (sent by
 //                              pthread_kill) and SIGUSR2 (sent by kill to the
 //                              process); sigtimedwait times out virtually
+//   thread_edges dlsym         a thread made through pthread_create looked
+//                              up with dlsym(RTLD_NEXT) (jemalloc's way), and
+//                              RTLD_NEXT still means "after the caller"
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -36,6 +40,12 @@ static void* set_flag(void* unused) {
 }
 
 static void* nothing(void* unused) { return unused; }
+
+static void* sleep_then_set(void* unused) {
+    sleep(2);
+    atomic_store(&flag, 1);
+    return unused;
+}
 
 static void* wait_for_go(void* unused) {
     pthread_mutex_lock(&lock);
@@ -193,6 +203,18 @@ int main(int argc, char** argv) {
         pthread_join(thread, NULL);
         return 0;
     }
-    fprintf(stderr, "usage: thread_edges spin | many N | concurrent N | exec | fork | robust | signals\n");
+    if (strcmp(mode, "dlsym") == 0) {
+        typedef int (*create_fn)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
+        const create_fn create = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
+        if (create == NULL || create(&thread, NULL, sleep_then_set, NULL) != 0) return 1;
+        pthread_join(thread, NULL);
+        printf("thread from a looked-up pthread_create set the flag: %d\n", atomic_load(&flag));
+        // The program's own next dlsym is the first one after it in the
+        // search order, whoever defines it (the shim under Marionette).
+        printf("RTLD_NEXT from the program: %s\n", dlsym(RTLD_NEXT, "dlsym") == (void*)&dlsym ? "after the program" : "wrong object");
+        printf("unknown symbol: %s\n", dlsym(RTLD_DEFAULT, "marionette_no_such_symbol") == NULL && dlerror() != NULL ? "NULL with dlerror" : "found?");
+        return 0;
+    }
+    fprintf(stderr, "usage: thread_edges spin | many N | concurrent N | exec | fork | robust | signals | dlsym\n");
     return 2;
 }
