@@ -53,6 +53,23 @@ Coordinator::Coordinator(CoordinatorOptions options, Trace& trace)
             disk_->import_tree(m.import_from, m.disk_prefix);
         }
     }
+    if (options_.host_view) {
+        files_.mount("/", *disk_, host_view_disk_prefix);
+        disk_->attach_host(host_view_disk_prefix, "/");
+        for (std::string_view real : always_real_paths) files_.keep_real(real);
+        for (const std::string& real : options_.real_paths) files_.keep_real(real);
+    }
+}
+
+std::vector<std::string> shim_mount_lines(const CoordinatorOptions& options) {
+    std::vector<std::string> lines;
+    for (const MountSpec& m : options.mounts) lines.push_back(m.host_prefix);
+    if (options.host_view) {
+        lines.emplace_back("/");
+        for (std::string_view real : always_real_paths) lines.push_back("!" + std::string(real));
+        for (const std::string& real : options.real_paths) lines.push_back("!" + real);
+    }
+    return lines;
 }
 
 Coordinator::~Coordinator() {

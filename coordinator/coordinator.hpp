@@ -51,7 +51,22 @@ struct CoordinatorOptions {
     EventQueue* shared_clock = nullptr;
     /// Index of the node in the run (its disk's random stream).
     std::uint64_t node_index = 0;
+    /// Everything outside the mounts is a copy-on-write view of the host
+    /// on the node's disk (at host_view_disk_prefix), except real_paths
+    /// and always_real_paths, which stay the real kernel's.
+    bool host_view = false;
+    std::vector<std::string> real_paths;
 };
+
+/// Where the host view lives on a node's disk: "/x" is "/host/x" there.
+inline constexpr std::string_view host_view_disk_prefix = "/host";
+/// Host paths that are never part of the host view: the kernel's.
+inline constexpr std::string_view always_real_paths[] = {"/proc", "/dev", "/sys"};
+
+/// The shim's MARIONETTE_MOUNTS lines for a node: the simulated prefixes,
+/// then "!PREFIX" for each prefix the real kernel keeps (the longest
+/// matching line decides).
+std::vector<std::string> shim_mount_lines(const CoordinatorOptions& options);
 
 /// Identifies a simulated process inside the coordinator (not a real pid).
 using ProcessId = std::uint32_t;

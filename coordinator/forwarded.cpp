@@ -21,9 +21,15 @@ std::string_view CallContext::path(int which) const {
     return s;
 }
 
+bool CallContext::host_file_unchanged(const Route& r) const {
+    return r.simulated() && !r.disk->unchanged_host_file(r.disk_path).empty();
+}
+
 Route CallContext::route(int dirfd, std::string_view p) {
     Route r = files.route_at(dirfd, p, "/");
-    if (!r.simulated()) passthrough = true;
+    // A host FIFO, socket or device seen through the host view is the real
+    // kernel's to serve.
+    if (!r.simulated() || r.disk->host_special(r.disk_path)) passthrough = true;
     return r;
 }
 
@@ -59,6 +65,13 @@ long h_openat(CallContext& c) {
     if (c.passthrough) return 0;
     if (c.request.bind_fd < 0) return -EINVAL;
     const int flags = static_cast<int>(c.arg(2));
+    // Reading a host file the run never changed: the real kernel opens it
+    // (shared libraries, scripts, data files), with its real descriptor.
+    const bool reads_only = (flags & O_ACCMODE) == O_RDONLY && (flags & (O_CREAT | O_TRUNC | O_DIRECTORY)) == 0;
+    if (reads_only && c.host_file_unchanged(r)) {
+        c.passthrough = true;
+        return 0;
+    }
     ProcessFiles::Opened o = c.files.open(r, flags, static_cast<std::uint32_t>(c.arg(3)));
     if (o.error) return neg(o.error);
     const int fd = static_cast<int>(c.request.bind_fd);
@@ -137,7 +150,12 @@ long h_newfstatat(CallContext& c) {
     const int flags = static_cast<int>(c.arg(3));
     if (c.path(0).empty() && (flags & AT_EMPTY_PATH)) return stat_reply(c, c.files.fstat(c.fd_arg(0), st), st);
     const Route r = c.route(c.fd_arg(0), c.path(0));
-    if (c.passthrough) return 0;
+    // A host file the run never changed is the host's: its stat agrees
+    // with an fstat of the real descriptor an open of it gives.
+    if (c.passthrough || c.host_file_unchanged(r)) {
+        c.passthrough = true;
+        return 0;
+    }
     return stat_reply(c, c.files.stat(r, (flags & AT_SYMLINK_NOFOLLOW) == 0, st), st);
 }
 
@@ -149,7 +167,10 @@ long h_statx(CallContext& c) {
         r = c.files.fstat(c.fd_arg(0), st);
     } else {
         const Route route = c.route(c.fd_arg(0), c.path(0));
-        if (c.passthrough) return 0;
+        if (c.passthrough || c.host_file_unchanged(route)) {
+            c.passthrough = true;
+            return 0;
+        }
         r = c.files.stat(route, (flags & AT_SYMLINK_NOFOLLOW) == 0, st);
     }
     if (r < 0) return r;

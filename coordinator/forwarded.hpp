@@ -33,6 +33,9 @@ struct CallContext {
     /// Routes `path` against `dirfd`; marks the call passthrough when the
     /// route is not simulated (the shim then issues it for real).
     Route route(int dirfd, std::string_view path);
+    /// True if `r` names a host file the run never changed (the real
+    /// kernel serves reads and stats of it).
+    bool host_file_unchanged(const Route& r) const;
     /// Copies `bytes` into the output buffer (bounded by its capacity).
     void put(const void* bytes, std::size_t n);
 };

@@ -33,11 +33,14 @@ namespace marionette::shim {
 namespace {
 
 constexpr std::size_t path_capacity = 4096;
-constexpr int max_mounts = 8;
+constexpr int max_mounts = 32;
 constexpr long max_fd = 65536;
 
+/// Host path prefixes: simulated ones, and ones the real kernel keeps
+/// (MARIONETTE_MOUNTS lines starting with '!'); the longest match decides.
 char mounts[max_mounts][path_capacity];
 std::size_t mount_lengths[max_mounts];
+bool mount_real[max_mounts];
 int mount_count = 0;
 char cwd[path_capacity] = "/";
 std::size_t cwd_length = 1;
@@ -128,25 +131,48 @@ bool absolute(long dirfd, const char* path, char* out, std::size_t& length) {
 }
 
 bool under_mount(const char* path, std::size_t length) {
+    std::size_t longest = 0;
+    bool simulated = false;
     for (int i = 0; i < mount_count; ++i) {
         const std::size_t m = mount_lengths[i];
-        if (length >= m && std::memcmp(path, mounts[i], m) == 0 && (length == m || path[m] == '/')) return true;
+        const bool matches = (m == 1 && path[0] == '/') ||
+                             (length >= m && std::memcmp(path, mounts[i], m) == 0 && (length == m || path[m] == '/'));
+        if (matches && m >= longest) {
+            // At equal length a kept-real prefix wins (--real-path /).
+            if (m > longest || mount_real[i]) simulated = !mount_real[i];
+            longest = m;
+        }
     }
-    return false;
+    return simulated;
 }
 
-/// True if (dirfd, path) names something on a simulated mount.
-bool simulated_path(long dirfd_arg, long path_arg) {
+/// True if (dirfd, path) names something on a simulated mount. `buffer`
+/// receives its absolute form unless it is relative to a simulated
+/// directory (then it is left empty: the coordinator resolves it).
+bool simulated_path(long dirfd_arg, long path_arg, char* buffer) {
     // An int argument arrives zero-extended through the trap (AT_FDCWD is
     // 0xffffff9c there): compare it as the int the kernel reads.
     const int dirfd = static_cast<int>(dirfd_arg);
     const char* path = reinterpret_cast<const char*>(path_arg);
+    buffer[0] = '\0';
     if (mount_count == 0 || path == nullptr) return false;
     // Relative to a simulated directory: the coordinator resolves it.
     if (path[0] != '/' && dirfd != AT_FDCWD && simulated_fds.has(dirfd)) return true;
-    char buffer[path_capacity];
     std::size_t length = 0;
-    return absolute(dirfd, path, buffer, length) && under_mount(buffer, length);
+    if (absolute(dirfd, path, buffer, length) && under_mount(buffer, length)) return true;
+    buffer[0] = '\0';
+    return false;
+}
+
+/// Gives a simulated call its absolute path (from simulated_path's
+/// `buffer`), relative to nothing: the coordinator and a passthrough
+/// reissue then agree on what it names whatever the real working
+/// directory is (a chdir into the simulation does not move the real one).
+void use_absolute(SyscallArgs& a, int dirfd_index, int path_index, const char* buffer) {
+    const char* path = reinterpret_cast<const char*>(a.a[path_index]);
+    if (buffer[0] == '\0' || path == nullptr || path[0] == '\0') return;
+    if (dirfd_index >= 0) a.a[dirfd_index] = AT_FDCWD;
+    a.a[path_index] = arg(buffer);
 }
 
 bool is_random_device(long path_arg) {
@@ -187,7 +213,11 @@ long by_fd(SyscallArgs& a) { return simulated_fds.has(a.a[0]) ? forward_or_raw(a
 
 long by_path(SyscallArgs& a, int dirfd_index, int path_index) {
     const long dirfd = dirfd_index < 0 ? AT_FDCWD : a.a[dirfd_index];
-    return simulated_path(dirfd, a.a[path_index]) ? forward_or_raw(a) : raw(a);
+    char buffer[path_capacity];
+    if (!simulated_path(dirfd, a.a[path_index], buffer)) return raw(a);
+    SyscallArgs call = a;
+    use_absolute(call, dirfd_index, path_index, buffer);
+    return forward_or_raw(call);
 }
 
 long serve_random(void* buffer, std::size_t length) {
@@ -231,10 +261,14 @@ void files_init() {
         while (*text != '\0' && mount_count < max_mounts) {
             const char* end = std::strchr(text, '\n');
             const std::size_t n = end == nullptr ? std::strlen(text) : static_cast<std::size_t>(end - text);
-            if (n > 0 && n < path_capacity && text[0] == '/') {
-                std::memcpy(mounts[mount_count], text, n);
-                mounts[mount_count][n] = '\0';
-                mount_lengths[mount_count++] = n;
+            const bool real = n > 1 && text[0] == '!';
+            const char* prefix = real ? text + 1 : text;
+            const std::size_t length = real ? n - 1 : n;
+            if (length > 0 && length < path_capacity && prefix[0] == '/') {
+                std::memcpy(mounts[mount_count], prefix, length);
+                mounts[mount_count][length] = '\0';
+                mount_real[mount_count] = real;
+                mount_lengths[mount_count++] = length;
             }
             text += n + (end != nullptr ? 1 : 0);
         }
@@ -257,19 +291,22 @@ void files_adopt(const std::int32_t* inherited, std::size_t count, const char* r
 // --- descriptors ----------------------------------------------------------------
 
 long handle_openat(SyscallArgs& a) {
-    if (!simulated_path(a.a[0], a.a[1])) {
+    char buffer[path_capacity];
+    if (!simulated_path(a.a[0], a.a[1], buffer)) {
         const long fd = raw(a);
         if (fd >= 0) random_fds.set(fd, is_random_device(a.a[1]));
         return fd;
     }
+    SyscallArgs call = a;
+    use_absolute(call, 0, 1, buffer);
     // Reserve the number the kernel would give, on /dev/null, then bind it.
     const long flags = a.a[2];
     const long placeholder = raw_syscall(SYS_openat, AT_FDCWD, arg("/dev/null"), O_RDONLY | (flags & O_CLOEXEC));
     if (placeholder < 0) return placeholder;
-    const Forwarded f = forward(a, placeholder);
+    const Forwarded f = forward(call, placeholder);
     if (f.passthrough || f.result < 0) {
         raw_syscall(SYS_close, placeholder);
-        return f.passthrough ? raw(a) : f.result;
+        return f.passthrough ? raw(call) : f.result;
     }
     simulated_fds.set(placeholder, true);
     random_fds.set(placeholder, false);
@@ -386,6 +423,27 @@ long handle_fcntl(SyscallArgs& a) {
     return forward(a).result;
 }
 
+// Extended attributes: the simulated disk has none (docs/disk-model.md).
+// On a simulated path or descriptor the answer is EOPNOTSUPP, as from a
+// file system without xattr support; ls, cp -a and tar carry on.
+long xattr_by_path(SyscallArgs& a) {
+    char buffer[path_capacity];
+    return simulated_path(AT_FDCWD, a.a[0], buffer) ? -EOPNOTSUPP : raw(a);
+}
+long xattr_by_fd(SyscallArgs& a) { return simulated_fds.has(a.a[0]) ? -EOPNOTSUPP : raw(a); }
+long handle_getxattr(SyscallArgs& a) { return xattr_by_path(a); }
+long handle_lgetxattr(SyscallArgs& a) { return xattr_by_path(a); }
+long handle_listxattr(SyscallArgs& a) { return xattr_by_path(a); }
+long handle_llistxattr(SyscallArgs& a) { return xattr_by_path(a); }
+long handle_setxattr(SyscallArgs& a) { return xattr_by_path(a); }
+long handle_lsetxattr(SyscallArgs& a) { return xattr_by_path(a); }
+long handle_removexattr(SyscallArgs& a) { return xattr_by_path(a); }
+long handle_lremovexattr(SyscallArgs& a) { return xattr_by_path(a); }
+long handle_fgetxattr(SyscallArgs& a) { return xattr_by_fd(a); }
+long handle_flistxattr(SyscallArgs& a) { return xattr_by_fd(a); }
+long handle_fsetxattr(SyscallArgs& a) { return xattr_by_fd(a); }
+long handle_fremovexattr(SyscallArgs& a) { return xattr_by_fd(a); }
+
 long handle_flock(SyscallArgs& a) {
     // One process at a time holds a node's files today: no lock contends.
     return simulated_fds.has(a.a[0]) ? 0 : raw(a);
@@ -478,8 +536,15 @@ long handle_utimensat(SyscallArgs& a) {
 long handle_symlinkat(SyscallArgs& a) { return by_path(a, 1, 2); }
 
 long two_paths(SyscallArgs& a) {
-    if (!simulated_path(a.a[0], a.a[1]) && !simulated_path(a.a[2], a.a[3])) return raw(a);
-    return forward_or_raw(a);
+    char from[path_capacity];
+    char to[path_capacity];
+    const bool from_simulated = simulated_path(a.a[0], a.a[1], from);
+    const bool to_simulated = simulated_path(a.a[2], a.a[3], to);
+    if (!from_simulated && !to_simulated) return raw(a);
+    SyscallArgs call = a;
+    use_absolute(call, 0, 1, from);
+    use_absolute(call, 2, 3, to);
+    return forward_or_raw(call);
 }
 long handle_renameat2(SyscallArgs& a) { return two_paths(a); }
 long handle_linkat(SyscallArgs& a) { return two_paths(a); }
@@ -542,9 +607,16 @@ long handle_chdir(SyscallArgs& a) {
     std::size_t length = 0;
     const bool known = path != nullptr && absolute(AT_FDCWD, path, target, length);
     if (known && under_mount(target, length)) {
-        const Forwarded f = forward(a);
+        SyscallArgs call = a;
+        call.a[0] = arg(target);
+        const Forwarded f = forward(call);
         if (!f.passthrough) {
-            if (f.result == 0) refresh_cwd(true, target, length);
+            if (f.result == 0) {
+                refresh_cwd(true, target, length);
+                // Where the host has the directory too, the real working
+                // directory follows, for what the real kernel resolves.
+                raw_syscall(SYS_chdir, arg(target));
+            }
             return f.result;
         }
     }

@@ -35,7 +35,8 @@ bool simulated_file(long fd);
     X(access) X(faccessat) X(faccessat2) X(getdents64) X(mkdir) X(mkdirat) X(rmdir) X(unlink) X(unlinkat)      \
     X(rename) X(renameat) X(renameat2) X(link) X(linkat) X(symlink) X(symlinkat) X(readlink) X(readlinkat)     \
     X(chmod) X(fchmod) X(fchmodat) X(utimensat) X(chdir) X(fchdir) X(getcwd) X(dup) X(dup2) X(dup3) X(fcntl)  \
-    X(flock)
+    X(flock) X(getxattr) X(lgetxattr) X(listxattr) X(llistxattr) X(setxattr) X(lsetxattr) X(removexattr)      \
+    X(lremovexattr) X(fgetxattr) X(flistxattr) X(fsetxattr) X(fremovexattr)
 
 #define MARIONETTE_DECLARE_HANDLER(name) long handle_##name(SyscallArgs& args);
 MARIONETTE_FILE_HANDLERS(MARIONETTE_DECLARE_HANDLER)

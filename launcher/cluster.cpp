@@ -66,6 +66,9 @@ public:
             config.shared_clock = &clock_;
             config.node_index = i;
             config.mounts = {MountSpec{std::string(simulated_tmpdir), "/tmp"}};
+            config.host_view = true;
+            config.real_paths = options.real_paths;
+            node.mount_lines = shim_mount_lines(config);
             node.coordinator = std::make_unique<Coordinator>(config, trace_);
             hosts += (hosts.empty() ? "" : ",") + node.name + "=" + to_string(network_.node_address(node.net));
             nodes_.push_back(std::move(node));
@@ -337,6 +340,7 @@ private:
         std::vector<std::string> argv;
         NodeId net = 0;
         std::unique_ptr<Coordinator> coordinator;
+        std::vector<std::string> mount_lines;  ///< MARIONETTE_MOUNTS for its processes
         std::optional<ProcessId> main;
         int incarnation = 0;
         bool crashed = false;
@@ -414,7 +418,7 @@ private:
     ProgramRunOptions options_for(const Node& node, const std::vector<std::string>& argv) {
         ProgramRunOptions run = base_;
         run.argv = argv;
-        run.mount_prefixes = {std::string(simulated_tmpdir)};
+        run.mount_prefixes = node.mount_lines;
         run.start_realtime_ns = start_ns_;
         const auto index = static_cast<std::size_t>(&node - nodes_.data());
         run.process_env = {{"TMPDIR", std::string(simulated_tmpdir)},

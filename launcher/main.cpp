@@ -160,6 +160,10 @@ int main(int argc, char** argv) {
     app.add_flag("--quiet", cli.run.quiet, "Print nothing of Marionette's own unless something failed");
     app.add_option("--disk", cli.run.disk_dir,
                    "Simulate DIR (and the program's TMPDIR): the program sees a copy of DIR on the simulated disk; DIR is never written");
+    app.add_option("--real-path", cli.run.real_paths,
+                   "Let the program reach PATH on the real file system (repeatable; an escape from the simulation: "
+                   "everything else it writes lands on the simulated disk, never the host)")
+        ->allow_extra_args(false);
     app.add_option("--export-disk", cli.run.export_disk_dir,
                    "After the run, write the disk's durable state (what a crash would keep) to DIR (new or empty)");
     // One flag per disk model option, named as in the model and the trace
@@ -220,6 +224,12 @@ int main(int argc, char** argv) {
         return app.exit(e) == 0 ? 0 : exit_usage;
     }
     try {
+        for (std::string& path : cli.run.real_paths) {
+            if (path.empty()) throw std::invalid_argument("--real-path: empty path");
+            std::string normal = std::filesystem::absolute(path).lexically_normal().string();
+            while (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+            path = normal;
+        }
         if (!cli.check_trace.empty()) return check_trace_file(cli.check_trace);
         if (!cli.audit.empty()) return marionette::run_audit(cli.audit);
         if (cli.demo) return run_demo(cli);

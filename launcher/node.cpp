@@ -15,7 +15,6 @@ SimulatedNode::SimulatedNode(const RunCommandOptions& options, std::uint64_t see
     // Not all of /tmp: programs, scripts and checkouts often live there (a
     // CI clone, say), and a simulated /tmp would hide them.
     config.mounts = {MountSpec{std::string(simulated_tmpdir), "/tmp"}};
-    prefixes_ = {std::string(simulated_tmpdir)};
     if (!options.disk_dir.empty()) {
         const std::filesystem::path dir = std::filesystem::absolute(options.disk_dir).lexically_normal();
         std::string host = dir.string();
@@ -23,8 +22,12 @@ SimulatedNode::SimulatedNode(const RunCommandOptions& options, std::uint64_t see
         MountSpec data{host, "/data"};
         if (std::filesystem::is_directory(dir)) data.import_from = dir;
         config.mounts.insert(config.mounts.begin(), data);
-        prefixes_.insert(prefixes_.begin(), host);
     }
+    // Everything else: a copy-on-write view of the host on the same disk,
+    // so the run never writes the real file system (docs/disk-model.md).
+    config.host_view = true;
+    config.real_paths = options.real_paths;
+    prefixes_ = shim_mount_lines(config);
     // The node's events share the shim's clock: virtual ns since the start.
     trace_.set_clock([this] { return coordinator_ ? coordinator_->clock().now_ns() - start_ns_ : 0; });
     coordinator_ = std::make_unique<Coordinator>(config, trace_);

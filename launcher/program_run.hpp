@@ -140,6 +140,9 @@ struct RunCommandOptions {
     /// --disk DIR: the program sees DIR (and /tmp) on the simulated disk,
     /// starting from a copy of DIR's contents; DIR itself is never written.
     std::string disk_dir;
+    /// --real-path PATH (repeatable): host paths the program reaches for
+    /// real, outside the copy-on-write view of the host (an escape).
+    std::vector<std::string> real_paths;
     /// --export-disk DIR: where the durable state is written after the run.
     std::string export_disk_dir;
     /// Crash points (with --disk): virtual time since start, `<n> <event>`,

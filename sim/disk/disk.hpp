@@ -163,6 +163,16 @@ struct Inode {
     IntervalSet allocated;                       ///< block indices
     std::vector<JournalEntry> journal;           ///< unsynced changes, oldest first
     std::set<std::uint64_t> bad_sectors;         ///< latent sector errors
+    /// Copy-on-write view of the host (attach_host): the host path this
+    /// inode still mirrors; its entries (directory) or bytes (regular file)
+    /// are read from there on first need, and never written back.
+    std::string host;
+    bool unlisted = false;  ///< directory: the host's entries not read yet
+    bool unloaded = false;  ///< regular file: the bytes are still the host's
+    bool in_view = false;   ///< directory inside a host view: absolute symlinks resolve from the view's root
+    bool special = false;   ///< a host FIFO, socket or device: only the real kernel can serve it
+    std::uint64_t host_ino = 0;  ///< st_ino and st_dev on the host, reported for the inode's whole life, so a
+    std::uint64_t host_dev = 0;  ///< stat of it agrees with the host's (the real kernel serves unchanged ones)
 };
 
 }  // namespace detail
@@ -239,6 +249,21 @@ public:
     /// (created if missing; must be empty). Returns entries exported.
     std::uint64_t export_durable(const std::filesystem::path& destination);
 
+    // --- the host, copy-on-write ---------------------------------------------
+    /// Makes directory `into` (created if missing) a copy-on-write view of
+    /// the host directory `host_dir`: its entries appear as the host's, read
+    /// lazily on first lookup and then the disk's own, durable; a regular
+    /// file's bytes are the host's until something changes them, when they
+    /// are copied onto the disk. The host is only ever read. Throws
+    /// std::runtime_error if `host_dir` is not a directory.
+    void attach_host(std::string_view into, const std::filesystem::path& host_dir);
+    /// The host file `path` still mirrors unchanged (a regular file whose
+    /// bytes were never copied, under the same host path), or "".
+    std::string unchanged_host_file(std::string_view path);
+    /// True if `path` is a host FIFO, socket or device seen through the
+    /// view (calls on it go to the real kernel).
+    bool host_special(std::string_view path);
+
     // --- introspection -------------------------------------------------------
     const DiskOptions& options() const { return options_; }
     void set_faults(const DiskFaults& faults) { options_.faults = faults; }
@@ -258,10 +283,26 @@ private:
         std::string name;
         Ino ino = 0;  // 0: no such entry
     };
-    Result<Resolved> resolve(std::string_view path, bool follow_last) const;
+    /// With `at_host`: set to whether every step from the host view down
+    /// (directories, symlinks, the last entry) is the host's own entry at
+    /// its host path, so the real kernel would reach the same host file.
+    Result<Resolved> resolve(std::string_view path, bool follow_last, bool* at_host = nullptr) const;
     detail::Inode* find(Ino ino);
     const detail::Inode* find(Ino ino) const;
+    /// Reads the host entries of an unlisted directory (logically const: the
+    /// entries were always there).
+    void list_host(const detail::Inode& dir) const;
+    /// A FIFO, socket or device made on the host after its directory was
+    /// listed (mkfifo is the real kernel's): added as a special entry; 0 if
+    /// there is none.
+    Ino live_host_special(const detail::Inode& dir, const std::string& name) const;
+    /// Copies an unloaded file's host bytes onto the disk before a change.
+    void load_host(detail::Inode& file);
+    /// Reads an unloaded file's bytes from its host file.
+    void read_host(const detail::Inode& file, std::uint64_t offset, std::span<std::byte> out) const;
     detail::Inode& new_inode(FileType type, std::uint32_t mode);
+    /// An inode of a host entry, numbered by its host path.
+    detail::Inode& new_host_inode(FileType type, std::uint32_t mode, const std::string& host);
     void add_entry(detail::Inode& dir, const std::string& name, Ino ino);
     void remove_entry(detail::Inode& dir, const std::string& name);
     void set_durable_entries(detail::Inode& dir, const std::map<std::string, Ino>& entries);
@@ -296,6 +337,7 @@ private:
     Prng garbage_prng_;
     std::map<Ino, detail::Inode> inodes_;
     Ino next_ino_ = 11;
+    Ino host_root_ino_ = 0;  ///< attach_host's directory (0: none)
     std::uint64_t next_seq_ = 0;
     std::uint64_t allocated_blocks_ = 0;
     Ns last_latency_ns_ = 0;

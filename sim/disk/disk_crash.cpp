@@ -274,6 +274,7 @@ int Disk::corrupt_sector(std::string_view path, std::uint64_t offset) {
     if (inode != nullptr && (inode->type != FileType::regular || offset >= inode->size)) error = EINVAL;
     std::uint64_t sector = 0;
     if (error == 0) {
+        load_host(*inode);
         const std::uint64_t ss = options_.sector_size_bytes;
         sector = offset / ss;
         const std::uint64_t b = sector * ss;
@@ -308,7 +309,8 @@ Result<std::vector<std::byte>> Disk::durable_contents(Ino ino) const {
         for (const UndoPiece& piece : entry.undo) extent = std::max(extent, piece.offset + piece.length);
     }
     std::vector<std::byte> bytes(extent);
-    store_.read(ino, 0, bytes);
+    if (inode->unloaded) read_host(*inode, 0, bytes);
+    else store_.read(ino, 0, bytes);
     for (auto entry = inode->journal.rbegin(); entry != inode->journal.rend(); ++entry) {
         for (const UndoPiece& piece : entry->undo) {
             if (piece.data.empty()) {

@@ -107,7 +107,8 @@ Result<std::uint64_t> Disk::read(Ino ino, std::uint64_t offset, std::span<std::b
         n = io_prng_.uint_in_range(1, n - 1);
     }
     if (error == 0) {
-        store_.read(ino, offset, out.first(n));
+        if (inode->unloaded) read_host(*inode, offset, out.first(n));
+        else store_.read(ino, offset, out.first(n));
         if (n > 0 && fault("corrupt_read", options_.faults.corrupt_read_rate, io_prng_, ino)) {
             // Flip bits in one returned byte; the stored byte stays intact.
             const std::uint64_t at = io_prng_.uint_less_than(n);
@@ -126,6 +127,7 @@ Result<std::uint64_t> Disk::write(Ino ino, std::uint64_t offset, std::span<const
     Inode* inode = find(ino);
     if (inode == nullptr) return {0, EBADF};
     if (inode->type != FileType::regular) return {0, EISDIR};
+    load_host(*inode);
     charge_latency();
     std::uint64_t n = data.size();
     std::uint64_t target = offset;
@@ -187,6 +189,7 @@ int Disk::truncate(Ino ino, std::uint64_t size) {
     Inode* inode = find(ino);
     if (inode == nullptr) return EBADF;
     if (inode->type != FileType::regular) return inode->type == FileType::directory ? EISDIR : EINVAL;
+    load_host(*inode);
     charge_latency();
     const std::uint64_t old_size = inode->size;
     if (size != old_size) {
@@ -207,6 +210,7 @@ int Disk::fallocate(Ino ino, std::uint64_t offset, std::uint64_t length, bool ke
     if (inode == nullptr) return EBADF;
     if (inode->type != FileType::regular) return EISDIR;
     if (length == 0) return EINVAL;
+    load_host(*inode);
     charge_latency();
     // fallocate is all or nothing: check the free space before reserving.
     const std::uint64_t bs = options_.block_size_bytes;

@@ -70,7 +70,7 @@ Ns Disk::charge_latency() {
     return last_latency_ns_;
 }
 
-Result<Disk::Resolved> Disk::resolve(std::string_view path, bool follow_last) const {
+Result<Disk::Resolved> Disk::resolve(std::string_view path, bool follow_last, bool* at_host) const {
     if (path.empty()) return {{}, ENOENT};
     std::vector<std::string> pending;  // components still to walk, last first
     auto push_path = [&pending](std::string_view p) {
@@ -96,22 +96,34 @@ Result<Disk::Resolved> Disk::resolve(std::string_view path, bool follow_last) co
         if (dir == nullptr) return {{}, ENOENT};
         if (dir->type != FileType::directory) return {{}, ENOTDIR};
         if (name == "..") {
-            out = Resolved{dir->parent, "..", dir->parent};
+            // The root of a host view is "/" to the program: ".." stays.
+            const Ino up = dir->ino == host_root_ino_ ? dir->ino : dir->parent;
+            out = Resolved{up, "..", up};
             continue;
         }
+        if (dir->unlisted) list_host(*dir);
         auto entry = dir->entries.find(name);
-        const Ino child = entry == dir->entries.end() ? 0 : entry->second;
+        Ino child = entry == dir->entries.end() ? 0 : entry->second;
+        if (child == 0 && dir->in_view && !dir->host.empty()) child = live_host_special(*dir, name);
         const bool last = pending.empty();
         if (child == 0) {
+            if (at_host != nullptr) *at_host = false;
             if (!last) return {{}, ENOENT};
             return {Resolved{dir->ino, std::move(name), 0}, 0};
         }
         const Inode& node = *find(child);
+        if (at_host != nullptr && dir->in_view) {
+            const std::string host = dir->host == "/" ? "/" + name : dir->host + "/" + name;
+            if (dir->host.empty() || node.host != host) *at_host = false;
+        }
         if (node.type == FileType::symlink && (!last || follow_last)) {
             if (++hops > detail::max_symlink_hops) return {{}, ELOOP};
-            // A symlink's target is resolved from its directory, or from the
-            // disk's root when absolute.
-            if (!node.target.empty() && node.target.front() == '/') out = Resolved{root_ino, "", root_ino};
+            // A symlink's target is resolved from its directory, or when
+            // absolute from the disk's root (inside a host view: the view's).
+            if (!node.target.empty() && node.target.front() == '/') {
+                const Ino from = dir->in_view ? host_root_ino_ : root_ino;
+                out = Resolved{from, "", from};
+            }
             push_path(node.target);
             continue;
         }
@@ -135,7 +147,10 @@ void Disk::add_entry(Inode& dir, const std::string& name, Ino ino) {
     dir.entries[name] = ino;
     Inode& child = *find(ino);
     ++child.links;
-    if (child.type == FileType::directory) child.parent = dir.ino;
+    if (child.type == FileType::directory) {
+        child.parent = dir.ino;
+        child.in_view = child.in_view || dir.in_view;
+    }
     dir.mtime_ns = dir.ctime_ns = clock_.now_ns();
     if (options_.metadata == MetadataDurability::lenient) set_durable_entry(dir, name, ino);
 }
@@ -209,7 +224,16 @@ Stat Disk::make_stat(const Inode& inode) const {
     st.atime_ns = inode.atime_ns;
     st.mtime_ns = inode.mtime_ns;
     st.ctime_ns = inode.ctime_ns;
+    if (inode.host_ino != 0) {
+        st.ino = inode.host_ino;
+        st.dev = inode.host_dev;
+    }
+    if (inode.unloaded) {
+        const std::uint64_t bs = options_.block_size_bytes;
+        st.blocks = (inode.size + bs - 1) / bs * (bs / 512);
+    }
     if (inode.type == FileType::directory) {
+        if (inode.unlisted) list_host(inode);
         std::uint64_t subdirs = 0;
         for (const auto& [name, child] : inode.entries) subdirs += find(child)->type == FileType::directory;
         st.nlink = inode.links == 0 ? 0 : 2 + subdirs;
@@ -303,6 +327,7 @@ int Disk::rmdir(std::string_view path) {
     int error = r.error != 0 ? r.error : (r.value.ino == 0 ? ENOENT : 0);
     if (error == 0) {
         const Inode& dir = *find(r.value.ino);
+        if (dir.unlisted) list_host(dir);
         if (dir.type != FileType::directory) error = ENOTDIR;
         else if (r.value.ino == root_ino) error = EBUSY;
         else if (r.value.name == "..") error = ENOTEMPTY;
@@ -397,6 +422,7 @@ Result<std::vector<DirEntry>> Disk::readdir(Ino dir) {
     const Inode* inode = find(dir);
     if (inode == nullptr) return {{}, EBADF};
     if (inode->type != FileType::directory) return {{}, ENOTDIR};
+    if (inode->unlisted) list_host(*inode);
     std::vector<DirEntry> out;
     out.reserve(inode->entries.size());
     for (const auto& [name, ino] : inode->entries) out.push_back({name, ino, find(ino)->type});

@@ -24,6 +24,7 @@ int Disk::rename(std::string_view from, std::string_view to, bool no_replace) {
         if (dst.value.ino != 0) {
             const detail::Inode& target = *find(dst.value.ino);
             const bool dst_dir = target.type == FileType::directory;
+            if (target.unlisted) list_host(target);
             if (no_replace) error = EEXIST;
             else if (src_dir && !dst_dir) error = ENOTDIR;
             else if (!src_dir && dst_dir) error = EISDIR;

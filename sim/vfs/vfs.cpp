@@ -34,9 +34,16 @@ void NodeFiles::mount(std::string_view host_prefix, Disk& disk, std::string_view
                      [](const Mount& a, const Mount& b) { return a.host_prefix.size() > b.host_prefix.size(); });
 }
 
+void NodeFiles::keep_real(std::string_view host_prefix) {
+    mounts_.push_back(Mount{normalize_path("/", host_prefix), nullptr, {}});
+    std::stable_sort(mounts_.begin(), mounts_.end(),
+                     [](const Mount& a, const Mount& b) { return a.host_prefix.size() > b.host_prefix.size(); });
+}
+
 Route NodeFiles::route(std::string host_path) const {
     for (const Mount& m : mounts_) {
         if (path_is_under(host_path, m.host_prefix)) {
+            if (m.disk == nullptr) break;  // kept real
             std::string disk_path = rebase_path(host_path, m.host_prefix, m.disk_prefix);
             return Route{std::move(host_path), m.disk, std::move(disk_path)};
         }

@@ -57,6 +57,10 @@ public:
     /// missing. The longest matching prefix wins.
     void mount(std::string_view host_prefix, Disk& disk, std::string_view disk_prefix);
 
+    /// Keeps `host_prefix` the real kernel's even below a mount (the
+    /// longest matching prefix decides).
+    void keep_real(std::string_view host_prefix);
+
     /// Routes an absolute, normalised host path.
     Route route(std::string host_path) const;
 

@@ -196,7 +196,7 @@ long ProcessFiles::sync_file_range(int fd, std::int64_t offset, std::int64_t len
 long ProcessFiles::sync_all() {
     std::vector<Disk*> done;
     for (const Mount& m : node_->mounts()) {
-        if (std::find(done.begin(), done.end(), m.disk) != done.end()) continue;
+        if (m.disk == nullptr || std::find(done.begin(), done.end(), m.disk) != done.end()) continue;
         done.push_back(m.disk);
         m.disk->sync_all();
         charge(*m.disk);

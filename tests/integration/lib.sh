@@ -6,7 +6,12 @@ set -euo pipefail
 # of helpers, whose concurrent trace lines are not ordered yet).
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/marionette-it.XXXXXX")
-trap 'rm -rf "$scratch"' EXIT
+# Where the repeated runs of one check write their output and traces until
+# all are done: a program that lists its directory ($scratch, usually)
+# sees the same files in every run of the check (the simulation's view of
+# the host is the host as it is when a run starts).
+pending=$(mktemp -d "${TMPDIR:-/tmp}/marionette-it-out.XXXXXX")
+trap 'rm -rf "$scratch" "$pending"' EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
@@ -25,9 +30,10 @@ under() {
 # another seed -> different stdout.
 deterministic() {
   local name=$1; shift
-  under 1 "$scratch/$name.1a" "$@"
-  under 1 "$scratch/$name.1b" "$@"
-  under 2 "$scratch/$name.2" "$@"
+  under 1 "$pending/$name.1a" "$@"
+  under 1 "$pending/$name.1b" "$@"
+  under 2 "$pending/$name.2" "$@"
+  mv "$pending"/* "$scratch"/
   cmp -s "$scratch/$name.1a" "$scratch/$name.1b" \
     || { diff "$scratch/$name.1a" "$scratch/$name.1b" >&2 || true; fail "$name: seed 1 twice gave different output"; }
   cmp -s "$scratch/$name.1a.trace" "$scratch/$name.1b.trace" \
@@ -42,9 +48,10 @@ deterministic() {
 # compared (for sources that do not depend on the seed, like the clock).
 same_for_one_seed() {
   local name=$1; shift
-  under 1 "$scratch/$name.1a" "$@"
-  under 1 "$scratch/$name.1b" "$@"
-  under 2 "$scratch/$name.2" "$@"
+  under 1 "$pending/$name.1a" "$@"
+  under 1 "$pending/$name.1b" "$@"
+  under 2 "$pending/$name.2" "$@"
+  mv "$pending"/* "$scratch"/
   cmp -s "$scratch/$name.1a" "$scratch/$name.1b" \
     || { diff "$scratch/$name.1a" "$scratch/$name.1b" >&2 || true; fail "$name: seed 1 twice gave different output"; }
   cmp -s "$scratch/$name.1a.trace" "$scratch/$name.1b.trace" \
