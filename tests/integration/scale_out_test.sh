@@ -54,7 +54,7 @@ code=0
 "$recipes/parallel-sweep.sh" h1,h2 4 "$range" -- "$program" >parallel.jsonl 2>parallel.err || code=$?
 cleanup_logs parallel.err
 [[ $code -le 4 ]] || { cat parallel.err >&2; fail "parallel-sweep.sh exited $code"; }
-grep -qx h1 ssh.log && grep -qx h2 ssh.log || { cat ssh.log >&2; fail "parallel did not use both hosts"; }
+for host in h1 h2; do grep -qx "$host" ssh.log || { cat ssh.log >&2; fail "parallel did not use host $host"; }; done
 # --keep-order: the file is the unsplit one, line for line.
 diff <(no_wall all.jsonl) <(no_wall parallel.jsonl) >&2 || fail "parallel: results differ from the unsplit sweep's"
 merged parallel parallel.jsonl

@@ -50,8 +50,9 @@ for line in open(sys.argv[1]):
                       "trace_hash", "replay"}, r
     assert r["verdict"] == ("pass" if r["exit_code"] == 0 else "fail"), r
     assert r["events"] > 0 and r["virtual_duration_ns"] > 0 and len(r["trace_hash"]) == 16, r
-    assert r["replay"].endswith("--seed %d -- sh -c 'n=$(od -An -N1 -tu1 /dev/urandom); case $((n %% 4)) in 0) exit 1 ;; "
-                                "1) kill -ABRT $$ ;; esac; exit 0'" % r["seed"]), r["replay"]
+    assert " --seed %d --quiet --wall-timeout 30s -- sh -c " % r["seed"] in r["replay"], r["replay"]
+    assert r["replay"].endswith(" -- sh -c 'n=$(od -An -N1 -tu1 /dev/urandom); case $((n % 4)) in 0) exit 1 ;; "
+                                "1) kill -ABRT $$ ;; esac; exit 0'"), r["replay"]
     seeds.append(r["seed"])
 assert seeds == list(range(1, 25)), seeds
 PY
