@@ -128,8 +128,8 @@ int run_sweep_command(int argc, char** argv, const SweepCommand& command) {
         sweep.seeds = shard_slice(sweep.seeds, shard);
         fmt::print(stderr, "marionette sweep: shard {} of --seeds {}: {}\n", shard.text(), command.seeds_text,
                    sweep.seeds.empty() ? std::string("no seeds (more shards than seeds)")
-                                       : fmt::format("{} seeds, {}..{}", sweep.seeds.size(), sweep.seeds.front(),
-                                                     sweep.seeds.back()));
+                                       : fmt::format("{} seed{}, {}..{}", sweep.seeds.size(), sweep.seeds.size() == 1 ? "" : "s",
+                                                     sweep.seeds.front(), sweep.seeds.back()));
     }
     if (!command.progress_text.empty()) sweep.progress = parse_sweep_progress(command.progress_text);
     sweep.jobs = command.jobs != 0 ? command.jobs : std::max(1u, std::thread::hardware_concurrency());
