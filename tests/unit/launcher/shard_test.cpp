@@ -42,7 +42,7 @@ TEST_CASE("shards cut a range into contiguous blocks, each seed in exactly one",
     CHECK(shard_slice(parse_seed_range("5..6"), {1, 3}).empty());
 }
 
-TEST_CASE("--shard K/N parses, and rejects shards that do not exist", "[shard]") {
+TEST_CASE("shard K/N parses and rejects shards that do not exist", "[shard]") {
     CHECK(parse_shard("2/3").index == 2);
     CHECK(parse_shard("2/3").count == 3);
     CHECK(parse_shard("1/1").text() == "1/1");
@@ -54,7 +54,7 @@ TEST_CASE("--shard K/N parses, and rejects shards that do not exist", "[shard]")
     CHECK_THROWS_WITH(parse_shard("1/0"), Catch::Contains("between 1 and"));
 }
 
-TEST_CASE("--shard env reads Slurm arrays", "[shard]") {
+TEST_CASE("shard env reads Slurm arrays", "[shard]") {
     CHECK(shard_from_env(env_of({{"SLURM_ARRAY_TASK_ID", "0"}, {"SLURM_ARRAY_TASK_COUNT", "4"}}), {}).text() == "1/4");
     CHECK(shard_from_env(env_of({{"SLURM_ARRAY_TASK_ID", "3"},
                                  {"SLURM_ARRAY_TASK_MIN", "1"},
@@ -75,7 +75,7 @@ TEST_CASE("--shard env reads Slurm arrays", "[shard]") {
                       Catch::Contains("SLURM_ARRAY_TASK_ID='one' is not a non-negative integer"));
 }
 
-TEST_CASE("--shard env reads Kubernetes Indexed Jobs, MARIONETTE_SHARD and GitLab", "[shard]") {
+TEST_CASE("shard env reads Kubernetes Indexed Jobs and MARIONETTE_SHARD and GitLab", "[shard]") {
     CHECK(shard_from_env(env_of({{"JOB_COMPLETION_INDEX", "0"}}), 5).text() == "1/5");
     CHECK(shard_from_env(env_of({{"JOB_COMPLETION_INDEX", "4"}, {"MARIONETTE_SHARD_COUNT", "5"}}), {}).text() == "5/5");
     CHECK(shard_from_env(env_of({{"JOB_COMPLETION_INDEX", "1"}, {"MARIONETTE_SHARD_COUNT", "5"}}), 2).text() == "2/2");
