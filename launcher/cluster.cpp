@@ -19,6 +19,7 @@
 #include "launcher/node.hpp"
 #include "launcher/tsc_probe.hpp"
 #include "launcher/scenario_run.hpp"
+#include "launcher/run_report.hpp"
 #include "launcher/session.hpp"
 #include "sim/disk/disk_options.hpp"
 #include "sim/net/network.hpp"
@@ -589,6 +590,7 @@ int run_cluster_command(const RunCommandOptions& options) {
     }
     if (file) file->flush();
     if (options.summary) fmt::print(stderr, "{}{}", trace.summary().format(), transport.format());
+    write_run_report(options.run_report_path, trace);
     if (!options.quiet || code != exit_ok) {
         fmt::print(stderr, "marionette: seed={} events={} trace_hash={:016x}{}\n", base.seed, trace.size(), trace.hash(),
                    options.trace_path.empty() ? "" : " trace=" + std::filesystem::absolute(options.trace_path).string());

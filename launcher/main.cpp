@@ -20,7 +20,7 @@
 #include "launcher/program_run.hpp"
 #include "launcher/cluster.hpp"
 #include "launcher/scenario_run.hpp"
-#include "launcher/sweep.hpp"
+#include "launcher/sweep_command.hpp"
 #include "sim/disk/disk_options.hpp"
 #include "sim/seed.hpp"
 #include "sim/trace.hpp"
@@ -81,59 +81,6 @@ int run_demo(const Cli& cli) {
     if (cli.summary) report << trace.summary().format();
     report << fmt::format("marionette: replay with: marionette-launch --demo --seed {}\n", seed);
     return 0;
-}
-
-/// --runs/--seeds: re-executes this launcher once per seed with the same
-/// arguments minus the sweep options (each run isolated, logs per seed).
-int run_sweep_command(int argc, char** argv, const std::string& seed_text, const std::string& runs_text,
-                      const std::string& seeds_text, unsigned jobs) {
-    if (!runs_text.empty() && !seeds_text.empty()) throw std::invalid_argument("give either --runs or --seeds, not both");
-    marionette::SweepOptions sweep;
-    if (!seeds_text.empty()) {
-        sweep.seeds = marionette::parse_seed_range(seeds_text);
-    } else {
-        std::uint64_t runs = 0;
-        try {
-            runs = std::stoull(runs_text);
-        } catch (const std::exception&) {
-            throw std::invalid_argument("invalid --runs '" + runs_text + "' (expected a number of runs)");
-        }
-        if (runs == 0 || runs > 10'000'000) throw std::invalid_argument("--runs must be between 1 and 10000000");
-        const std::uint64_t base = marionette::parse_seed(seed_text);
-        for (std::uint64_t i = 0; i < runs; ++i) sweep.seeds.push_back(marionette::sweep_seed(base, i));
-    }
-    sweep.jobs = jobs != 0 ? jobs : std::max(1u, std::thread::hardware_concurrency());
-    sweep.display_launcher = argv[0];
-    sweep.run_argv.push_back(std::filesystem::read_symlink("/proc/self/exe").string());
-    // Copy the arguments, dropping the sweep's own options and --seed.
-    bool after_dashes = false;
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        if (!after_dashes) {
-            if (arg == "--") after_dashes = true;
-            const bool with_value = arg == "--runs" || arg == "--seeds" || arg == "--jobs" || arg == "--seed";
-            if (with_value) {
-                ++i;
-                continue;
-            }
-            if (arg.rfind("--runs=", 0) == 0 || arg.rfind("--seeds=", 0) == 0 || arg.rfind("--jobs=", 0) == 0 ||
-                arg.rfind("--seed=", 0) == 0) {
-                continue;
-            }
-            if (arg == "--trace" || arg == "--export-disk") {
-                throw std::invalid_argument(arg + " names one file; it cannot be shared by the runs of a sweep");
-            }
-        }
-        sweep.run_argv.push_back(arg);
-    }
-    sweep.run_argv.insert(sweep.run_argv.begin() + 1, "--quiet");
-    char pattern[] = "/tmp/marionette-sweep.XXXXXX";
-    if (mkdtemp(pattern) == nullptr) throw std::runtime_error("cannot create the sweep's log directory");
-    sweep.log_dir = pattern;
-    const marionette::SweepResult result = marionette::run_sweep(sweep, stderr);
-    fmt::print(stderr, "{}", marionette::format_sweep_report(sweep, result));
-    fmt::print(stderr, "marionette sweep: per-seed logs in {}\n", sweep.log_dir);
-    return result.exit_code();
 }
 
 }  // namespace
@@ -211,12 +158,29 @@ int main(int argc, char** argv) {
                    "Cluster: network model options, 'key=value ...' (e.g. 'latency_ns_min=2ms drop_rate=1%'; docs/network-model.md)")
         ->group("Clusters");
     app.set_config("--config", "", "Read options from a TOML/INI file (CLI11 config; e.g. node = [\"a=./server\", \"b=./client a\"])");
-    std::string runs_text, seeds_text;
-    unsigned jobs = 0;
-    app.add_option("--runs", runs_text, "Sweep: run N seeds derived from --seed (seed_i = seed ^ 0x9E3779B97F4A7C15 ^ i)")
+    marionette::SweepCommand sweep;
+    app.add_option("--runs", sweep.runs_text, "Sweep: run N seeds derived from --seed (seed_i = seed ^ 0x9E3779B97F4A7C15 ^ i)")
         ->group("Seed sweeps");
-    app.add_option("--seeds", seeds_text, "Sweep: run every seed in A..B")->group("Seed sweeps");
-    app.add_option("--jobs", jobs, "Sweep: runs in parallel (default: the number of CPUs)")->group("Seed sweeps");
+    app.add_option("--seeds", sweep.seeds_text, "Sweep: run every seed in A..B")->group("Seed sweeps");
+    app.add_option("--jobs", sweep.jobs, "Sweep: runs in parallel (default: the number of CPUs)")->group("Seed sweeps");
+    app.add_option("--shard", sweep.shard_text,
+                   "Sweep: run only the K-th of N contiguous slices of --seeds (K/N), or take K and N from the "
+                   "environment (env: Slurm array, Kubernetes Indexed Job, MARIONETTE_SHARD=K/N; docs/scale-out.md)")
+        ->group("Seed sweeps");
+    app.add_option("--shard-count", sweep.shard_count_text,
+                   "Sweep: with --shard env in a Kubernetes Indexed Job, the number of shards (else MARIONETTE_SHARD_COUNT)")
+        ->group("Seed sweeps");
+    app.add_option("--results", sweep.results_path,
+                   "Sweep: write one JSON line per seed to FILE (verdict, exit code, times, events, trace hash, replay command)")
+        ->group("Seed sweeps");
+    app.add_option("--progress", sweep.progress_text,
+                   "Sweep: progress on stderr: auto (live line on a terminal, else a line per 10%), live, lines, off")
+        ->group("Seed sweeps");
+    app.add_option("--merge-results", sweep.merge_paths,
+                   "Read --results files (shards, concatenated or not) and print the sweep's report; with --seeds A..B "
+                   "also check that every seed is there")
+        ->group("Seed sweeps");
+    app.add_option("--run-report", cli.run.run_report_path)->group("");  // written for the sweep (launcher/run_report.hpp)
     app.add_option("command", cli.run.command, "The program and its arguments, after --");
     try {
         app.parse(argc, argv);
@@ -233,9 +197,10 @@ int main(int argc, char** argv) {
         if (!cli.check_trace.empty()) return check_trace_file(cli.check_trace);
         if (!cli.audit.empty()) return marionette::run_audit(cli.audit);
         if (cli.demo) return run_demo(cli);
-        if (!runs_text.empty() || !seeds_text.empty()) {
-            return run_sweep_command(argc, argv, cli.seed_text, runs_text, seeds_text, jobs);
-        }
+        sweep.seed_text = cli.seed_text;
+        marionette::check_sweep_options(sweep);
+        if (!sweep.merge_paths.empty()) return marionette::run_merge_command(sweep);
+        if (sweep.is_sweep()) return marionette::run_sweep_command(argc, argv, sweep);
         if (!cli.run.nodes.empty()) {
             cli.run.seed_text = cli.seed_text;
             cli.run.trace_path = cli.trace_path;

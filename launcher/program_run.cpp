@@ -28,6 +28,7 @@
 
 #include "coordinator/coordinator.hpp"
 #include "coordinator/scheduler.hpp"
+#include "launcher/run_report.hpp"
 #include "launcher/session.hpp"
 #include "launcher/tsc_probe.hpp"
 #include "launcher/node.hpp"
@@ -496,6 +497,7 @@ int run_command(const RunCommandOptions& options) {
         }
     }
     if (options.summary) fmt::print(stderr, "{}{}", first.trace->summary().format(), first.result.transport.format());
+    write_run_report(options.run_report_path, *first.trace);
     if (!options.quiet || code != 0) {
         fmt::print(stderr, "marionette: seed={} events={} trace_hash={:016x}{}\n", run.seed, first.trace->size(),
                    first.trace->hash(),

@@ -169,6 +169,9 @@ struct RunCommandOptions {
     std::vector<std::string> nodes;
     std::string client_node;
     std::string net_options;
+    /// Hidden --run-report FILE: where a sweep's run writes its end report
+    /// (launcher/run_report.hpp).
+    std::string run_report_path;
 };
 
 /// Parses --seed, --start-time, --wall-timeout and finds the preload: the

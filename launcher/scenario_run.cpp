@@ -12,6 +12,7 @@
 #include "control/scenario.hpp"
 #include "control/socket.hpp"
 #include "launcher/node.hpp"
+#include "launcher/run_report.hpp"
 #include "launcher/session.hpp"
 #include "sim/disk/disk_options.hpp"
 #include "sim/random.hpp"
@@ -422,6 +423,7 @@ int run_scenario_command(const RunCommandOptions& options) {
     }
     if (file) file->flush();
     if (options.summary) fmt::print(stderr, "{}{}", trace.summary().format(), executor.transport().format());
+    write_run_report(options.run_report_path, trace);
     fmt::print(stderr, "marionette: seed={} events={} trace_hash={:016x}{}\n", run.seed, trace.size(), trace.hash(),
                options.trace_path.empty() ? "" : " trace=" + std::filesystem::absolute(options.trace_path).string());
     return code;

@@ -13,6 +13,8 @@ packages=(
   redis-server redis-tools
   # a storage engine with background flush and compaction threads (db_bench)
   rocksdb-tools
+  # the scale-out recipes' test (docs/scale-out.md): GNU parallel, YAML checks
+  parallel python3-yaml
 )
 
 missing=()

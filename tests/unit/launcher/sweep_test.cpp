@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "launcher/sweep.hpp"
+#include "launcher/sweep_results.hpp"
 
 using namespace marionette;
 
@@ -61,10 +62,53 @@ TEST_CASE("a sweep runs every seed, reports failing ones with replay commands", 
     }
     CHECK(failed == std::vector<std::uint64_t>{3, 6, 9});
     CHECK(result.exit_code() == 1);
-    const std::string report = format_sweep_report(options, result);
+    const std::string report = format_sweep_report(result);
     CHECK_THAT(report, Catch::Contains("10 runs, 7 passed, 3 failed"));
     CHECK_THAT(report, Catch::Contains("replay: fake_run.sh --seed 6"));
+    CHECK_THAT(report, Catch::Contains(" [3 seeds] fail, exit 1: program exited with status 1\n  seed=3 "));
     std::filesystem::remove_all(options.log_dir);
+}
+
+TEST_CASE("a sweep hands every run to on_result in seed order, with its report", "[sweep]") {
+    SweepOptions options;
+    options.seeds = parse_seed_range("1..7");
+    options.jobs = 3;
+    options.run_argv = {FAKE_RUN_SCRIPT, "--crash-at", "5"};
+    options.log_dir = temp_dir();
+    options.display_launcher = "fake_run.sh";
+    std::vector<SweepRun> seen;
+    options.on_result = [&](const SweepRun& run) { seen.push_back(run); };
+    const SweepResult result = run_sweep(options, nullptr);
+    REQUIRE(seen.size() == 7);
+    for (std::size_t i = 0; i < seen.size(); ++i) {
+        const SweepRun& run = seen[i];
+        CHECK(run.seed == i + 1);
+        CHECK(run.events == run.seed * 10);
+        CHECK(run.trace_hash == run.seed);
+        CHECK(run.virtual_duration_ns == run.seed * 1000);
+        CHECK(run.replay == "fake_run.sh --seed " + std::to_string(run.seed) + " --crash-at 5");
+    }
+    CHECK(seen[0].message.empty());
+    CHECK(seen[2].message == "program exited with status 1");
+    CHECK(seen[4].exit_code == 3);
+    CHECK(seen[4].message == "internal error: fake");
+    // Two groups: the two program failures first (the bigger group).
+    const std::string report = format_sweep_report(result);
+    const std::size_t fail = report.find(" [2 seeds] fail, exit 1: program exited with status 1");
+    const std::size_t error = report.find(" [1 seed] error, exit 3: internal error: fake");
+    CHECK(fail != std::string::npos);
+    CHECK(error != std::string::npos);
+    CHECK(fail < error);
+    std::filesystem::remove_all(options.log_dir);
+}
+
+TEST_CASE("progress lines show runs/s, failures and an ETA", "[sweep]") {
+    CHECK(format_sweep_progress(10, 40, 2, 5.0) == "marionette sweep: 10/40 runs, 2 failed, 2.0 runs/s, ETA 15s");
+    CHECK(format_sweep_progress(10, 1000, 0, 10.0) == "marionette sweep: 10/1000 runs, 0 failed, 1.0 runs/s, ETA 16m30s");
+    CHECK(format_sweep_progress(1, 10000, 0, 1.0) == "marionette sweep: 1/10000 runs, 0 failed, 1.0 runs/s, ETA 2h46m");
+    CHECK(format_sweep_progress(40, 40, 3, 8.0) == "marionette sweep: 40/40 runs, 3 failed, 5.0 runs/s, done");
+    CHECK(parse_sweep_progress("lines") == SweepProgress::lines);
+    CHECK_THROWS_WITH(parse_sweep_progress("loud"), Catch::Contains("invalid --progress 'loud'"));
 }
 
 TEST_CASE("a Marionette failure in any run makes the sweep exit 3", "[sweep]") {
@@ -89,6 +133,6 @@ TEST_CASE("an all-passing sweep exits 0 and its report has no table", "[sweep]")
     const SweepResult result = run_sweep(options, nullptr);
     CHECK(result.failures.empty());
     CHECK(result.exit_code() == 0);
-    CHECK_THAT(format_sweep_report(options, result), !Catch::Contains("failing seeds"));
+    CHECK_THAT(format_sweep_report(result), !Catch::Contains("failing seeds"));
     std::filesystem::remove_all(options.log_dir);
 }
