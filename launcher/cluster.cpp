@@ -1,4 +1,5 @@
 #include "launcher/cluster.hpp"
+#include "launcher/replay.hpp"
 
 #include <fmt/core.h>
 #include <sys/socket.h>
@@ -116,9 +117,12 @@ public:
         for (const Node& node : nodes_) {
             if (!node.main || !session_.finished(*node.main)) continue;
             const ProgramRunResult& result = session_.result(*node.main);
+            // Only the client decides the run (docs/cli.md): another node
+            // that could not start is reported, and the verdict stays the
+            // client's.
             if (&node != client && !result.spawn_error.empty()) {
-                fmt::print(stderr, "marionette: node {}: {}\n", node.name, result.spawn_error);
-                code = exit_failed;
+                fmt::print(stderr, "marionette: node {} did not start (the run went on without it): {}\n", node.name,
+                           result.spawn_error);
             }
         }
         end_all();
@@ -588,6 +592,10 @@ int run_cluster_command(const RunCommandOptions& options) {
     if (!options.quiet || code != exit_ok) {
         fmt::print(stderr, "marionette: seed={} events={} trace_hash={:016x}{}\n", base.seed, trace.size(), trace.hash(),
                    options.trace_path.empty() ? "" : " trace=" + std::filesystem::absolute(options.trace_path).string());
+        if (!options.invocation.empty()) {
+            fmt::print(stderr, "marionette: replay with: {}{}\n", replay_command_line(options.invocation, base.seed),
+                       options.control_path.empty() ? "" : "  (and send the same control commands)");
+        }
     }
     return code;
 }

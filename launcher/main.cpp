@@ -13,11 +13,15 @@
 #include <thread>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "coordinator/channel_host.hpp"
 #include "launcher/audit.hpp"
 #include "launcher/demo.hpp"
 #include "launcher/program_run.hpp"
+#include "launcher/replay.hpp"
+#include "launcher/validate.hpp"
 #include "launcher/cluster.hpp"
 #include "launcher/scenario_run.hpp"
 #include "launcher/sweep.hpp"
@@ -39,6 +43,7 @@ struct Cli {
     std::string check_trace;
     std::string audit;
     marionette::RunCommandOptions run;
+    std::string argv0;
 };
 
 int check_trace_file(const std::string& path) {
@@ -79,7 +84,7 @@ int run_demo(const Cli& cli) {
     report << fmt::format("marionette: demo finished seed={} replies={} events={}\n", seed, replies, trace.size());
     if (!cli.trace_path.empty()) report << fmt::format("marionette: trace written to {}\n", cli.trace_path);
     if (cli.summary) report << trace.summary().format();
-    report << fmt::format("marionette: replay with: marionette-launch --demo --seed {}\n", seed);
+    report << fmt::format("marionette: replay with: {} --demo --seed {}\n", marionette::launcher_for_replay(cli.argv0), seed);
     return 0;
 }
 
@@ -103,7 +108,8 @@ int run_sweep_command(int argc, char** argv, const std::string& seed_text, const
         for (std::uint64_t i = 0; i < runs; ++i) sweep.seeds.push_back(marionette::sweep_seed(base, i));
     }
     sweep.jobs = jobs != 0 ? jobs : std::max(1u, std::thread::hardware_concurrency());
-    sweep.display_launcher = argv[0];
+    sweep.display_launcher = marionette::launcher_for_replay(argv[0]);
+    sweep.display_prefix = marionette::working_directory_prefix(std::vector<std::string>(argv + 1, argv + argc));
     sweep.run_argv.push_back(std::filesystem::read_symlink("/proc/self/exe").string());
     // Copy the arguments, dropping the sweep's own options and --seed.
     bool after_dashes = false;
@@ -133,6 +139,8 @@ int run_sweep_command(int argc, char** argv, const std::string& seed_text, const
     const marionette::SweepResult result = marionette::run_sweep(sweep, stderr);
     fmt::print(stderr, "{}", marionette::format_sweep_report(sweep, result));
     fmt::print(stderr, "marionette sweep: per-seed logs in {}\n", sweep.log_dir);
+    fmt::print(stderr, "marionette sweep: replay with: {}\n",
+               marionette::replay_command_line(std::vector<std::string>(argv, argv + argc), std::nullopt));
     return result.exit_code();
 }
 
@@ -141,6 +149,16 @@ int run_sweep_command(int argc, char** argv, const std::string& seed_text, const
 int main(int argc, char** argv) {
     CLI::App app{"marionette-launch: run a program under deterministic simulation"};
     Cli cli;
+    cli.argv0 = argv[0];
+    app.set_version_flag("--version", "marionette-launch " MARIONETTE_VERSION);
+    app.footer("Exit codes: 0 success; 1 the program, its check or a scenario expectation failed (or --verify found a\n"
+               "divergence); 2 usage error; 3 Marionette itself failed (a bug: please report it with the seed).\n"
+               "Durations take a unit: ns, us, ms, s, m, h (e.g. --wall-timeout 30s).\n\n"
+               "Examples:\n"
+               "  marionette-launch --seed 7 -- python3 -c 'import random; print(random.random())'\n"
+               "  marionette-launch --seed 7 --disk data --crash-at 20ms --after-crash 'python3 check.py data/db' -- "
+               "python3 workload.py data/db\n"
+               "  marionette-launch --seeds 1..100 --jobs 2 --node server='./server 7000' --node client='./client server 7000'\n");
     app.add_option("--seed", cli.seed_text, "Seed: decimal, 0x-hex, or a 40-hex-digit git hash")->capture_default_str();
     app.add_option("--trace", cli.trace_path, "Write the trace to FILE (default: standard output for --demo)");
     app.add_option("--trace-format", cli.trace_format_text, "Trace format: text or jsonl")
@@ -192,6 +210,9 @@ int main(int argc, char** argv) {
                    "With --disk: a check run on the surviving disk after the crash (words split on spaces); its exit "
                    "code is the verdict; it finds the program's stdout in $MARIONETTE_PROGRAM_OUTPUT")
         ->group("Crash points (with --disk)");
+    app.add_flag("--require-crash", cli.run.require_crash,
+                 "With a crash point: fail the run (exit 1) if the crash point is never reached")
+        ->group("Crash points (with --disk)");
     app.add_option("--scenario", cli.run.scenario_path,
                    "With --disk: drive the run with a scenario file (docs/control-protocol.md)");
     app.add_option("--control", cli.run.control_path,
@@ -207,6 +228,7 @@ int main(int argc, char** argv) {
                    "Cluster: network model options, 'key=value ...' (e.g. 'latency_ns_min=2ms drop_rate=1%'; docs/network-model.md)")
         ->group("Clusters");
     app.set_config("--config", "", "Read options from a TOML/INI file (CLI11 config; e.g. node = [\"a=./server\", \"b=./client a\"])");
+    app.allow_config_extras(CLI::config_extras_mode::error);  // an unknown key is a usage error, never ignored
     std::string runs_text, seeds_text;
     unsigned jobs = 0;
     app.add_option("--runs", runs_text, "Sweep: run N seeds derived from --seed (seed_i = seed ^ 0x9E3779B97F4A7C15 ^ i)")
@@ -223,9 +245,18 @@ int main(int argc, char** argv) {
         if (!cli.check_trace.empty()) return check_trace_file(cli.check_trace);
         if (!cli.audit.empty()) return marionette::run_audit(cli.audit);
         if (cli.demo) return run_demo(cli);
-        if (!runs_text.empty() || !seeds_text.empty()) {
-            return run_sweep_command(argc, argv, cli.seed_text, runs_text, seeds_text, jobs);
+        for (std::size_t start = 0; start < after_crash.size();) {
+            const std::size_t end = std::min(after_crash.find(' ', start), after_crash.size());
+            if (end > start) cli.run.check_command.push_back(after_crash.substr(start, end - start));
+            start = end + 1;
         }
+        for (const auto& [name, text] : disk_texts) {
+            if (!text.empty()) cli.run.disk_options.emplace_back(name, text);
+        }
+        cli.run.invocation.assign(argv, argv + argc);
+        const bool sweep = !runs_text.empty() || !seeds_text.empty();
+        if (sweep || !cli.run.nodes.empty() || !cli.run.command.empty()) marionette::validate_run_options(cli.run, sweep);
+        if (sweep) return run_sweep_command(argc, argv, cli.seed_text, runs_text, seeds_text, jobs);
         if (!cli.run.nodes.empty()) {
             cli.run.seed_text = cli.seed_text;
             cli.run.trace_path = cli.trace_path;
@@ -234,14 +265,6 @@ int main(int argc, char** argv) {
             return marionette::run_cluster_command(cli.run);
         }
         if (!cli.run.command.empty()) {
-            for (std::size_t start = 0; start < after_crash.size();) {
-                const std::size_t end = std::min(after_crash.find(' ', start), after_crash.size());
-                if (end > start) cli.run.check_command.push_back(after_crash.substr(start, end - start));
-                start = end + 1;
-            }
-            for (const auto& [name, text] : disk_texts) {
-                if (!text.empty()) cli.run.disk_options.emplace_back(name, text);
-            }
             if (!cli.run.disk_options.empty() && cli.run.disk_dir.empty()) {
                 fmt::print(stderr, "marionette-launch: disk model options need --disk DIR\n");
                 return exit_usage;

@@ -114,8 +114,9 @@ void record_run(Trace& trace, const ProgramRunOptions& options, const ProgramRun
 void record_process_end(Trace& trace, const ProgramRunOptions& options, const ProgramRunResult& result);
 
 /// libmarionette.so: $MARIONETTE_PRELOAD, else next to the launcher binary
-/// (../interpose/ in a build tree, ../lib/ when installed), else the path
-/// compiled in. Throws std::runtime_error if none exists.
+/// (../lib/marionette/ when installed, ../interpose/ in a build tree), else,
+/// for executables inside the build tree only, the path compiled in. Throws
+/// std::runtime_error if none exists.
 std::string find_preload_library();
 
 /// Parses --start-time: `YYYY-MM-DDTHH:MM:SSZ` or Unix seconds. Throws
@@ -166,6 +167,12 @@ struct RunCommandOptions {
     std::vector<std::string> nodes;
     std::string client_node;
     std::string net_options;
+    /// --require-crash: a run whose crash point was never reached fails.
+    bool require_crash = false;
+    /// The launcher's command line as given (argv[0] first), for the replay
+    /// command a run prints (launcher/replay.hpp). Empty: built from the
+    /// options above.
+    std::vector<std::string> invocation;
 };
 
 /// Parses --seed, --start-time, --wall-timeout and finds the preload: the

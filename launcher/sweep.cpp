@@ -179,7 +179,7 @@ std::string format_sweep_report(const SweepOptions& options, const SweepResult& 
         argv.insert(argv.begin() + 1, {"--seed", std::to_string(run.seed)});
         std::snprintf(line, sizeof line, "  seed=%-20llu exit=%-3d log=", static_cast<unsigned long long>(run.seed),
                       run.exit_code);
-        out += line + run.log_path + "\n    replay: " + shell_join(argv) + "\n";
+        out += line + run.log_path + "\n    replay: " + options.display_prefix + shell_join(argv) + "\n";
     }
     return out;
 }

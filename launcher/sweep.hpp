@@ -37,6 +37,8 @@ struct SweepOptions {
     std::string log_dir;
     /// How the replay command names the launcher (argv[0] as typed).
     std::string display_launcher = "marionette-launch";
+    /// Put before each replay command (`cd DIR && ` when relative paths matter).
+    std::string display_prefix;
 };
 
 struct SweepRun {

@@ -15,7 +15,7 @@ set(prefix ${WORK_DIR}/prefix)
 
 execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix} --component marionette_embed
   COMMAND_ERROR_IS_FATAL ANY)
-foreach(installed include/marionette/world.hpp include/marionette/recorder.h include/sim/trace.hpp
+foreach(installed include/marionette/world.hpp include/marionette/recorder.h include/marionette/sim/trace.hpp
         lib/cmake/marionette/marionetteConfig.cmake)
   if(NOT EXISTS ${prefix}/${installed})
     message(FATAL_ERROR "not installed: ${installed}")
