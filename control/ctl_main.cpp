@@ -160,8 +160,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForHelp& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        app.exit(e);
-        return exit_usage;
+        return app.exit(e) == 0 ? exit_ok : exit_usage;  // --version is a "parse error" that succeeds
     }
     const std::vector<std::string> words = app.remaining();
     // One argument is a whole command line as typed (`'run until idle'`,

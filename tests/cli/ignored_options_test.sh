@@ -22,13 +22,13 @@ bad() {
 # Options that do not apply to a cluster.
 bad "--verify does not apply to a cluster run" --verify "${node[@]}"
 bad "--crash-at does not apply to a cluster run" --crash-at 10ms "${node[@]}"
-bad "--export-disk does not apply to a cluster run" --export-disk out "${node[@]}"
+bad "--export-disk does not apply to a cluster run" --export-disk exp "${node[@]}"
 bad "--after-crash does not apply to a cluster run" --after-crash true "${node[@]}"
 bad "disk model options (--crash_torn_write_rate) does not apply" --crash-torn-write-rate 50% "${node[@]}"
-[[ ! -e out ]] || fail "a rejected --export-disk created its directory"
+[[ ! -e exp ]] || fail "a rejected --export-disk created its directory"
 
 # --export-disk without --disk; --disk that does not exist or is a file.
-bad "--export-disk needs --disk DIR" --export-disk out -- true
+bad "--export-disk needs --disk DIR" --export-disk exp -- true
 bad "--disk 'dta' does not exist" --disk dta -- true
 touch afile
 bad "--disk 'afile' is not a directory" --disk afile -- true
