@@ -58,7 +58,9 @@ if [[ ${DEB:-0} == 1 ]]; then
   deb=$(ls "$scratch"/deb/*.deb)
   dpkg-deb -f "$deb" Package | grep -qx marionette || fail "the package is not named marionette"
   dpkg-deb -f "$deb" Depends | grep -q libc6 || fail "the package declares no dependencies"
-  dpkg-deb -c "$deb" | grep -q './usr/bin/marionette-launch$' || fail "the package lacks /usr/bin/marionette-launch"
+  dpkg-deb -c "$deb" >"$scratch/contents"
+  grep -q './usr/bin/marionette-launch$' "$scratch/contents" || fail "the package lacks /usr/bin/marionette-launch"
+  grep -q './usr/lib/marionette/libmarionette.so$' "$scratch/contents" || fail "the package lacks the shim"
   dpkg -x "$deb" "$scratch/root"
   run_installed "$scratch/root/usr/bin" deb
 fi
