@@ -16,6 +16,7 @@
 #include <optional>
 #include <vector>
 
+#include "control/lexer.hpp"
 #include "coordinator/channel_host.hpp"
 #include "launcher/audit.hpp"
 #include "launcher/demo.hpp"
@@ -207,7 +208,8 @@ int main(int argc, char** argv) {
                    "seeded)")
         ->group("Crash points (with --disk)");
     app.add_option("--after-crash", after_crash,
-                   "With --disk: a check run on the surviving disk after the crash (words split on spaces); its exit "
+                   "With --disk: a check run on the surviving disk after the crash (words split as in --node: blanks, "
+                   "quotes, backslash); its exit "
                    "code is the verdict; it finds the program's stdout in $MARIONETTE_PROGRAM_OUTPUT")
         ->group("Crash points (with --disk)");
     app.add_flag("--require-crash", cli.run.require_crash,
@@ -245,11 +247,10 @@ int main(int argc, char** argv) {
         if (!cli.check_trace.empty()) return check_trace_file(cli.check_trace);
         if (!cli.audit.empty()) return marionette::run_audit(cli.audit);
         if (cli.demo) return run_demo(cli);
-        for (std::size_t start = 0; start < after_crash.size();) {
-            const std::size_t end = std::min(after_crash.find(' ', start), after_crash.size());
-            if (end > start) cli.run.check_command.push_back(after_crash.substr(start, end - start));
-            start = end + 1;
-        }
+        // Words as in a --node command: blanks separate, quotes and a backslash as in a shell.
+        const marionette::SplitLine check_words = marionette::split_words(after_crash);
+        if (check_words.error) throw std::invalid_argument("--after-crash: " + check_words.error->describe());
+        for (const marionette::Word& word : check_words.words) cli.run.check_command.push_back(word.text);
         for (const auto& [name, text] : disk_texts) {
             if (!text.empty()) cli.run.disk_options.emplace_back(name, text);
         }

@@ -484,8 +484,8 @@ int run_command(const RunCommandOptions& options) {
     int code = first.result.succeeded() || first.result.crashed ? 0 : exit_program_failed;
     if (first.crash && !options.quiet) {
         fmt::print(stderr,
-                   "marionette: power loss: {} unsynced writes: {} landed, {} lost, {} torn; {} directory entries "
-                   "not durable undone, {} files gone\n",
+                   "marionette: power loss: {} unsynced writes ({} landed, {} lost, {} torn); {} directory entries "
+                   "undone (their change was never made durable), {} files gone\n",
                    first.crash->pending, first.crash->landed, first.crash->lost, first.crash->torn,
                    first.crash->namespace_lost, first.crash->removed_inodes);
     }

@@ -152,7 +152,8 @@ struct RunCommandOptions {
     /// --after-crash CMD: run on the surviving disk after the crash (or after
     /// the program ends, if the crash point was never reached); its exit code
     /// is the run's verdict. It finds the program's stdout in the file named
-    /// by $MARIONETTE_PROGRAM_OUTPUT. Given as one string, split on spaces.
+    /// by $MARIONETTE_PROGRAM_OUTPUT. Given as one string, split into words
+    /// as a --node command is (control/lexer.hpp).
     std::vector<std::string> check_command;
     /// --scenario FILE: drive the run with the control language.
     std::string scenario_path;
