@@ -563,29 +563,48 @@ int run_cluster_command(const RunCommandOptions& options) {
     Trace trace(header, file.get(), true);
     std::optional<Ns> timeout;
     if (!options.timeout_text.empty()) timeout = parse_duration(options.timeout_text);
-    int code = exit_ok;
-    TransportStats transport;
-    {
-        Cluster cluster(options, base, trace, specs);
+    // One run of the cluster into `into`; `quiet` for the second run of
+    // --verify (its verdict and output were already reported).
+    auto run_once = [&](Trace& into, const ProgramRunOptions& run_options, bool quiet, TransportStats& stats) {
+        int verdict = exit_ok;
+        Cluster cluster(options, run_options, into, specs);
         cluster.start_all();
         if (options.scenario_path.empty() && options.control_path.empty()) {
-            code = cluster.run_to_client(client, timeout, options.quiet);
+            verdict = cluster.run_to_client(client, timeout, quiet);
         } else {
-            const ScenarioOutcome outcome = run_traced(cluster, parsed.scenario, trace);
-            if (!options.scenario_path.empty()) {
+            const ScenarioOutcome outcome = run_traced(cluster, parsed.scenario, into);
+            if (!options.scenario_path.empty() && !quiet) {
                 fmt::print(stderr, "marionette: scenario {}: {}\n", options.scenario_path, outcome.describe(parsed.scenario));
             }
-            code = outcome.ok ? exit_ok : exit_failed;
+            verdict = outcome.ok ? exit_ok : exit_failed;
             if (outcome.ok && !options.control_path.empty()) {
                 ControlServer server(options.control_path);
                 fmt::print(stderr, "marionette: serving the control protocol on {}\n", options.control_path);
                 cluster.count_expect_failures = true;
                 server.serve(cluster);
-                if (cluster.expect_failures > 0) code = exit_failed;
+                if (cluster.expect_failures > 0) verdict = exit_failed;
             }
             cluster.end_all();
         }
-        transport = cluster.transport();
+        stats = cluster.transport();
+        return verdict;
+    };
+    TransportStats transport;
+    int code = run_once(trace, base, options.quiet, transport);
+    if (options.verify) {
+        // The same cluster again, its output not forwarded, compared event
+        // by event (validate.cpp rejects --verify with --control).
+        ProgramRunOptions again = base;
+        again.forward_output = false;
+        Trace second(header, nullptr, true);
+        TransportStats ignored;
+        (void)run_once(second, again, true, ignored);
+        if (!same_traces(trace, second)) {
+            code = exit_failed;
+        } else if (!options.quiet) {
+            fmt::print(stderr, "marionette: verify: 2 runs identical ({} events, trace_hash={:016x})\n", trace.size(),
+                       trace.hash());
+        }
     }
     if (file) file->flush();
     if (options.summary) fmt::print(stderr, "{}{}", trace.summary().format(), transport.format());

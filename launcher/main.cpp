@@ -22,6 +22,7 @@
 #include "launcher/demo.hpp"
 #include "launcher/program_run.hpp"
 #include "launcher/replay.hpp"
+#include "launcher/suggest.hpp"
 #include "launcher/validate.hpp"
 #include "launcher/cluster.hpp"
 #include "launcher/scenario_run.hpp"
@@ -241,7 +242,13 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e) == 0 ? 0 : exit_usage;
+        if (app.exit(e) == 0) return 0;
+        std::vector<std::string> known;
+        for (const CLI::Option* option : app.get_options()) {
+            for (const std::string& name : option->get_lnames()) known.push_back(name);
+        }
+        fmt::print(stderr, "{}", marionette::suggest_options(std::vector<std::string>(argv + 1, argv + argc), known));
+        return exit_usage;
     }
     try {
         if (!cli.check_trace.empty()) return check_trace_file(cli.check_trace);

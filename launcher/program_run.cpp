@@ -378,21 +378,6 @@ void describe_outcome(const ProgramRunResult& result, const ProgramRunOptions& r
     }
 }
 
-/// Compares two runs event by event; prints the first divergence.
-bool same_runs(const Trace& first, const Trace& second) {
-    const auto& a = first.events();
-    const auto& b = second.events();
-    for (std::size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
-        const std::string line_a = i < a.size() ? render_event(a[i], TraceFormat::text) : "(no event: run 1 ended)";
-        const std::string line_b = i < b.size() ? render_event(b[i], TraceFormat::text) : "(no event: run 2 ended)";
-        if (line_a != line_b) {
-            fmt::print(stderr, "marionette: VERIFY FAILED: the two runs diverge at event {}\n", i);
-            fmt::print(stderr, "  run 1: {}\n  run 2: {}\n", line_a, line_b);
-            return false;
-        }
-    }
-    return true;
-}
 
 /// Crash options need --disk, at most one crash point, and well-formed text;
 /// a usage error (std::invalid_argument) names what is wrong.
@@ -434,6 +419,21 @@ void validate_crash_options(const RunCommandOptions& options) {
 }
 
 }  // namespace
+
+bool same_traces(const Trace& first, const Trace& second) {
+    const auto& a = first.events();
+    const auto& b = second.events();
+    for (std::size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+        const std::string line_a = i < a.size() ? render_event(a[i], TraceFormat::text) : "(no event: run 1 ended)";
+        const std::string line_b = i < b.size() ? render_event(b[i], TraceFormat::text) : "(no event: run 2 ended)";
+        if (line_a != line_b) {
+            fmt::print(stderr, "marionette: VERIFY FAILED: the two runs diverge at event {}\n", i);
+            fmt::print(stderr, "  run 1: {}\n  run 2: {}\n", line_a, line_b);
+            return false;
+        }
+    }
+    return true;
+}
 
 ProgramRunOptions program_options(const RunCommandOptions& options) {
     ProgramRunOptions run;
@@ -511,7 +511,7 @@ int run_command(const RunCommandOptions& options) {
         RunCommandOptions second_command = options;
         second_command.export_disk_dir.clear();
         RecordedRun second = record(again, second_command, header, nullptr);
-        if (!same_runs(*first.trace, *second.trace)) {
+        if (!same_traces(*first.trace, *second.trace)) {
             code = exit_program_failed;
         } else if (!options.quiet) {
             fmt::print(stderr, "marionette: verify: 2 runs identical ({} events, trace_hash={:016x})\n", first.trace->size(),

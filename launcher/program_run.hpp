@@ -181,6 +181,10 @@ struct RunCommandOptions {
 /// and std::runtime_error if the preload library is missing.
 ProgramRunOptions program_options(const RunCommandOptions& options);
 
+/// Compares two runs' traces event by event; false after printing the
+/// first divergence (`marionette: VERIFY FAILED: ...`) to stderr.
+bool same_traces(const Trace& first, const Trace& second);
+
 /// Runs the command; returns the launcher's exit code (0 ok, 1 the program
 /// failed or --verify found a divergence, 3 Marionette failed). Throws
 /// std::invalid_argument on bad option values.

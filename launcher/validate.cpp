@@ -34,7 +34,9 @@ void check_cluster(const RunCommandOptions& options) {
         if (given) usage(what + " does not apply to a cluster run (--node): " + why);
     };
     const char* no_disk = "nodes have no --disk yet; remove it";
-    reject(options.verify, "--verify", "run the cluster twice with the same --seed and compare the trace_hash lines");
+    if (options.verify && !options.control_path.empty()) {
+        usage("--verify does not apply with --control (the commands sent cannot be repeated): use a --scenario");
+    }
     reject(!options.crash_at_text.empty(), "--crash-at", "use a --scenario with 'at <time> crash <node>'");
     reject(!options.crash_after_text.empty(), "--crash-after", no_disk);
     reject(!options.crash_random_text.empty(), "--crash-random-within", "use a --scenario with 'at <time> crash <node>'");

@@ -20,7 +20,7 @@ bad() {
 }
 
 # Options that do not apply to a cluster.
-bad "--verify does not apply to a cluster run" --verify "${node[@]}"
+bad "--verify does not apply with --control" --verify --control v.sock "${node[@]}"
 bad "--crash-at does not apply to a cluster run" --crash-at 10ms "${node[@]}"
 bad "--export-disk does not apply to a cluster run" --export-disk exp "${node[@]}"
 bad "--after-crash does not apply to a cluster run" --after-crash true "${node[@]}"
@@ -77,6 +77,10 @@ expect_in "$scratch/err" "crash point not reached: --crash-random-within 1h..2h"
 expect_exit 1 "$launch" --disk data --crash-at 1h --require-crash -- true
 expect_in "$scratch/err" "--require-crash makes this a failure"
 bad "--require-crash needs a crash point" --disk data --require-crash -- true
+
+# A mistyped option: the nearest one suggested.
+bad "unknown option --sed; did you mean --seed?" --sed 5 -- true
+bad "unknown option --crash-randm-within; did you mean --crash-random-within?" --crash-randm-within=1ms..2ms -- true
 
 # --version on both tools.
 expect_exit 0 "$launch" --version

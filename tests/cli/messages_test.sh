@@ -26,4 +26,8 @@ expect_in "$scratch/err" "check (--after-crash) exited with status 4"
 # A non-client node that cannot start: reported, the client decides (exit 0).
 expect_exit 0 "$launch" --seed 1 --node broken=/nonexistent/server --node client=true
 expect_in "$scratch/err" "node broken did not start"
+# --verify in a cluster runs it twice and compares (it used to be ignored).
+expect_exit 0 "$launch" --seed 2 --verify --node server="$guests/marionette_guest_echo_server 7000" \
+  --node client="$guests/marionette_guest_echo_client server 7000 2"
+expect_in "$scratch/err" "verify: 2 runs identical"
 echo "messages: ok"
