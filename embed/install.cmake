@@ -5,7 +5,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-install(TARGETS marionette_embed marionette_recorder EXPORT marionetteTargets
+install(TARGETS marionette_embed marionette_recorder marionette_control_client EXPORT marionetteTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT marionette_embed
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT marionette_embed
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT marionette_embed
@@ -21,6 +21,8 @@ install(FILES
   ${PROJECT_SOURCE_DIR}/include/marionette/testing.hpp
   ${PROJECT_SOURCE_DIR}/include/marionette/recorder.hpp
   ${PROJECT_SOURCE_DIR}/include/marionette/recorder.h
+  ${PROJECT_SOURCE_DIR}/include/marionette/control.hpp
+  ${PROJECT_SOURCE_DIR}/include/marionette/control_protocol.hpp
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/marionette COMPONENT marionette_embed)
 install(FILES
   ${PROJECT_SOURCE_DIR}/sim/time.hpp ${PROJECT_SOURCE_DIR}/sim/random.hpp ${PROJECT_SOURCE_DIR}/sim/rate.hpp
