@@ -21,6 +21,7 @@
 #include "launcher/audit.hpp"
 #include "launcher/demo.hpp"
 #include "launcher/program_run.hpp"
+#include "launcher/help_names.hpp"
 #include "launcher/replay.hpp"
 #include "launcher/suggest.hpp"
 #include "launcher/validate.hpp"
@@ -157,9 +158,9 @@ int main(int argc, char** argv) {
                "divergence); 2 usage error; 3 Marionette itself failed (a bug: please report it with the seed).\n"
                "Durations take a unit: ns, us, ms, s, m, h (e.g. --wall-timeout 30s).\n\n"
                "Examples:\n"
-               "  marionette-launch --seed 7 -- python3 -c 'import random; print(random.random())'\n"
+               "  marionette-launch --seed 7 -- python3 -c 'import random; print(random.random())'\n\n"
                "  marionette-launch --seed 7 --disk data --crash-at 20ms --after-crash 'python3 check.py data/db' -- "
-               "python3 workload.py data/db\n"
+               "python3 workload.py data/db\n\n"
                "  marionette-launch --seeds 1..100 --jobs 2 --node server='./server 7000' --node client='./client server 7000'\n");
     app.add_option("--seed", cli.seed_text, "Seed: decimal, 0x-hex, or a 40-hex-digit git hash")->capture_default_str();
     app.add_option("--trace", cli.trace_path, "Write the trace to FILE (default: standard output for --demo)");
@@ -239,6 +240,7 @@ int main(int argc, char** argv) {
     app.add_option("--seeds", seeds_text, "Sweep: run every seed in A..B")->group("Seed sweeps");
     app.add_option("--jobs", jobs, "Sweep: runs in parallel (default: the number of CPUs)")->group("Seed sweeps");
     app.add_option("command", cli.run.command, "The program and its arguments, after --");
+    marionette::name_option_values(app);  // SEED, DURATION, RATE, ... instead of TEXT
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -247,7 +249,14 @@ int main(int argc, char** argv) {
         for (const CLI::Option* option : app.get_options()) {
             for (const std::string& name : option->get_lnames()) known.push_back(name);
         }
-        fmt::print(stderr, "{}", marionette::suggest_options(std::vector<std::string>(argv + 1, argv + argc), known));
+        std::vector<std::string> unknown(argv + 1, argv + argc);
+        // CLI11 names an unknown --config key as "INI was not able to parse KEY".
+        const std::string config_prefix = "INI was not able to parse ";
+        if (const std::string what = e.what(); what.rfind(config_prefix, 0) == 0) {
+            unknown = {"--" + what.substr(config_prefix.size())};
+            fmt::print(stderr, "marionette-launch: in the --config file (keys are the long options without the dashes):\n");
+        }
+        fmt::print(stderr, "{}", marionette::suggest_options(unknown, known));
         return exit_usage;
     }
     try {

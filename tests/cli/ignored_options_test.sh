@@ -61,7 +61,7 @@ bad "--control names one socket" --seeds 1..2 --disk data --control s.sock -- tr
 # An unknown key in a --config file.
 printf 'seed = 7\nsede = 8\n' >typo.toml
 expect_exit 2 "$launch" --config typo.toml -- true
-expect_in "$scratch/err" "sede"
+expect_in "$scratch/err" "unknown option --sede; did you mean --seed?"
 # The known keys still work.
 printf 'seed = 7\nwall-timeout = "30s"\n' >good.toml
 expect_exit 0 "$launch" --config good.toml -- true
