@@ -563,9 +563,10 @@ int run_cluster_command(const RunCommandOptions& options) {
     Trace trace(header, file.get(), true);
     std::optional<Ns> timeout;
     if (!options.timeout_text.empty()) timeout = parse_duration(options.timeout_text);
-    // One run of the cluster into `into`; `quiet` for the second run of
+    // One run of the cluster into `into`; `again` for the second run of
     // --verify (its verdict and output were already reported).
-    auto run_once = [&](Trace& into, const ProgramRunOptions& run_options, bool quiet, TransportStats& stats) {
+    auto run_once = [&](Trace& into, const ProgramRunOptions& run_options, bool again, TransportStats& stats) {
+        const bool quiet = options.quiet || again;
         int verdict = exit_ok;
         Cluster cluster(options, run_options, into, specs);
         cluster.start_all();
@@ -573,7 +574,7 @@ int run_cluster_command(const RunCommandOptions& options) {
             verdict = cluster.run_to_client(client, timeout, quiet);
         } else {
             const ScenarioOutcome outcome = run_traced(cluster, parsed.scenario, into);
-            if (!options.scenario_path.empty() && !quiet) {
+            if (!options.scenario_path.empty() && !again) {
                 fmt::print(stderr, "marionette: scenario {}: {}\n", options.scenario_path, outcome.describe(parsed.scenario));
             }
             verdict = outcome.ok ? exit_ok : exit_failed;
@@ -590,7 +591,7 @@ int run_cluster_command(const RunCommandOptions& options) {
         return verdict;
     };
     TransportStats transport;
-    int code = run_once(trace, base, options.quiet, transport);
+    int code = run_once(trace, base, false, transport);
     if (options.verify) {
         // The same cluster again, its output not forwarded, compared event
         // by event (validate.cpp rejects --verify with --control).
