@@ -1,4 +1,5 @@
 #include "launcher/cluster.hpp"
+#include "launcher/replay.hpp"
 
 #include <fmt/core.h>
 #include <sys/socket.h>
@@ -120,9 +121,12 @@ public:
         for (const Node& node : nodes_) {
             if (!node.main || !session_.finished(*node.main)) continue;
             const ProgramRunResult& result = session_.result(*node.main);
+            // Only the client decides the run (docs/cli.md): another node
+            // that could not start is reported, and the verdict stays the
+            // client's.
             if (&node != client && !result.spawn_error.empty()) {
-                fmt::print(stderr, "marionette: node {}: {}\n", node.name, result.spawn_error);
-                code = exit_failed;
+                fmt::print(stderr, "marionette: node {} did not start (the run went on without it): {}\n", node.name,
+                           result.spawn_error);
             }
         }
         end_all();
@@ -564,29 +568,49 @@ int run_cluster_command(const RunCommandOptions& options) {
     Trace trace(header, file.get(), true);
     std::optional<Ns> timeout;
     if (!options.timeout_text.empty()) timeout = parse_duration(options.timeout_text);
-    int code = exit_ok;
-    TransportStats transport;
-    {
-        Cluster cluster(options, base, trace, specs);
+    // One run of the cluster into `into`; `again` for the second run of
+    // --verify (its verdict and output were already reported).
+    auto run_once = [&](Trace& into, const ProgramRunOptions& run_options, bool again, TransportStats& stats) {
+        const bool quiet = options.quiet || again;
+        int verdict = exit_ok;
+        Cluster cluster(options, run_options, into, specs);
         cluster.start_all();
         if (options.scenario_path.empty() && options.control_path.empty()) {
-            code = cluster.run_to_client(client, timeout, options.quiet);
+            verdict = cluster.run_to_client(client, timeout, quiet);
         } else {
-            const ScenarioOutcome outcome = run_traced(cluster, parsed.scenario, trace);
-            if (!options.scenario_path.empty()) {
+            const ScenarioOutcome outcome = run_traced(cluster, parsed.scenario, into);
+            if (!options.scenario_path.empty() && !again) {
                 fmt::print(stderr, "marionette: scenario {}: {}\n", options.scenario_path, outcome.describe(parsed.scenario));
             }
-            code = outcome.ok ? exit_ok : exit_failed;
+            verdict = outcome.ok ? exit_ok : exit_failed;
             if (outcome.ok && !options.control_path.empty()) {
                 ControlServer server(options.control_path);
                 fmt::print(stderr, "marionette: serving the control protocol on {}\n", options.control_path);
                 cluster.count_expect_failures = true;
                 server.serve(cluster);
-                if (cluster.expect_failures > 0) code = exit_failed;
+                if (cluster.expect_failures > 0) verdict = exit_failed;
             }
             cluster.end_all();
         }
-        transport = cluster.transport();
+        stats = cluster.transport();
+        return verdict;
+    };
+    TransportStats transport;
+    int code = run_once(trace, base, false, transport);
+    if (options.verify) {
+        // The same cluster again, its output not forwarded, compared event
+        // by event (validate.cpp rejects --verify with --control).
+        ProgramRunOptions again = base;
+        again.forward_output = false;
+        Trace second(header, nullptr, true);
+        TransportStats ignored;
+        (void)run_once(second, again, true, ignored);
+        if (!same_traces(trace, second)) {
+            code = exit_failed;
+        } else if (!options.quiet) {
+            fmt::print(stderr, "marionette: verify: 2 runs identical ({} events, trace_hash={:016x})\n", trace.size(),
+                       trace.hash());
+        }
     }
     if (file) file->flush();
     if (options.summary) fmt::print(stderr, "{}{}", trace.summary().format(), transport.format());
@@ -594,6 +618,10 @@ int run_cluster_command(const RunCommandOptions& options) {
     if (!options.quiet || code != exit_ok) {
         fmt::print(stderr, "marionette: seed={} events={} trace_hash={:016x}{}\n", base.seed, trace.size(), trace.hash(),
                    options.trace_path.empty() ? "" : " trace=" + std::filesystem::absolute(options.trace_path).string());
+        if (!options.invocation.empty()) {
+            fmt::print(stderr, "marionette: replay with: {}{}\n", replay_command_line(options.invocation, base.seed),
+                       options.control_path.empty() ? "" : "  (and send the same control commands)");
+        }
     }
     return code;
 }

@@ -13,11 +13,18 @@
 #include <thread>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <vector>
 
+#include "control/lexer.hpp"
 #include "coordinator/channel_host.hpp"
 #include "launcher/audit.hpp"
 #include "launcher/demo.hpp"
 #include "launcher/program_run.hpp"
+#include "launcher/help_names.hpp"
+#include "launcher/replay.hpp"
+#include "launcher/suggest.hpp"
+#include "launcher/validate.hpp"
 #include "launcher/cluster.hpp"
 #include "launcher/scenario_run.hpp"
 #include "launcher/sweep_command.hpp"
@@ -39,6 +46,7 @@ struct Cli {
     std::string check_trace;
     std::string audit;
     marionette::RunCommandOptions run;
+    std::string argv0;
 };
 
 int check_trace_file(const std::string& path) {
@@ -79,7 +87,7 @@ int run_demo(const Cli& cli) {
     report << fmt::format("marionette: demo finished seed={} replies={} events={}\n", seed, replies, trace.size());
     if (!cli.trace_path.empty()) report << fmt::format("marionette: trace written to {}\n", cli.trace_path);
     if (cli.summary) report << trace.summary().format();
-    report << fmt::format("marionette: replay with: marionette-launch --demo --seed {}\n", seed);
+    report << fmt::format("marionette: replay with: {} --demo --seed {}\n", marionette::launcher_for_replay(cli.argv0), seed);
     return 0;
 }
 
@@ -88,6 +96,16 @@ int run_demo(const Cli& cli) {
 int main(int argc, char** argv) {
     CLI::App app{"marionette-launch: run a program under deterministic simulation"};
     Cli cli;
+    cli.argv0 = argv[0];
+    app.set_version_flag("--version", "marionette-launch " MARIONETTE_VERSION);
+    app.footer("Exit codes: 0 success; 1 the program, its check or a scenario expectation failed (or --verify found a\n"
+               "divergence); 2 usage error; 3 Marionette itself failed (a bug: please report it with the seed).\n"
+               "Durations take a unit: ns, us, ms, s, m, h (e.g. --wall-timeout 30s).\n\n"
+               "Examples:\n"
+               "  marionette-launch --seed 7 -- python3 -c 'import random; print(random.random())'\n\n"
+               "  marionette-launch --seed 7 --disk data --crash-at 20ms --after-crash 'python3 check.py data/db' -- "
+               "python3 workload.py data/db\n\n"
+               "  marionette-launch --seeds 1..100 --jobs 2 --node server='./server 7000' --node client='./client server 7000'\n");
     app.add_option("--seed", cli.seed_text, "Seed: decimal, 0x-hex, or a 40-hex-digit git hash")->capture_default_str();
     app.add_option("--trace", cli.trace_path, "Write the trace to FILE (default: standard output for --demo)");
     app.add_option("--trace-format", cli.trace_format_text, "Trace format: text or jsonl")
@@ -140,8 +158,12 @@ int main(int argc, char** argv) {
                    "seeded)")
         ->group("Crash points (with --disk)");
     app.add_option("--after-crash", after_crash,
-                   "With --disk: a check run on the surviving disk after the crash (words split on spaces); its exit "
+                   "With --disk: a check run on the surviving disk after the crash (words split as in --node: blanks, "
+                   "quotes, backslash); its exit "
                    "code is the verdict; it finds the program's stdout in $MARIONETTE_PROGRAM_OUTPUT")
+        ->group("Crash points (with --disk)");
+    app.add_flag("--require-crash", cli.run.require_crash,
+                 "With a crash point: fail the run (exit 1) if the crash point is never reached")
         ->group("Crash points (with --disk)");
     app.add_option("--scenario", cli.run.scenario_path,
                    "With --disk: drive the run with a scenario file (docs/control-protocol.md)");
@@ -158,6 +180,7 @@ int main(int argc, char** argv) {
                    "Cluster: network model options, 'key=value ...' (e.g. 'latency_ns_min=2ms drop_rate=1%'; docs/network-model.md)")
         ->group("Clusters");
     app.set_config("--config", "", "Read options from a TOML/INI file (CLI11 config; e.g. node = [\"a=./server\", \"b=./client a\"])");
+    app.allow_config_extras(CLI::config_extras_mode::error);  // an unknown key is a usage error, never ignored
     marionette::SweepCommand sweep;
     app.add_option("--runs", sweep.runs_text, "Sweep: run N seeds derived from --seed (seed_i = seed ^ 0x9E3779B97F4A7C15 ^ i)")
         ->group("Seed sweeps");
@@ -182,10 +205,24 @@ int main(int argc, char** argv) {
         ->group("Seed sweeps");
     app.add_option("--run-report", cli.run.run_report_path)->group("");  // written for the sweep (launcher/run_report.hpp)
     app.add_option("command", cli.run.command, "The program and its arguments, after --");
+    marionette::name_option_values(app);  // SEED, DURATION, RATE, ... instead of TEXT
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e) == 0 ? 0 : exit_usage;
+        if (app.exit(e) == 0) return 0;
+        std::vector<std::string> known;
+        for (const CLI::Option* option : app.get_options()) {
+            for (const std::string& name : option->get_lnames()) known.push_back(name);
+        }
+        std::vector<std::string> unknown(argv + 1, argv + argc);
+        // CLI11 names an unknown --config key as "INI was not able to parse KEY".
+        const std::string config_prefix = "INI was not able to parse ";
+        if (const std::string what = e.what(); what.rfind(config_prefix, 0) == 0) {
+            unknown = {"--" + what.substr(config_prefix.size())};
+            fmt::print(stderr, "marionette-launch: in the --config file (keys are the long options without the dashes):\n");
+        }
+        fmt::print(stderr, "{}", marionette::suggest_options(unknown, known));
+        return exit_usage;
     }
     try {
         for (std::string& path : cli.run.real_paths) {
@@ -197,10 +234,20 @@ int main(int argc, char** argv) {
         if (!cli.check_trace.empty()) return check_trace_file(cli.check_trace);
         if (!cli.audit.empty()) return marionette::run_audit(cli.audit);
         if (cli.demo) return run_demo(cli);
+        // Words as in a --node command: blanks separate, quotes and a backslash as in a shell.
+        const marionette::SplitLine check_words = marionette::split_words(after_crash);
+        if (check_words.error) throw std::invalid_argument("--after-crash: " + check_words.error->describe());
+        for (const marionette::Word& word : check_words.words) cli.run.check_command.push_back(word.text);
+        for (const auto& [name, text] : disk_texts) {
+            if (!text.empty()) cli.run.disk_options.emplace_back(name, text);
+        }
+        cli.run.invocation.assign(argv, argv + argc);
         sweep.seed_text = cli.seed_text;
         marionette::check_sweep_options(sweep);
         if (!sweep.merge_paths.empty()) return marionette::run_merge_command(sweep);
-        if (sweep.is_sweep()) return marionette::run_sweep_command(argc, argv, sweep);
+        const bool sweeping = sweep.is_sweep();
+        if (sweeping || !cli.run.nodes.empty() || !cli.run.command.empty()) marionette::validate_run_options(cli.run, sweeping);
+        if (sweeping) return marionette::run_sweep_command(argc, argv, sweep);
         if (!cli.run.nodes.empty()) {
             cli.run.seed_text = cli.seed_text;
             cli.run.trace_path = cli.trace_path;
@@ -209,14 +256,6 @@ int main(int argc, char** argv) {
             return marionette::run_cluster_command(cli.run);
         }
         if (!cli.run.command.empty()) {
-            for (std::size_t start = 0; start < after_crash.size();) {
-                const std::size_t end = std::min(after_crash.find(' ', start), after_crash.size());
-                if (end > start) cli.run.check_command.push_back(after_crash.substr(start, end - start));
-                start = end + 1;
-            }
-            for (const auto& [name, text] : disk_texts) {
-                if (!text.empty()) cli.run.disk_options.emplace_back(name, text);
-            }
             if (!cli.run.disk_options.empty() && cli.run.disk_dir.empty()) {
                 fmt::print(stderr, "marionette-launch: disk model options need --disk DIR\n");
                 return exit_usage;

@@ -1,4 +1,6 @@
 #include "launcher/program_run.hpp"
+#include "launcher/replay.hpp"
+#include "launcher/validate.hpp"
 
 #include <fmt/core.h>
 
@@ -178,14 +180,21 @@ std::string find_preload_library() {
     const auto self = std::filesystem::read_symlink("/proc/self/exe", error);
     if (!error) {
         const auto dir = self.parent_path();
-        for (const auto& candidate : {dir / "libmarionette.so", dir / ".." / "interpose" / "libmarionette.so",
-                                      dir / ".." / "lib" / "libmarionette.so"}) {
+        // Installed: bin/marionette-launch and lib/marionette/libmarionette.so
+        // (cmake/install_tools.cmake); in a build tree: launcher/ and interpose/.
+        for (const auto& candidate : {dir / "libmarionette.so", dir / ".." / "lib" / "marionette" / "libmarionette.so",
+                                      dir / ".." / "interpose" / "libmarionette.so", dir / ".." / "lib" / "libmarionette.so"}) {
             if (std::filesystem::exists(candidate)) return std::filesystem::canonical(candidate).string();
         }
-    }
 #ifdef MARIONETTE_PRELOAD_PATH
-    if (std::filesystem::exists(MARIONETTE_PRELOAD_PATH)) return MARIONETTE_PRELOAD_PATH;
+        // Test executables elsewhere in the build tree use the build's copy;
+        // an installed launcher never looks into the tree it was built in.
+        const std::string build_dir = MARIONETTE_BUILD_DIR;
+        if (self.string().rfind(build_dir + "/", 0) == 0 && std::filesystem::exists(MARIONETTE_PRELOAD_PATH)) {
+            return MARIONETTE_PRELOAD_PATH;
+        }
 #endif
+    }
     throw std::runtime_error("cannot find libmarionette.so (set MARIONETTE_PRELOAD)");
 }
 
@@ -218,6 +227,7 @@ constexpr int exit_internal = 3;
 std::string quote(const std::string& arg) { return shell_join({arg}); }
 
 std::string replay_command(const RunCommandOptions& options, std::uint64_t seed) {
+    if (!options.invocation.empty()) return replay_command_line(options.invocation, seed);
     std::string line = fmt::format("marionette-launch --seed {}", seed);
     if (!options.start_time_text.empty()) line += " --start-time " + quote(options.start_time_text);
     if (!options.timeout_text.empty()) line += " --timeout " + quote(options.timeout_text);
@@ -335,6 +345,10 @@ RecordedRun record(ProgramRunOptions run, const RunCommandOptions& command, cons
         recorded.trace->emit("node.crash", {{"pending_writes", recorded.crash->pending}, {"landed", recorded.crash->landed},
                                             {"lost", recorded.crash->lost}, {"torn", recorded.crash->torn}});
     }
+    if (!recorded.result.crashed && !crash_point_text(command).empty()) {
+        // Said in the trace too, so a sweep's log and a replay show it.
+        recorded.trace->emit("coordinator.crash_not_reached", {{"point", crash_point_text(command)}});
+    }
     if (recorded.check) {
         ProgramRunOptions check = run;
         check.argv = command.check_command;
@@ -343,43 +357,28 @@ RecordedRun record(ProgramRunOptions run, const RunCommandOptions& command, cons
     return recorded;
 }
 
-void describe_outcome(const ProgramRunResult& result, const ProgramRunOptions& run) {
+void describe_outcome(const ProgramRunResult& result, const ProgramRunOptions& run, std::string_view what = "program") {
     if (!result.spawn_error.empty()) {
         fmt::print(stderr, "marionette: {}\n", result.spawn_error);
     } else if (result.timed_out) {
-        fmt::print(stderr, "marionette: program killed after the wall-clock limit ({})\n", format_duration(run.wall_timeout_ns));
+        fmt::print(stderr, "marionette: {} killed after the wall-clock limit ({})\n", what, format_duration(run.wall_timeout_ns));
     } else if (result.crashed) {
-        fmt::print(stderr, "marionette: the node lost power at the crash point; the program was killed mid-call\n");
+        fmt::print(stderr, "marionette: the node lost power at the crash point; the {} was killed mid-call\n", what);
     } else if (!result.deadlock.empty()) {
         fmt::print(stderr, "marionette: DEADLOCK: {}\n", result.deadlock);
     } else if (result.signal != 0) {
-        fmt::print(stderr, "marionette: program killed by signal {} ({})\n", result.signal,
+        fmt::print(stderr, "marionette: {} killed by signal {} ({})\n", what, result.signal,
                    sigabbrev_np(result.signal) != nullptr ? sigabbrev_np(result.signal) : "?");
     } else if (run.virtual_timeout_ns != 0 && result.exit_code == 124 &&
                std::any_of(result.node_events.begin(), result.node_events.end(),
                            [](const TraceEvent& e) { return e.name == "process.virtual_timeout"; })) {
-        fmt::print(stderr, "marionette: program stopped at the virtual time limit (--timeout {})\n",
+        fmt::print(stderr, "marionette: {} stopped at the virtual time limit (--timeout {})\n", what,
                    format_duration(run.virtual_timeout_ns));
     } else if (result.exit_code != 0) {
-        fmt::print(stderr, "marionette: program exited with status {}\n", result.exit_code);
+        fmt::print(stderr, "marionette: {} exited with status {}\n", what, result.exit_code);
     }
 }
 
-/// Compares two runs event by event; prints the first divergence.
-bool same_runs(const Trace& first, const Trace& second) {
-    const auto& a = first.events();
-    const auto& b = second.events();
-    for (std::size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
-        const std::string line_a = i < a.size() ? render_event(a[i], TraceFormat::text) : "(no event: run 1 ended)";
-        const std::string line_b = i < b.size() ? render_event(b[i], TraceFormat::text) : "(no event: run 2 ended)";
-        if (line_a != line_b) {
-            fmt::print(stderr, "marionette: VERIFY FAILED: the two runs diverge at event {}\n", i);
-            fmt::print(stderr, "  run 1: {}\n  run 2: {}\n", line_a, line_b);
-            return false;
-        }
-    }
-    return true;
-}
 
 /// Crash options need --disk, at most one crash point, and well-formed text;
 /// a usage error (std::invalid_argument) names what is wrong.
@@ -421,6 +420,21 @@ void validate_crash_options(const RunCommandOptions& options) {
 }
 
 }  // namespace
+
+bool same_traces(const Trace& first, const Trace& second) {
+    const auto& a = first.events();
+    const auto& b = second.events();
+    for (std::size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+        const std::string line_a = i < a.size() ? render_event(a[i], TraceFormat::text) : "(no event: run 1 ended)";
+        const std::string line_b = i < b.size() ? render_event(b[i], TraceFormat::text) : "(no event: run 2 ended)";
+        if (line_a != line_b) {
+            fmt::print(stderr, "marionette: VERIFY FAILED: the two runs diverge at event {}\n", i);
+            fmt::print(stderr, "  run 1: {}\n  run 2: {}\n", line_a, line_b);
+            return false;
+        }
+    }
+    return true;
+}
 
 ProgramRunOptions program_options(const RunCommandOptions& options) {
     ProgramRunOptions run;
@@ -470,17 +484,26 @@ int run_command(const RunCommandOptions& options) {
     // check, the check's verdict is the run's.
     int code = first.result.succeeded() || first.result.crashed ? 0 : exit_program_failed;
     if (first.crash && !options.quiet) {
-        fmt::print(stderr, "marionette: power loss: {} unsynced changes: {} landed, {} lost, {} torn\n",
-                   first.crash->pending, first.crash->landed, first.crash->lost, first.crash->torn);
+        fmt::print(stderr,
+                   "marionette: power loss: {} unsynced writes ({} landed, {} lost, {} torn); {} directory entries "
+                   "undone (their change was never made durable), {} files gone\n",
+                   first.crash->pending, first.crash->landed, first.crash->lost, first.crash->torn,
+                   first.crash->namespace_lost, first.crash->removed_inodes);
+    }
+    if (!first.result.crashed && !crash_point_text(options).empty()) {
+        fmt::print(stderr, "marionette: crash point not reached: {} (the run ended at virtual time {}){}\n",
+                   crash_point_text(options), format_duration(first.trace->summary().final_ns),
+                   options.require_crash ? "; --require-crash makes this a failure" : "");
     }
     if (first.check) {
-        describe_outcome(*first.check, run);
+        describe_outcome(*first.check, run, "check (--after-crash)");
         code = first.check->succeeded() ? 0 : exit_program_failed;
         if (!options.quiet || code != 0) {
             fmt::print(stderr, "marionette: check after the {}: {}\n", first.crash ? "crash" : "run (no crash point reached)",
                        code == 0 ? "passed" : "FAILED");
         }
     }
+    if (options.require_crash && !first.result.crashed) code = exit_program_failed;
     if (!first.result.spawn_error.empty()) code = 2;
 
     if (options.verify && first.result.spawn_error.empty()) {
@@ -489,7 +512,7 @@ int run_command(const RunCommandOptions& options) {
         RunCommandOptions second_command = options;
         second_command.export_disk_dir.clear();
         RecordedRun second = record(again, second_command, header, nullptr);
-        if (!same_runs(*first.trace, *second.trace)) {
+        if (!same_traces(*first.trace, *second.trace)) {
             code = exit_program_failed;
         } else if (!options.quiet) {
             fmt::print(stderr, "marionette: verify: 2 runs identical ({} events, trace_hash={:016x})\n", first.trace->size(),

@@ -114,8 +114,9 @@ void record_run(Trace& trace, const ProgramRunOptions& options, const ProgramRun
 void record_process_end(Trace& trace, const ProgramRunOptions& options, const ProgramRunResult& result);
 
 /// libmarionette.so: $MARIONETTE_PRELOAD, else next to the launcher binary
-/// (../interpose/ in a build tree, ../lib/ when installed), else the path
-/// compiled in. Throws std::runtime_error if none exists.
+/// (../lib/marionette/ when installed, ../interpose/ in a build tree), else,
+/// for executables inside the build tree only, the path compiled in. Throws
+/// std::runtime_error if none exists.
 std::string find_preload_library();
 
 /// Parses --start-time: `YYYY-MM-DDTHH:MM:SSZ` or Unix seconds. Throws
@@ -154,7 +155,8 @@ struct RunCommandOptions {
     /// --after-crash CMD: run on the surviving disk after the crash (or after
     /// the program ends, if the crash point was never reached); its exit code
     /// is the run's verdict. It finds the program's stdout in the file named
-    /// by $MARIONETTE_PROGRAM_OUTPUT. Given as one string, split on spaces.
+    /// by $MARIONETTE_PROGRAM_OUTPUT. Given as one string, split into words
+    /// as a --node command is (control/lexer.hpp).
     std::vector<std::string> check_command;
     /// --scenario FILE: drive the run with the control language.
     std::string scenario_path;
@@ -172,12 +174,22 @@ struct RunCommandOptions {
     /// Hidden --run-report FILE: where a sweep's run writes its end report
     /// (launcher/run_report.hpp).
     std::string run_report_path;
+    /// --require-crash: a run whose crash point was never reached fails.
+    bool require_crash = false;
+    /// The launcher's command line as given (argv[0] first), for the replay
+    /// command a run prints (launcher/replay.hpp). Empty: built from the
+    /// options above.
+    std::vector<std::string> invocation;
 };
 
 /// Parses --seed, --start-time, --wall-timeout and finds the preload: the
 /// options of one program run. Throws std::invalid_argument on bad values
 /// and std::runtime_error if the preload library is missing.
 ProgramRunOptions program_options(const RunCommandOptions& options);
+
+/// Compares two runs' traces event by event; false after printing the
+/// first divergence (`marionette: VERIFY FAILED: ...`) to stderr.
+bool same_traces(const Trace& first, const Trace& second);
 
 /// Runs the command; returns the launcher's exit code (0 ok, 1 the program
 /// failed or --verify found a divergence, 3 Marionette failed). Throws

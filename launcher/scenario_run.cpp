@@ -1,4 +1,5 @@
 #include "launcher/scenario_run.hpp"
+#include "launcher/replay.hpp"
 
 #include <fmt/core.h>
 
@@ -426,6 +427,10 @@ int run_scenario_command(const RunCommandOptions& options) {
     write_run_report(options.run_report_path, trace);
     fmt::print(stderr, "marionette: seed={} events={} trace_hash={:016x}{}\n", run.seed, trace.size(), trace.hash(),
                options.trace_path.empty() ? "" : " trace=" + std::filesystem::absolute(options.trace_path).string());
+    if (!options.invocation.empty()) {
+        fmt::print(stderr, "marionette: replay with: {}{}\n", replay_command_line(options.invocation, run.seed),
+                   options.control_path.empty() ? "" : "  (and send the same control commands)");
+    }
     return code;
 }
 

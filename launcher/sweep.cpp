@@ -153,7 +153,7 @@ std::string replay_command(const SweepOptions& options, std::uint64_t seed) {
     std::vector<std::string> argv = options.run_argv;
     argv[0] = options.display_launcher;
     argv.insert(argv.begin() + 1, {"--seed", std::to_string(seed)});
-    return shell_join(argv);
+    return options.display_prefix + shell_join(argv);
 }
 
 std::uint64_t sweep_seed(std::uint64_t base, std::uint64_t i) { return base ^ 0x9E3779B97F4A7C15ULL ^ i; }

@@ -67,6 +67,8 @@ struct SweepOptions {
     /// ends early waits for the ones before it), so what it writes does not
     /// depend on timing.
     std::function<void(const SweepRun&)> on_result;
+    /// Put before each replay command (`cd DIR && ` when relative paths matter).
+    std::string display_prefix;
 };
 
 

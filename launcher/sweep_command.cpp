@@ -1,5 +1,7 @@
 #include "launcher/sweep_command.hpp"
 
+#include "launcher/replay.hpp"
+
 #include <fmt/core.h>
 #include <stdlib.h>
 
@@ -11,6 +13,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "launcher/replay.hpp"
 #include "launcher/shard.hpp"
 #include "launcher/sweep.hpp"
 #include "launcher/sweep_results.hpp"
@@ -133,7 +136,8 @@ int run_sweep_command(int argc, char** argv, const SweepCommand& command) {
     }
     if (!command.progress_text.empty()) sweep.progress = parse_sweep_progress(command.progress_text);
     sweep.jobs = command.jobs != 0 ? command.jobs : std::max(1u, std::thread::hardware_concurrency());
-    sweep.display_launcher = argv[0];
+    sweep.display_launcher = launcher_for_replay(argv[0]);
+    sweep.display_prefix = working_directory_prefix(std::vector<std::string>(argv + 1, argv + argc));
     sweep.run_argv = run_argv_of(argc, argv);
     // The results file is opened before any run, so a bad path costs nothing.
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> results(nullptr, std::fclose);
@@ -150,6 +154,8 @@ int run_sweep_command(int argc, char** argv, const SweepCommand& command) {
     const SweepResult result = run_sweep(sweep, stderr);
     fmt::print(stderr, "{}", format_sweep_report(result));
     fmt::print(stderr, "marionette sweep: per-seed logs in {}\n", sweep.log_dir);
+    fmt::print(stderr, "marionette sweep: replay with: {}\n",
+               replay_command_line(std::vector<std::string>(argv, argv + argc), std::nullopt));
     if (results) {
         if (std::ferror(results.get()) != 0) throw std::runtime_error("writing --results '" + command.results_path + "' failed");
         if (command.results_path != "-") fmt::print(stderr, "marionette sweep: results in {}\n", command.results_path);

@@ -7,6 +7,8 @@ packages=(
   # build
   build-essential cmake ninja-build pkg-config
   libseccomp-dev libcapstone-dev catch2 libfmt-dev libcli11-dev
+  # install and packaging: man pages from --help, the .deb (cpack -G DEB, dpkg-shlibdeps)
+  help2man dpkg-dev
   # programs nobody here wrote, used by the integration tests and examples
   python3 sqlite3 coreutils faketime strace iproute2 util-linux bc
   # the cluster example and test: redis-server and redis-cli

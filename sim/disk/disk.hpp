@@ -122,6 +122,10 @@ struct CrashReport {
     std::uint64_t lost = 0;
     std::uint64_t torn = 0;
     std::uint64_t removed_inodes = 0;
+    /// Directory entries whose last change was never made durable and is
+    /// undone: names created or renamed in that vanish, names unlinked or
+    /// renamed away that come back.
+    std::uint64_t namespace_lost = 0;
 };
 
 namespace detail {

@@ -220,9 +220,26 @@ CrashReport Disk::crash() {
     rebuild_namespace(reachable, dropped, report);
     crashed_ = true;
     trace_.emit("disk.crash", {{"pending_writes", report.pending}, {"landed", report.landed}, {"lost", report.lost},
-                               {"torn", report.torn}, {"removed_inodes", report.removed_inodes}});
+                               {"torn", report.torn}, {"removed_inodes", report.removed_inodes},
+                               {"namespace_lost", report.namespace_lost}});
     return report;
 }
+
+namespace {
+
+/// Names of a directory that differ between its live and durable entries
+/// (present in one only, or naming another inode).
+std::uint64_t namespace_difference(const std::map<std::string, Ino>& live, const std::map<std::string, Ino>& durable) {
+    std::uint64_t count = 0;
+    for (const auto& [name, ino] : live) {
+        auto it = durable.find(name);
+        count += it == durable.end() || it->second != ino;
+    }
+    for (const auto& [name, ino] : durable) count += !live.contains(name);
+    return count;
+}
+
+}  // namespace
 
 void Disk::rebuild_namespace(const std::vector<Ino>& reachable,
                              const std::map<Ino, std::vector<std::string>>& dropped, CrashReport& report) {
@@ -246,6 +263,7 @@ void Disk::rebuild_namespace(const std::vector<Ino>& reachable,
             if (d != dropped.end()) {
                 for (const std::string& name : d->second) inode.durable_entries.erase(name);
             }
+            report.namespace_lost += namespace_difference(inode.entries, inode.durable_entries);
             inode.entries = inode.durable_entries;
         }
     }

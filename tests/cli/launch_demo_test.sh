@@ -30,5 +30,5 @@ expect_in "$scratch/out" "valid jsonl trace, seed=11"
 # --summary reports the same hash the checker computes from the file.
 expect_exit 0 "$launch" --demo --seed 11 --trace "$scratch/e.trace" --summary
 expect_in "$scratch/out" "$hash_text"
-expect_in "$scratch/out" "replay with: marionette-launch --demo --seed 11"
+expect_in "$scratch/out" "/marionette-launch --demo --seed 11"
 echo "launch_demo: ok"

@@ -10,7 +10,7 @@ status() { local code=0; "$launch" "$@" >"$scratch/out" 2>"$scratch/err" || code
 [[ $(status --seed 4 -- true) -eq 0 ]] || fail "true did not exit 0"
 [[ $(status --seed 4 -- sh -c 'exit 3') -eq 1 ]] || fail "a failing program must give exit 1"
 expect_line "$scratch/err" 'program exited with status 3'
-expect_line "$scratch/err" '^marionette: replay with: marionette-launch --seed 4 -- sh -c .exit 3.$'
+expect_line "$scratch/err" '^marionette: replay with: /.*/marionette-launch --seed 4 -- sh -c .exit 3.$'
 [[ $(status --seed 4 -- sh -c 'kill -SEGV $$') -eq 1 ]] || fail "a program killed by a signal must give exit 1"
 expect_line "$scratch/err" 'killed by signal 11 \(SEGV\)'
 [[ $(status --seed 4 -- /nonexistent/program) -eq 2 ]] || fail "a missing program must give exit 2"

@@ -46,8 +46,9 @@ replay=$(grep -m1 '    replay: ' sweep-off.out | sed 's/^    replay: //')
 rm -rf "$(grep -o '/tmp/marionette-sweep\.[A-Za-z0-9]*' sweep-off.out | tail -1)"
 for run in a b; do
   code=0
-  # The launcher's own options go before the program's: right after argv[0].
-  eval "${replay%% *} --trace off.$run.trace ${replay#* }" >"off.$run" 2>&1 || code=$?
+  # The launcher's own options go before the program's: right after the
+  # launcher (the replay may start with `cd DIR &&`).
+  eval "${replay/marionette-launch /marionette-launch --trace $PWD/off.$run.trace }" >"off.$run" 2>&1 || code=$?
   [[ $code -eq 1 ]] || { cat "off.$run" >&2; fail "the replayed seed did not fail (exit $code)"; }
 done
 grep -q '^FAIL mode=off' off.a || { cat off.a >&2; fail "the replay's check did not report the failure"; }

@@ -49,7 +49,7 @@ TEST_CASE("synced data survives a crash whatever the crash rates", "[disk][crash
     CHECK(rig.get("/f") == "durable!");
     CHECK(report.pending == 2);
     CHECK(report.lost == 2);
-    CHECK(rig.last("disk.crash") == "disk.crash at_ns=0 pending_writes=2 landed=0 lost=2 torn=0 removed_inodes=0");
+    CHECK(rig.last("disk.crash") == "disk.crash at_ns=0 pending_writes=2 landed=0 lost=2 torn=0 removed_inodes=0 namespace_lost=0");
     CHECK(rig.lines("disk.crash_write")[0] ==
           "disk.crash_write at_ns=0 seq=1 ino=11 op=write offset=8 len=4 result=lost sectors=0 kept_sectors=0 kept_mask=");
     CHECK(rig.disk.fstat(ino).value.size == 8);

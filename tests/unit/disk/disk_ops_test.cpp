@@ -253,7 +253,7 @@ TEST_CASE("namespace and durability operations trace exactly these lines", "[dis
         "event=9 disk.unlink at_ns=10 path=/g ino=12 status=ok latency_ns=100",
         "event=10 disk.rmdir at_ns=10 path=/d status=enotempty latency_ns=100",
         "event=11 disk.sync at_ns=10 committed_writes=0 status=ok latency_ns=100",
-        "event=12 disk.crash at_ns=10 pending_writes=0 landed=0 lost=0 torn=0 removed_inodes=0",
+        "event=12 disk.crash at_ns=10 pending_writes=0 landed=0 lost=0 torn=0 removed_inodes=0 namespace_lost=0",
         "event=13 disk.restart at_ns=10",
     };
     CHECK(lines == expected);

@@ -15,7 +15,8 @@ set(prefix ${WORK_DIR}/prefix)
 
 execute_process(COMMAND ${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix} --component marionette_embed
   COMMAND_ERROR_IS_FATAL ANY)
-foreach(installed include/marionette/world.hpp include/marionette/recorder.h include/sim/trace.hpp
+foreach(installed include/marionette/world.hpp include/marionette/recorder.h include/marionette/sim/trace.hpp
+        include/marionette/control.hpp
         lib/cmake/marionette/marionetteConfig.cmake)
   if(NOT EXISTS ${prefix}/${installed})
     message(FATAL_ERROR "not installed: ${installed}")
@@ -33,5 +34,35 @@ execute_process(COMMAND ${WORK_DIR}/build/wal_kv_test RESULT_VARIABLE result)
 if(NOT result EQUAL 0)
   message(FATAL_ERROR "the example built against the installed package failed: ${result}")
 endif()
+# The installed control client (marionette::control): a program that
+# includes control.hpp and links the library; connecting to a socket that
+# does not exist must throw ControlError with the connection code.
+file(MAKE_DIRECTORY ${WORK_DIR}/control_client)
+file(WRITE ${WORK_DIR}/control_client/CMakeLists.txt [=[
+cmake_minimum_required(VERSION 3.25)
+project(control_client CXX)
+find_package(marionette REQUIRED)
+add_executable(control_client main.cpp)
+target_link_libraries(control_client PRIVATE marionette::control)
+]=])
+file(WRITE ${WORK_DIR}/control_client/main.cpp [=[
+#include "marionette/control.hpp"
+int main() {
+    try {
+        marionette::ControlClient::connect("/nonexistent/run.sock");
+    } catch (const marionette::ControlError& e) {
+        return e.code() == marionette::ErrorCode::connection ? 0 : 2;
+    }
+    return 1;
+}
+]=])
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${WORK_DIR}/control_client -B ${WORK_DIR}/control_build -G ${GENERATOR}
+  -DCMAKE_CXX_COMPILER=${CXX_COMPILER} -DCMAKE_PREFIX_PATH=${prefix} COMMAND_ERROR_IS_FATAL ANY)
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR}/control_build COMMAND_ERROR_IS_FATAL ANY)
+execute_process(COMMAND ${WORK_DIR}/control_build/control_client RESULT_VARIABLE result)
+if(NOT result EQUAL 0)
+  message(FATAL_ERROR "the control client built against the installed package failed: ${result}")
+endif()
+
 file(REMOVE_RECURSE ${WORK_DIR})
-message(STATUS "installed package: wal_kv built and passed against ${prefix}")
+message(STATUS "installed package: wal_kv and a control client built and passed against ${prefix}")

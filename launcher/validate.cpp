@@ -1,0 +1,152 @@
+#include "launcher/validate.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <stdexcept>
+
+#include "sim/time.hpp"
+
+namespace marionette {
+namespace {
+
+namespace fs = std::filesystem;
+
+[[noreturn]] void usage(const std::string& message) { throw std::invalid_argument(message); }
+
+/// A duration option must carry a unit: `--wall-timeout 5` used to mean
+/// 5 ns. A bare 0 is unambiguous.
+void require_unit(const std::string& flag, const std::string& text) {
+    if (text.empty() || text == "0") return;
+    if (text.find_first_not_of("0123456789") == std::string::npos) {
+        usage(flag + " '" + text + "' has no unit: write e.g. " + text + "s (units: ns, us, ms, s, m, h)");
+    }
+    try {
+        parse_duration(text);
+    } catch (const std::invalid_argument& e) {
+        usage(flag + ": " + e.what());
+    }
+}
+
+void check_cluster(const RunCommandOptions& options) {
+    auto reject = [](bool given, const std::string& what, const std::string& why) {
+        if (given) usage(what + " does not apply to a cluster run (--node): " + why);
+    };
+    const char* no_disk = "nodes have no --disk yet; remove it";
+    if (options.verify && !options.control_path.empty()) {
+        usage("--verify does not apply with --control (the commands sent cannot be repeated): use a --scenario");
+    }
+    reject(!options.crash_at_text.empty(), "--crash-at", "use a --scenario with 'at <time> crash <node>'");
+    reject(!options.crash_after_text.empty(), "--crash-after", no_disk);
+    reject(!options.crash_random_text.empty(), "--crash-random-within", "use a --scenario with 'at <time> crash <node>'");
+    reject(!options.crash_rate_text.empty(), "--crash-rate", no_disk);
+    reject(!options.check_command.empty(), "--after-crash", "use a --scenario with 'spawn NAME node=NODE -- CHECK'");
+    reject(!options.export_disk_dir.empty(), "--export-disk", no_disk);
+    reject(!options.disk_options.empty(), "disk model options (--" + (options.disk_options.empty() ? std::string() :
+                                                                          options.disk_options.front().first) + ")",
+           "use a --scenario with 'disk.set_faults node=NODE ...'");
+}
+
+/// A single program driven by --scenario/--control: the control language
+/// crashes, checks and exports, not the one-shot options.
+void check_driven(const RunCommandOptions& options) {
+    auto reject = [](bool given, const std::string& what, const std::string& instead) {
+        if (given) usage(what + " does not apply to a run driven by --scenario/--control: " + instead);
+    };
+    reject(options.verify, "--verify", "run it twice with the same --seed and compare the trace_hash lines");
+    reject(!crash_point_text(options).empty(), crash_point_text(options).substr(0, crash_point_text(options).find(' ')),
+           "write 'at <time> crash', 'after <n> <event> crash' or 'crash random within <a>..<b>' in the scenario");
+    reject(options.require_crash, "--require-crash", "write 'expect' lines in the scenario");
+    reject(!options.check_command.empty(), "--after-crash", "write 'spawn NAME -- CHECK' and 'expect exit NAME 0' in the scenario");
+    reject(!options.export_disk_dir.empty(), "--export-disk", "it is not exported from a scenario run yet; remove it");
+}
+
+void check_disk_paths(const RunCommandOptions& options, bool sweep) {
+    std::error_code error;
+    if (!options.disk_dir.empty()) {
+        if (!fs::exists(options.disk_dir, error)) usage("--disk '" + options.disk_dir + "' does not exist (give an existing directory)");
+        if (!fs::is_directory(options.disk_dir, error)) usage("--disk '" + options.disk_dir + "' is not a directory");
+    }
+    if (options.export_disk_dir.empty()) return;
+    if (sweep) usage("--export-disk names one directory; it cannot be shared by the runs of a sweep");
+    if (options.disk_dir.empty()) usage("--export-disk needs --disk DIR (only a simulated disk can be exported)");
+    const fs::path out = options.export_disk_dir;
+    if (fs::exists(out, error)) {
+        if (!fs::is_directory(out, error)) usage("--export-disk '" + out.string() + "' exists and is not a directory");
+        if (!fs::is_empty(out, error)) usage("--export-disk '" + out.string() + "' is not empty (give a new or empty directory)");
+    }
+}
+
+void check_control_paths(const RunCommandOptions& options, bool sweep) {
+    std::error_code error;
+    if (!options.scenario_path.empty()) {
+        if (!fs::exists(options.scenario_path, error)) usage("--scenario '" + options.scenario_path + "' does not exist");
+        if (fs::is_directory(options.scenario_path, error)) usage("--scenario '" + options.scenario_path + "' is a directory, not a scenario file");
+    }
+    if (options.control_path.empty()) return;
+    if (sweep) usage("--control names one socket; it cannot be shared by the runs of a sweep");
+    const fs::path socket = options.control_path;
+    const fs::path dir = socket.has_parent_path() ? socket.parent_path() : fs::path(".");
+    if (!fs::is_directory(dir, error)) usage("--control '" + socket.string() + "': directory '" + dir.string() + "' does not exist");
+    struct stat info {};
+    if (::lstat(socket.c_str(), &info) == 0 && !S_ISSOCK(info.st_mode)) {
+        usage("--control '" + socket.string() + "' exists and is not a socket (give a new path)");
+    }
+    if (socket.string().size() >= 108) usage("--control '" + socket.string() + "' is too long for a Unix socket (at most 107 bytes)");
+}
+
+void check_crash_after(const std::string& text) {
+    const std::size_t space = text.find(' ');
+    if (space == std::string::npos) return;  // malformed: program_run's check names the form
+    const std::string event = text.substr(space + 1);
+    const auto& names = crash_after_event_names();
+    if (std::find(names.begin(), names.end(), event) != names.end()) return;
+    std::string list;
+    for (const std::string& name : names) list += (list.empty() ? "" : ", ") + name;
+    usage("--crash-after '" + text + "': no run emits the event '" + event + "' (known: " + list + ")");
+}
+
+}  // namespace
+
+const std::vector<std::string>& crash_after_event_names() {
+    static const std::vector<std::string> names = {
+        "disk.bad_sector", "disk.chmod", "disk.corrupt_sector", "disk.fallocate", "disk.fault", "disk.fsync",
+        "disk.link", "disk.mkdir", "disk.open", "disk.read", "disk.readdir", "disk.rejected", "disk.rename",
+        "disk.rmdir", "disk.stat", "disk.symlink", "disk.sync", "disk.sync_range", "disk.truncate", "disk.unlink",
+        "disk.write", "fs.close", "fs.open", "process.end", "process.exec", "process.reaped", "process.signal_sent",
+        "scheduler.blocked", "thread.end", "thread.signal_sent", "thread.start", "timer.alarm", "timer.alarm_set",
+        "timer.fire", "timer.timerfd_set"};
+    return names;
+}
+
+std::string crash_point_text(const RunCommandOptions& options) {
+    if (!options.crash_at_text.empty()) return "--crash-at " + options.crash_at_text;
+    if (!options.crash_after_text.empty()) return "--crash-after '" + options.crash_after_text + "'";
+    if (!options.crash_random_text.empty()) return "--crash-random-within " + options.crash_random_text;
+    if (!options.crash_rate_text.empty()) return "--crash-rate " + options.crash_rate_text;
+    return "";
+}
+
+void validate_run_options(const RunCommandOptions& options, bool sweep) {
+    if (!options.nodes.empty()) {
+        check_cluster(options);
+    } else if (!options.scenario_path.empty() || !options.control_path.empty()) {
+        check_driven(options);
+    }
+    require_unit("--wall-timeout", options.wall_timeout_text);
+    require_unit("--timeout", options.timeout_text);
+    require_unit("--crash-at", options.crash_at_text);
+    if (const std::size_t dots = options.crash_random_text.find(".."); dots != std::string::npos) {
+        require_unit("--crash-random-within", options.crash_random_text.substr(0, dots));
+        require_unit("--crash-random-within", options.crash_random_text.substr(dots + 2));
+    }
+    if (!options.crash_after_text.empty()) check_crash_after(options.crash_after_text);
+    check_disk_paths(options, sweep);
+    check_control_paths(options, sweep);
+    if (options.require_crash && crash_point_text(options).empty()) {
+        usage("--require-crash needs a crash point (--crash-at, --crash-after, --crash-random-within or --crash-rate)");
+    }
+}
+
+}  // namespace marionette

@@ -1,0 +1,31 @@
+// Checks of a run's command line made before anything runs.
+//
+// Every option either applies to the kind of run asked for or is a usage
+// error (exit 2) naming the option and the fix: nothing is silently
+// ignored, and no user error is found only after the run (a non-empty
+// --export-disk directory) or reported as Marionette's own failure (exit 3).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "launcher/program_run.hpp"
+
+namespace marionette {
+
+/// Throws std::invalid_argument naming the first problem: an option that
+/// does not apply to this kind of run (a cluster when `options.nodes` is
+/// set, a sweep when `sweep`), a path that cannot serve (--disk not a
+/// directory, --export-disk not empty, --scenario missing, --control in a
+/// missing directory), a duration without a unit, a crash point on an
+/// event no run emits.
+void validate_run_options(const RunCommandOptions& options, bool sweep);
+
+/// Trace events a `--crash-after '<n> <event>'` can count (the node's
+/// events: disk, file, process, thread, timer).
+const std::vector<std::string>& crash_after_event_names();
+
+/// The crash point options given, as `--flag value` (empty if none).
+std::string crash_point_text(const RunCommandOptions& options);
+
+}  // namespace marionette
