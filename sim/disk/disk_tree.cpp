@@ -93,6 +93,8 @@ std::uint64_t Disk::export_durable(const fs::path& destination) {
             const Inode& inode = *find(ino);
             const fs::path path = dir_path / name;
             if (inode.type == FileType::directory) {
+                // The host view is the host's, not the disk's image.
+                if (ino == host_root_ino_) continue;
                 if (!seen.insert(ino).second) continue;
                 fs::create_directory(path);
                 work.emplace_back(ino, path);
