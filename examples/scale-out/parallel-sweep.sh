@@ -20,6 +20,9 @@ fi
 hosts=$1 shards=$2 seeds=$3
 shift 4
 launch=${MARIONETTE_LAUNCH:-marionette-launch}
+# GNU parallel runs every command with $SHELL; without it (cron, `env -i`,
+# some CI runners) it runs nothing and still exits 0.
+export SHELL=${SHELL:-/bin/sh}
 parallel --quote --sshlogin "$hosts" --jobs 1 --keep-order --halt never \
   "$launch" --seeds "$seeds" --shard "{}/$shards" --jobs 0 --progress off --results - -- "$@" \
   ::: $(seq 1 "$shards")

@@ -1,6 +1,9 @@
 # Helpers for the integration tests: run a command under marionette-launch
 # with a seed and compare outputs. Every check prints what it expected.
-set -euo pipefail
+set -Eeuo pipefail
+# A command that fails outside a check (set -e) names itself: a test never
+# fails in silence.
+trap 'echo "FAIL: line $LINENO of ${BASH_SOURCE[0]##*/}: \"$BASH_COMMAND\" failed (status $?)" >&2' ERR
 # The programs under test are Debian's own binaries. A developer's PATH may
 # put wrappers first (pyenv's python3 is a bash script that forks a pipeline
 # of helpers, whose concurrent trace lines are not ordered yet).

@@ -30,7 +30,7 @@ chmod +x prog.sh
 program=$scratch/prog.sh
 range=1..12
 no_wall() { sed -E 's/"wall_time_ms":[0-9]+,//' "$@"; }
-cleanup_logs() { grep -ho '/tmp/marionette-sweep\.[A-Za-z0-9]*' "$@" | sort -u | xargs -r rm -rf; }
+cleanup_logs() { { grep -ho '/tmp/marionette-sweep\.[A-Za-z0-9]*' "$@" || true; } | sort -u | xargs -r rm -rf; }
 
 code=0
 marionette-launch --seeds "$range" --jobs 2 --results all.jsonl -- "$program" >all.out 2>all.err || code=$?
@@ -51,7 +51,9 @@ merged() {
 # GNU parallel: two hosts reached by "ssh"; results come back on stdout.
 export PARALLEL_SSH=$here/scale_out/fake-ssh FAKE_SSH_LOG=$scratch/ssh.log
 code=0
-"$recipes/parallel-sweep.sh" h1,h2 4 "$range" -- "$program" >parallel.jsonl 2>parallel.err || code=$?
+# Without $SHELL (env -i, cron, some CI runners) GNU parallel runs nothing:
+# the recipe must provide one.
+env -u SHELL "$recipes/parallel-sweep.sh" h1,h2 4 "$range" -- "$program" >parallel.jsonl 2>parallel.err || code=$?
 cleanup_logs parallel.err
 [[ $code -le 4 ]] || { cat parallel.err >&2; fail "parallel-sweep.sh exited $code"; }
 for host in h1 h2; do grep -qx "$host" ssh.log || { cat ssh.log >&2; fail "parallel did not use host $host"; }; done
