@@ -292,9 +292,13 @@ Command parse_expect(Cursor& args) {
             out.name = node_name(first, "process name");
             code = &args.next("<code>");
         }
-        const std::uint64_t value = parse_u64(*code, "exit code");
-        if (value > 255) fail(ErrorCode::bad_argument, code->column, "exit code must be 0..255");
-        out.code = static_cast<int>(value);
+        if (code->text == "-1") {
+            out.code = -1;  // the process died in a power loss
+        } else {
+            const std::uint64_t value = parse_u64(*code, "exit code");
+            if (value > 255) fail(ErrorCode::bad_argument, code->column, "exit code must be 0..255, or -1 (a power loss)");
+            out.code = static_cast<int>(value);
+        }
         args.finish();
         return out;
     }

@@ -39,6 +39,15 @@ bool valid_node_name(std::string_view name) {
     });
 }
 
+/// The --disk directory of node `name`: its own `--disk NAME=DIR`, else
+/// the `--disk DIR` of every node ("" if neither).
+std::string node_disk_dir(const RunCommandOptions& options, const std::string& name) {
+    for (const auto& [node, dir] : options.node_disks) {
+        if (node == name) return dir;
+    }
+    return options.disk_dir;
+}
+
 Reply unsupported(std::string_view what) {
     return Reply::failure(ErrorCode::unsupported, std::string(what) + " is not supported in a cluster run yet");
 }
@@ -53,6 +62,7 @@ public:
           clock_(start_ns_),
           network_(clock_, &trace, Prng(base.seed).derive("net")),
           relay_(network_, clock_, trace),
+          prng_(Prng(base.seed).derive("scenario")),
           session_(clock_, trace, base.seed, base.wall_timeout_ns, hooks()) {
         trace_.set_clock([this] { return std::max(trace_.summary().final_ns, clock_.now_ns() - start_ns_); });
         if (!options.net_options.empty()) network_.set_faults(options.net_options);
@@ -68,6 +78,11 @@ public:
             config.shared_clock = &clock_;
             config.node_index = i;
             config.mounts = {MountSpec{std::string(simulated_tmpdir), "/tmp"}};
+            // Its own disk: the model options of the command line, and its
+            // own copy of its --disk directory (docs/disk-model.md).
+            for (const auto& [key, value] : options.disk_options) set_disk_option(config.disk, key, value);
+            node.disk_dir = node_disk_dir(options, node.name);
+            if (!node.disk_dir.empty()) config.mounts.insert(config.mounts.begin(), data_mount(node.disk_dir));
             config.host_view = true;
             config.real_paths = options.real_paths;
             node.mount_lines = shim_mount_lines(config);
@@ -88,7 +103,7 @@ public:
     }
 
     /// The run without a scenario: until the client's program ends.
-    int run_to_client(const std::string& client_name, std::optional<Ns> timeout_ns, bool quiet) {
+    int run_to_client(const std::string& client_name, std::optional<Ns> timeout_ns) {
         Node* client = find(client_name);
         if (client == nullptr) throw std::invalid_argument("--client names no node: '" + client_name + "'");
         const std::optional<Ns> until = timeout_ns ? std::optional<Ns>(start_ns_ + *timeout_ns) : std::nullopt;
@@ -177,17 +192,39 @@ public:
         return Reply::success();
     }
     Reply schedule_after(const After&) override { return unsupported("after <n> <event>"); }
-    Reply crash_random(const CrashRandom&) override { return unsupported("crash random"); }
+    /// `crash random within A..B [node]`: a power loss of the node at a
+    /// seeded time in the window (from the start of the run), scheduled like
+    /// `at <time> crash <node>`.
+    Reply crash_random(const CrashRandom& command) override {
+        Node* node = named(command.node);
+        if (node == nullptr) return no_node(command.node);
+        const Ns at = prng_.uint_in_range(command.from_ns, command.to_ns);
+        pending_.emplace(start_ns_ + at, Crash{node->name});
+        trace_.emit("control.crash_random", {{"node", node->name}, {"crash_at_ns", at}});
+        return Reply::success({{"at_ns", std::to_string(at)}});
+    }
 
+    /// Power loss of a node: its processes die (by pid), its connections
+    /// reset, then its disk's crash model applies (unsynced writes lost or
+    /// torn, entries never made durable undone).
     Reply crash(const Crash& command) override {
         Node* node = named(command.node);
         if (node == nullptr) return no_node(command.node);
-        session_.kill_node(*node->coordinator);
+        if (node->crashed) return Reply::failure(ErrorCode::state, "node '" + node->name + "' is already crashed");
+        const bool running = node->main && !session_.finished(*node->main);
+        const std::size_t killed = session_.kill_node(*node->coordinator);
         network_.crash(node->net);
         const CrashReport report = node->coordinator->crash();
         node->crashed = true;
-        trace_.emit("node.crash", {{"node", node->name}, {"pending_writes", report.pending}, {"lost", report.lost}, {"torn", report.torn}});
-        return Reply::success({{"lost", std::to_string(report.lost)}});
+        if (running) exits_[node->name] = -1;
+        trace_.emit("node.crash", {{"node", node->name}, {"pending_writes", report.pending}, {"landed", report.landed},
+                                   {"lost", report.lost}, {"torn", report.torn}});
+        if (!quiet) {
+            fmt::print(stderr, "marionette: node {} lost power at {:.3f}ms: {}\n", node->name,
+                       static_cast<double>(clock_.now_ns() - start_ns_) / 1e6, describe_power_loss(report));
+        }
+        return Reply::success({{"killed", std::to_string(killed)}, {"lost", std::to_string(report.lost)},
+                               {"torn", std::to_string(report.torn)}});
     }
 
     Reply kill(const Kill& command) override {
@@ -209,6 +246,7 @@ public:
             node->crashed = false;
         }
         trace_.emit("node.restart", {{"node", node->name}, {"incarnation", static_cast<std::uint64_t>(node->incarnation + 1)}});
+        exits_.erase(node->name);  // the new incarnation's exit, once it ends
         start(*node);
         return Reply::success();
     }
@@ -225,7 +263,15 @@ public:
         node->coordinator->disk().set_faults(faults);
         return Reply::success();
     }
-    Reply disk_corrupt_sector(const DiskCorruptSector&) override { return unsupported("disk.corrupt_sector"); }
+    Reply disk_corrupt_sector(const DiskCorruptSector& command) override {
+        Node* node = named(command.node);
+        if (node == nullptr) return no_node(command.node);
+        const Route route = node->coordinator->files().route(std::filesystem::absolute(command.path).lexically_normal().string());
+        if (!route.simulated()) return Reply::failure(ErrorCode::bad_argument, "'" + command.path + "' is not on the simulated disk");
+        const int error = node->coordinator->disk().corrupt_sector(route.disk_path, command.offset);
+        if (error != 0) return Reply::failure(ErrorCode::state, "corrupt_sector failed: errno " + std::to_string(error));
+        return Reply::success();
+    }
 
     Reply net_partition(const NetPartition& command) override {
         std::vector<std::vector<NodeId>> groups;
@@ -291,6 +337,7 @@ public:
         return Reply::success({{"exit", std::to_string(exits_[command.name])}});
     }
 
+    bool quiet = false;  ///< no report lines of Marionette's own (--quiet, the second run of --verify)
     bool count_expect_failures = false;
     int expect_failures = 0;
 
@@ -336,6 +383,20 @@ public:
     }
     Reply quit(const Quit&) override { return Reply::success(); }
 
+    /// --export-disk DIR: each node with a --disk writes its disk's durable
+    /// state (what a power loss now would keep) to DIR/NAME.
+    void export_disks(const std::string& dir) {
+        for (Node& node : nodes_) {
+            if (node.disk_dir.empty()) continue;
+            const std::filesystem::path into = std::filesystem::path(dir) / node.name;
+            const std::uint64_t entries = node.coordinator->disk().export_durable(into);
+            if (!quiet) {
+                fmt::print(stderr, "marionette: node {}: durable disk state ({} entries) exported to {}\n", node.name,
+                           entries, into.string());
+            }
+        }
+    }
+
     /// How the processes' messages travelled so far (for --summary).
     TransportStats transport() { return session_.scheduler().transport_stats(); }
 
@@ -347,6 +408,7 @@ private:
         std::unique_ptr<Coordinator> coordinator;
         std::vector<std::string> mount_lines;  ///< MARIONETTE_MOUNTS for its processes
         std::optional<ProcessId> main;
+        std::string disk_dir;  ///< its --disk directory ("" if none)
         int incarnation = 0;
         bool crashed = false;
     };
@@ -491,6 +553,7 @@ private:
     std::multimap<Ns, Action> pending_;
     std::map<std::string, std::string> outputs_;
     std::map<std::string, int> exits_;
+    Prng prng_;  ///< `crash random within`: the scenario's own stream
     // Last: its destructor ends processes that use the members above.
     Session session_;
 };
@@ -525,7 +588,10 @@ int run_cluster_command(const RunCommandOptions& options) {
         }
     }
     if (!options.command.empty()) throw std::invalid_argument("give the programs with --node NAME=COMMAND, not after --");
-    if (!options.disk_dir.empty()) throw std::invalid_argument("--disk is not supported in cluster runs yet (each node has its own TMPDIR)");
+    for (const auto& [name, dir] : options.node_disks) {
+        const bool known = std::any_of(specs.begin(), specs.end(), [&](const ClusterNodeSpec& s) { return s.name == name; });
+        if (!known) throw std::invalid_argument("--disk " + name + "=" + dir + ": no node named '" + name + "'");
+    }
     ScenarioParse parsed;
     if (!options.scenario_path.empty()) {
         parsed = read_scenario_file(options.scenario_path);
@@ -559,6 +625,9 @@ int run_cluster_command(const RunCommandOptions& options) {
     header.options.emplace_back("nodes", nodes);
     header.options.emplace_back("tsc", std::string(tsc_trace_value(tsc_mechanism())));
     if (!options.net_options.empty()) header.options.emplace_back("net", options.net_options);
+    if (!options.disk_dir.empty()) header.options.emplace_back("disk", options.disk_dir);
+    for (const auto& [name, dir] : options.node_disks) header.options.emplace_back("disk", name + "=" + dir);
+    for (const auto& [key, value] : options.disk_options) header.options.emplace_back(key, value);
     if (!options.scenario_path.empty()) header.options.emplace_back("scenario", options.scenario_path);
     std::unique_ptr<std::ofstream> file;
     if (!options.trace_path.empty()) {
@@ -574,9 +643,10 @@ int run_cluster_command(const RunCommandOptions& options) {
         const bool quiet = options.quiet || again;
         int verdict = exit_ok;
         Cluster cluster(options, run_options, into, specs);
+        cluster.quiet = quiet;
         cluster.start_all();
         if (options.scenario_path.empty() && options.control_path.empty()) {
-            verdict = cluster.run_to_client(client, timeout, quiet);
+            verdict = cluster.run_to_client(client, timeout);
         } else {
             const ScenarioOutcome outcome = run_traced(cluster, parsed.scenario, into);
             if (!options.scenario_path.empty() && !again) {
@@ -592,6 +662,7 @@ int run_cluster_command(const RunCommandOptions& options) {
             }
             cluster.end_all();
         }
+        if (!again && !options.export_disk_dir.empty()) cluster.export_disks(options.export_disk_dir);
         stats = cluster.transport();
         return verdict;
     };

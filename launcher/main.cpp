@@ -46,6 +46,7 @@ struct Cli {
     std::string check_trace;
     std::string audit;
     marionette::RunCommandOptions run;
+    std::vector<std::string> disk_specs;  ///< every --disk, resolved by assign_disks
     std::string argv0;
 };
 
@@ -123,8 +124,10 @@ int main(int argc, char** argv) {
     app.add_option("--timeout", cli.run.timeout_text,
                    "Virtual time limit of the run (e.g. 10s): a process that reaches it ends with status 124");
     app.add_flag("--quiet", cli.run.quiet, "Print nothing of Marionette's own unless something failed");
-    app.add_option("--disk", cli.run.disk_dir,
-                   "Simulate DIR (and the program's TMPDIR): the program sees a copy of DIR on the simulated disk; DIR is never written");
+    app.add_option("--disk", cli.disk_specs,
+                   "Start the simulated disk from a copy of DIR, seen at DIR's own path; DIR is never written. "
+                   "In a cluster every node gets its own copy; --disk NAME=DIR (repeatable) gives node NAME its own DIR")
+        ->allow_extra_args(false);
     app.add_option("--real-path", cli.run.real_paths,
                    "Let the program reach PATH on the real file system (repeatable; an escape from the simulation: "
                    "everything else it writes lands on the simulated disk, never the host)")
@@ -142,33 +145,33 @@ int main(int argc, char** argv) {
         std::replace(flag.begin(), flag.end(), '_', '-');
         disk_texts.emplace_back(name, "");
         app.add_option("--" + flag, disk_texts.back().second, "Disk model: " + name + " (default " + value + ")")
-            ->group("Disk model (with --disk)");
+            ->group("Disk model (the node's simulated disk)");
     }
     std::string after_crash;
-    app.add_option("--crash-at", cli.run.crash_at_text, "With --disk: power loss at this virtual time (e.g. 20ms)")
-        ->group("Crash points (with --disk)");
+    app.add_option("--crash-at", cli.run.crash_at_text, "Power loss at this virtual time (e.g. 20ms)")
+        ->group("Crash points (power loss of the node)");
     app.add_option("--crash-after", cli.run.crash_after_text,
-                   "With --disk: power loss right after the N-th trace event of a kind, e.g. '150 disk.write'")
-        ->group("Crash points (with --disk)");
+                   "Power loss right after the N-th trace event of a kind, e.g. '150 disk.write'")
+        ->group("Crash points (power loss of the node)");
     app.add_option("--crash-random-within", cli.run.crash_random_text,
-                   "With --disk: power loss at a seeded virtual time in FROM..TO (e.g. 0..50ms)")
-        ->group("Crash points (with --disk)");
+                   "Power loss at a seeded virtual time in FROM..TO (e.g. 0..50ms)")
+        ->group("Crash points (power loss of the node)");
     app.add_option("--crash-rate", cli.run.crash_rate_text,
-                   "With --disk: after every forwarded file call, power loss with this probability (e.g. 1%, 1/500; "
+                   "After every forwarded file call, power loss with this probability (e.g. 1%, 1/500; "
                    "seeded)")
-        ->group("Crash points (with --disk)");
+        ->group("Crash points (power loss of the node)");
     app.add_option("--after-crash", after_crash,
-                   "With --disk: a check run on the surviving disk after the crash (words split as in --node: blanks, "
+                   "A check run on the surviving disk after the crash (words split as in --node: blanks, "
                    "quotes, backslash); its exit "
                    "code is the verdict; it finds the program's stdout in $MARIONETTE_PROGRAM_OUTPUT")
-        ->group("Crash points (with --disk)");
+        ->group("Crash points (power loss of the node)");
     app.add_flag("--require-crash", cli.run.require_crash,
                  "With a crash point: fail the run (exit 1) if the crash point is never reached")
-        ->group("Crash points (with --disk)");
+        ->group("Crash points (power loss of the node)");
     app.add_option("--scenario", cli.run.scenario_path,
-                   "With --disk: drive the run with a scenario file (docs/control-protocol.md)");
+                   "Drive the run with a scenario file (docs/control-protocol.md)");
     app.add_option("--control", cli.run.control_path,
-                   "With --disk: serve the control protocol on this Unix socket (after --scenario, if given) until "
+                   "Serve the control protocol on this Unix socket (after --scenario, if given) until "
                    "a client sends quit; marionette-ctl SOCKET COMMAND talks to it");
     app.add_option("--node", cli.run.nodes,
                    "Cluster: NAME=COMMAND, once per node (address 10.0.0.N in order, hostname NAME); the run ends when "
@@ -241,6 +244,7 @@ int main(int argc, char** argv) {
         for (const auto& [name, text] : disk_texts) {
             if (!text.empty()) cli.run.disk_options.emplace_back(name, text);
         }
+        marionette::assign_disks(cli.run, cli.disk_specs);
         cli.run.invocation.assign(argv, argv + argc);
         sweep.seed_text = cli.seed_text;
         marionette::check_sweep_options(sweep);
@@ -256,10 +260,6 @@ int main(int argc, char** argv) {
             return marionette::run_cluster_command(cli.run);
         }
         if (!cli.run.command.empty()) {
-            if (!cli.run.disk_options.empty() && cli.run.disk_dir.empty()) {
-                fmt::print(stderr, "marionette-launch: disk model options need --disk DIR\n");
-                return exit_usage;
-            }
             cli.run.seed_text = cli.seed_text;
             cli.run.trace_path = cli.trace_path;
             cli.run.trace_format_text = cli.trace_format_text;

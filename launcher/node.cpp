@@ -6,6 +6,15 @@
 
 namespace marionette {
 
+MountSpec data_mount(const std::string& dir_text) {
+    const std::filesystem::path dir = std::filesystem::absolute(dir_text).lexically_normal();
+    std::string host = dir.string();
+    while (host.size() > 1 && host.back() == '/') host.pop_back();
+    MountSpec data{host, "/data"};
+    if (std::filesystem::is_directory(dir)) data.import_from = dir;
+    return data;
+}
+
 SimulatedNode::SimulatedNode(const RunCommandOptions& options, std::uint64_t seed, Ns start_ns) : start_ns_(start_ns) {
     CoordinatorOptions config;
     config.seed = seed;
@@ -15,14 +24,7 @@ SimulatedNode::SimulatedNode(const RunCommandOptions& options, std::uint64_t see
     // Not all of /tmp: programs, scripts and checkouts often live there (a
     // CI clone, say), and a simulated /tmp would hide them.
     config.mounts = {MountSpec{std::string(simulated_tmpdir), "/tmp"}};
-    if (!options.disk_dir.empty()) {
-        const std::filesystem::path dir = std::filesystem::absolute(options.disk_dir).lexically_normal();
-        std::string host = dir.string();
-        while (host.size() > 1 && host.back() == '/') host.pop_back();
-        MountSpec data{host, "/data"};
-        if (std::filesystem::is_directory(dir)) data.import_from = dir;
-        config.mounts.insert(config.mounts.begin(), data);
-    }
+    if (!options.disk_dir.empty()) config.mounts.insert(config.mounts.begin(), data_mount(options.disk_dir));
     // Everything else: a copy-on-write view of the host on the same disk,
     // so the run never writes the real file system (docs/disk-model.md).
     config.host_view = true;

@@ -20,6 +20,11 @@ namespace marionette {
 /// runs at the same time share nothing there (docs/processes.md).
 inline constexpr std::string_view simulated_tmpdir = "/tmp/marionette-node-tmp";
 
+/// A --disk directory as a mount: DIR at its own path, /data on the disk,
+/// its contents copied onto the disk when the node is made (DIR itself is
+/// never written).
+MountSpec data_mount(const std::string& dir);
+
 class SimulatedNode {
 public:
     /// The node for `options` (--disk DIR mounted at /data, TMPDIR at /tmp,

@@ -303,13 +303,11 @@ RecordedRun record(ProgramRunOptions run, const RunCommandOptions& command, cons
     // Every run has a node: its scheduler runs the program and its children
     // one at a time; with --disk it also serves DIR from the simulated disk.
     auto node = std::make_unique<SimulatedNode>(command, run.seed, start_ns);
-    if (!command.disk_dir.empty()) {
-        arm_crash(node->coordinator(), command, run.seed, start_ns);
-        run.capture_stdout = !command.check_command.empty();
-    }
+    arm_crash(node->coordinator(), command, run.seed, start_ns);
+    run.capture_stdout = !command.check_command.empty();
     recorded.result = node->run(run);
     std::vector<TraceEvent> between;
-    if (!command.disk_dir.empty()) {
+    {
         node->coordinator().disarm_crash();
         if (recorded.result.crashed) {
             // The program is dead (killed and reaped): now the power loss.
@@ -380,13 +378,12 @@ void describe_outcome(const ProgramRunResult& result, const ProgramRunOptions& r
 }
 
 
-/// Crash options need --disk, at most one crash point, and well-formed text;
+/// Crash options name at most one crash point, in well-formed text;
 /// a usage error (std::invalid_argument) names what is wrong.
 void validate_crash_options(const RunCommandOptions& options) {
     const int points = !options.crash_at_text.empty() + !options.crash_after_text.empty() +
                        !options.crash_random_text.empty() + !options.crash_rate_text.empty();
     if (points == 0 && options.check_command.empty()) return;
-    if (options.disk_dir.empty()) throw std::invalid_argument("crash points and --after-crash need --disk DIR");
     if (points > 1) {
         throw std::invalid_argument("give at most one of --crash-at, --crash-after, --crash-random-within, --crash-rate");
     }
@@ -447,6 +444,13 @@ ProgramRunOptions program_options(const RunCommandOptions& options) {
     return run;
 }
 
+std::string describe_power_loss(const CrashReport& report) {
+    return fmt::format("{} unsynced writes ({} landed, {} lost, {} torn); {} directory entries undone (their change "
+                       "was never made durable), {} files gone",
+                       report.pending, report.landed, report.lost, report.torn, report.namespace_lost,
+                       report.removed_inodes);
+}
+
 int run_command(const RunCommandOptions& options) {
     ProgramRunOptions run;
     try {
@@ -483,13 +487,7 @@ int run_command(const RunCommandOptions& options) {
     // A crash at the armed point is the scenario, not a failure; with a
     // check, the check's verdict is the run's.
     int code = first.result.succeeded() || first.result.crashed ? 0 : exit_program_failed;
-    if (first.crash && !options.quiet) {
-        fmt::print(stderr,
-                   "marionette: power loss: {} unsynced writes ({} landed, {} lost, {} torn); {} directory entries "
-                   "undone (their change was never made durable), {} files gone\n",
-                   first.crash->pending, first.crash->landed, first.crash->lost, first.crash->torn,
-                   first.crash->namespace_lost, first.crash->removed_inodes);
-    }
+    if (first.crash && !options.quiet) fmt::print(stderr, "marionette: power loss: {}\n", describe_power_loss(*first.crash));
     if (!first.result.crashed && !crash_point_text(options).empty()) {
         fmt::print(stderr, "marionette: crash point not reached: {} (the run ended at virtual time {}){}\n",
                    crash_point_text(options), format_duration(first.trace->summary().final_ns),

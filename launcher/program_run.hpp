@@ -141,6 +141,10 @@ struct RunCommandOptions {
     /// --disk DIR: the program sees DIR (and /tmp) on the simulated disk,
     /// starting from a copy of DIR's contents; DIR itself is never written.
     std::string disk_dir;
+    /// Cluster runs: the node that each `--disk NAME=DIR` names, with its
+    /// DIR; `disk_dir` (a `--disk DIR` without a node name) is every other
+    /// node's. Each node's disk starts from its own copy.
+    std::vector<std::pair<std::string, std::string>> node_disks;
     /// --real-path PATH (repeatable): host paths the program reaches for
     /// real, outside the copy-on-write view of the host (an escape).
     std::vector<std::string> real_paths;
@@ -190,6 +194,11 @@ ProgramRunOptions program_options(const RunCommandOptions& options);
 /// Compares two runs' traces event by event; false after printing the
 /// first divergence (`marionette: VERIFY FAILED: ...`) to stderr.
 bool same_traces(const Trace& first, const Trace& second);
+
+struct CrashReport;
+/// What a power loss did to a disk, for the launcher's report line
+/// ("3 unsynced writes (1 landed, 2 lost, 0 torn); ...").
+std::string describe_power_loss(const CrashReport& report);
 
 /// Runs the command; returns the launcher's exit code (0 ok, 1 the program
 /// failed or --verify found a divergence, 3 Marionette failed). Throws

@@ -387,7 +387,6 @@ int run_scenario_command(const RunCommandOptions& options) {
             return exit_usage;
         }
     }
-    if (options.disk_dir.empty()) throw std::invalid_argument("--scenario and --control need --disk DIR (the node's disk)");
     ProgramRunOptions run;
     try {
         run = program_options(options);
@@ -398,8 +397,8 @@ int run_scenario_command(const RunCommandOptions& options) {
     TraceHeader header;
     header.format = parse_trace_format(options.trace_format_text);
     header.seed = run.seed;
-    header.options = {{"mode", "scenario"}, {"program", run.argv.at(0)}, {"scenario", options.scenario_path},
-                      {"disk", options.disk_dir}};
+    header.options = {{"mode", "scenario"}, {"program", run.argv.at(0)}, {"scenario", options.scenario_path}};
+    if (!options.disk_dir.empty()) header.options.emplace_back("disk", options.disk_dir);
     for (const auto& [key, value] : options.disk_options) header.options.emplace_back(key, value);
     std::unique_ptr<std::ofstream> file;
     if (!options.trace_path.empty()) {

@@ -33,19 +33,15 @@ void check_cluster(const RunCommandOptions& options) {
     auto reject = [](bool given, const std::string& what, const std::string& why) {
         if (given) usage(what + " does not apply to a cluster run (--node): " + why);
     };
-    const char* no_disk = "nodes have no --disk yet; remove it";
+    const char* per_node = "use a --scenario with 'at <time> crash <node>' or 'crash random within <a>..<b> <node>'";
     if (options.verify && !options.control_path.empty()) {
         usage("--verify does not apply with --control (the commands sent cannot be repeated): use a --scenario");
     }
     reject(!options.crash_at_text.empty(), "--crash-at", "use a --scenario with 'at <time> crash <node>'");
-    reject(!options.crash_after_text.empty(), "--crash-after", no_disk);
-    reject(!options.crash_random_text.empty(), "--crash-random-within", "use a --scenario with 'at <time> crash <node>'");
-    reject(!options.crash_rate_text.empty(), "--crash-rate", no_disk);
+    reject(!options.crash_after_text.empty(), "--crash-after", per_node);
+    reject(!options.crash_random_text.empty(), "--crash-random-within", "use a --scenario with 'crash random within <a>..<b> <node>'");
+    reject(!options.crash_rate_text.empty(), "--crash-rate", per_node);
     reject(!options.check_command.empty(), "--after-crash", "use a --scenario with 'spawn NAME node=NODE -- CHECK'");
-    reject(!options.export_disk_dir.empty(), "--export-disk", no_disk);
-    reject(!options.disk_options.empty(), "disk model options (--" + (options.disk_options.empty() ? std::string() :
-                                                                          options.disk_options.front().first) + ")",
-           "use a --scenario with 'disk.set_faults node=NODE ...'");
 }
 
 /// A single program driven by --scenario/--control: the control language
@@ -62,15 +58,21 @@ void check_driven(const RunCommandOptions& options) {
     reject(!options.export_disk_dir.empty(), "--export-disk", "it is not exported from a scenario run yet; remove it");
 }
 
+void check_disk_dir(const std::string& text, const std::string& dir) {
+    std::error_code error;
+    if (!fs::exists(dir, error)) usage("--disk '" + text + "' does not exist (give an existing directory)");
+    if (!fs::is_directory(dir, error)) usage("--disk '" + text + "' is not a directory");
+}
+
 void check_disk_paths(const RunCommandOptions& options, bool sweep) {
     std::error_code error;
-    if (!options.disk_dir.empty()) {
-        if (!fs::exists(options.disk_dir, error)) usage("--disk '" + options.disk_dir + "' does not exist (give an existing directory)");
-        if (!fs::is_directory(options.disk_dir, error)) usage("--disk '" + options.disk_dir + "' is not a directory");
-    }
+    if (!options.disk_dir.empty()) check_disk_dir(options.disk_dir, options.disk_dir);
+    for (const auto& [node, dir] : options.node_disks) check_disk_dir(node + "=" + dir, dir);
     if (options.export_disk_dir.empty()) return;
     if (sweep) usage("--export-disk names one directory; it cannot be shared by the runs of a sweep");
-    if (options.disk_dir.empty()) usage("--export-disk needs --disk DIR (only a simulated disk can be exported)");
+    if (options.disk_dir.empty() && options.node_disks.empty()) {
+        usage("--export-disk needs --disk DIR (only a simulated disk can be exported)");
+    }
     const fs::path out = options.export_disk_dir;
     if (fs::exists(out, error)) {
         if (!fs::is_directory(out, error)) usage("--export-disk '" + out.string() + "' exists and is not a directory");
@@ -107,7 +109,43 @@ void check_crash_after(const std::string& text) {
     usage("--crash-after '" + text + "': no run emits the event '" + event + "' (known: " + list + ")");
 }
 
+/// The node names of `--node NAME=COMMAND` texts (malformed ones are
+/// named later, by parse_node_spec).
+std::vector<std::string> node_names(const std::vector<std::string>& nodes) {
+    std::vector<std::string> names;
+    for (const std::string& text : nodes) names.push_back(text.substr(0, text.find('=')));
+    return names;
+}
+
 }  // namespace
+
+void assign_disks(RunCommandOptions& options, const std::vector<std::string>& specs) {
+    if (options.nodes.empty()) {
+        if (specs.size() > 1) {
+            usage("--disk given " + std::to_string(specs.size()) +
+                  " times: a run of one program has one disk (--disk NAME=DIR gives cluster nodes their own)");
+        }
+        if (!specs.empty()) options.disk_dir = specs.front();
+        return;
+    }
+    const std::vector<std::string> names = node_names(options.nodes);
+    for (const std::string& spec : specs) {
+        const std::size_t equals = spec.find('=');
+        const std::string name = equals == std::string::npos ? std::string() : spec.substr(0, equals);
+        if (!name.empty() && std::find(names.begin(), names.end(), name) != names.end()) {
+            for (const auto& [node, dir] : options.node_disks) {
+                if (node == name) usage("--disk " + spec + ": node '" + name + "' already has --disk " + node + "=" + dir);
+            }
+            options.node_disks.emplace_back(name, spec.substr(equals + 1));
+            continue;
+        }
+        if (!options.disk_dir.empty()) {
+            usage("--disk '" + spec + "': every node already gets --disk '" + options.disk_dir +
+                  "' (give a node its own with --disk NAME=DIR, NAME one of the --node names)");
+        }
+        options.disk_dir = spec;
+    }
+}
 
 const std::vector<std::string>& crash_after_event_names() {
     static const std::vector<std::string> names = {

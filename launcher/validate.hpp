@@ -21,6 +21,13 @@ namespace marionette {
 /// event no run emits.
 void validate_run_options(const RunCommandOptions& options, bool sweep);
 
+/// Resolves the --disk options given (`specs`, in order) into
+/// `options.disk_dir` and, in a cluster, `options.node_disks`: `NAME=DIR`
+/// where NAME is a --node name is that node's, anything else every other
+/// node's. Throws std::invalid_argument on two disks for one node or
+/// several in a run of one program.
+void assign_disks(RunCommandOptions& options, const std::vector<std::string>& specs);
+
 /// Trace events a `--crash-after '<n> <event>'` can count (the node's
 /// events: disk, file, process, thread, timer).
 const std::vector<std::string>& crash_after_event_names();

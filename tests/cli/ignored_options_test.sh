@@ -22,9 +22,14 @@ bad() {
 # Options that do not apply to a cluster.
 bad "--verify does not apply with --control" --verify --control v.sock "${node[@]}"
 bad "--crash-at does not apply to a cluster run" --crash-at 10ms "${node[@]}"
-bad "--export-disk does not apply to a cluster run" --export-disk exp "${node[@]}"
+bad "--export-disk needs --disk DIR" --export-disk exp "${node[@]}"
 bad "--after-crash does not apply to a cluster run" --after-crash true "${node[@]}"
-bad "disk model options (--crash_torn_write_rate) does not apply" --crash-torn-write-rate 50% "${node[@]}"
+bad "--crash-rate does not apply to a cluster run" --crash-rate 1% "${node[@]}"
+# Cluster disks: one per node, each an existing directory.
+bad "--disk 'server=dta' does not exist" --disk server=dta "${node[@]}"
+bad "node 'server' already has --disk server=data" --disk server=data --disk server=data "${node[@]}"
+bad "every node already gets --disk 'data'" --disk data --disk data "${node[@]}"
+bad "--disk given 2 times: a run of one program has one disk" --disk data --disk data -- true
 [[ ! -e exp ]] || fail "a rejected --export-disk created its directory"
 
 # --export-disk without --disk; --disk that does not exist or is a file.

@@ -36,7 +36,6 @@ usage() {  # usage WHAT ARGS...
   "$launch" "$@" -- true >u.out 2>&1 || code=$?
   [[ $code -eq 2 ]] || { cat u.out >&2; fail "$what: exit $code, expected 2"; }
 }
-usage "--crash-rate without --disk" --crash-rate 1%
 usage "--crash-rate with --crash-at" --disk data --crash-rate 1% --crash-at 5ms
 usage "a malformed --crash-rate" --disk data --crash-rate 140%
 grep -q 'crash-rate' u.out || { cat u.out >&2; fail "the malformed rate is not named"; }

@@ -4,7 +4,8 @@
 # chmod files in their working directory and under hard-coded paths; the
 # real file system stays byte-identical, the program sees its own changes,
 # and one seed twice gives identical output and traces. --real-path lets a
-# path through; a host FIFO is the real kernel's.
+# path through; a host FIFO is the real kernel's. A power loss and a
+# scenario need no --disk: the host view is the node's disk.
 source "$(dirname "$0")/lib.sh"
 launch=$1
 work=$scratch/work
@@ -85,6 +86,59 @@ reader=$!
 wait "$reader" || fail "the reader outside the run failed"
 [[ $(cat fifo.out) == "through the fifo" ]] || { cat fifo.out >&2; fail "host FIFO: wrong data"; }
 [[ -p $scratch/pipe ]] || fail "host FIFO: it is no longer a FIFO"
+
+# A power loss without --disk: the host view is the node's disk, so the
+# crash model applies to it. The program makes durable.txt durable (file
+# and directory fsynced), then writes volatile.txt without any sync and is
+# cut off. The check after the crash sees only the durable file; the real
+# directory never sees either. One seed twice gives the same trace.
+mkdir "$scratch/power"
+cat >"$scratch/power/w.py" <<'PY'
+import os, time
+with open("durable.txt", "w") as f:
+    f.write("synced\n"); f.flush(); os.fsync(f.fileno())
+d = os.open(".", os.O_RDONLY); os.fsync(d); os.close(d)
+with open("volatile.txt", "w") as f:
+    f.write("unsynced\n")
+time.sleep(1)
+print("never reached")
+PY
+power_before=$(cd "$scratch/power" && ls -A)
+for run in 1a 1b; do
+  (cd "$scratch/power" && "$launch" --seed 1 --wall-timeout 30s --trace "$pending/power.$run.trace" \
+      --crash-at 500ms --after-crash "sh -c 'cat durable.txt; ls'" -- /usr/bin/python3 w.py) \
+    >"$pending/power.$run" 2>"$pending/power.$run.err" \
+    || { cat "$pending/power.$run.err" >&2; fail "power loss without --disk: the run failed"; }
+done
+mv "$pending"/power.* "$scratch"/
+[[ $(cat power.1a) == $'synced\ndurable.txt\nw.py' ]] || { cat power.1a >&2; fail "power loss without --disk: unexpected files after the crash"; }
+grep -q 'check after the crash: passed' power.1a.err || { cat power.1a.err >&2; fail "power loss without --disk: no check verdict"; }
+expect_line power.1a.trace ' process\.crash at_ns=500000000 reason=node_power_loss$'
+expect_line power.1a.trace ' disk\.crash at_ns=500000000 .* removed_inodes=1 namespace_lost=[1-9]'
+cmp -s power.1a.trace power.1b.trace || fail "power loss without --disk: one seed twice gave different traces"
+[[ $(cd "$scratch/power" && ls -A) == "$power_before" ]] || fail "power loss without --disk: the real directory changed"
+
+# A scenario without --disk: the first incarnation runs w.py and loses
+# power at 500 ms; the restarted node finds durable.txt and lists what
+# survived.
+cat >"$scratch/power.scn" <<'SCN'
+at 500ms crash main
+run until idle
+expect exit main -1
+restart
+run until idle
+expect exit main 0
+SCN
+boot='if [ -e durable.txt ]; then cat durable.txt; ls; else exec /usr/bin/python3 w.py; fi'
+for run in 1a 1b; do
+  (cd "$scratch/power" && "$launch" --seed 1 --wall-timeout 30s --trace "$pending/scn.$run.trace" \
+      --scenario "$scratch/power.scn" -- /bin/sh -c "$boot") >"$pending/scn.$run" 2>"$pending/scn.$run.err" \
+    || { cat "$pending/scn.$run.err" >&2; fail "scenario without --disk: the run failed"; }
+done
+mv "$pending"/scn.* "$scratch"/
+[[ $(cat scn.1a) == $'synced\ndurable.txt\nw.py' ]] || { cat scn.1a scn.1a.err >&2; fail "scenario without --disk: unexpected files after the crash"; }
+cmp -s scn.1a.trace scn.1b.trace || fail "scenario without --disk: one seed twice gave different traces"
+[[ $(cd "$scratch/power" && ls -A) == "$power_before" ]] || fail "scenario without --disk: the real directory changed"
 
 # Bad input: --real-path must name an absolute or existing path.
 code=0

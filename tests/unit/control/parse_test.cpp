@@ -111,6 +111,7 @@ TEST_CASE("spawn and expect") {
     CHECK(parse_ok("spawn t -- a -- b") == Command(Spawn{"t", "", {"a", "--", "b"}}));
     CHECK(parse_ok("expect exit 0") == Command(ExpectExit{"", 0}));
     CHECK(parse_ok("expect exit check 3") == Command(ExpectExit{"check", 3}));
+    CHECK(parse_ok("expect exit main -1") == Command(ExpectExit{"main", -1}));
     CHECK(parse_ok("expect output check contains ok") == Command(ExpectOutput{"check", "ok"}));
     CHECK(parse_ok("expect output check contains 'rows: 10'") == Command(ExpectOutput{"check", "rows: 10"}));
 }
@@ -211,9 +212,9 @@ TEST_CASE("missing, extra and mistyped arguments are bad_argument with a column"
     CHECK(e.message == "missing program after '--'");
 
     e = parse_error("expect exit 256");
-    CHECK(e.message == "exit code must be 0..255");
-    e = parse_error("expect exit -1");
-    CHECK(e.message.find("invalid exit code '-1'") == 0);
+    CHECK(e.message == "exit code must be 0..255, or -1 (a power loss)");
+    e = parse_error("expect exit -2");
+    CHECK(e.message.find("invalid exit code '-2'") == 0);
     e = parse_error("expect output c contains two words");
     CHECK(e.message.find("quote text with spaces") != std::string::npos);
     e = parse_error("expect exti 0");

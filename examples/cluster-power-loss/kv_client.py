@@ -1,0 +1,28 @@
+# Writes keys until the server goes away, then waits for it to come back
+# and checks that every acknowledged key survived.
+import socket, sys, time
+host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def connect():
+    while True:
+        try: return socket.create_connection((host, port))
+        except OSError: time.sleep(0.05)
+acked = []
+s = connect(); f = s.makefile("rw")
+try:
+    for i in range(count):
+        f.write(f"PUT k{i}\n"); f.flush()
+        reply = f.readline()
+        if not reply: break
+        acked.append(reply.split()[1])
+        time.sleep(0.002)
+except OSError as e:
+    print("client: connection lost:", e.strerror)
+print("client: acknowledged", len(acked), flush=True)
+s.close()
+time.sleep(0.5)
+s = connect(); f = s.makefile("rw")
+f.write("KEYS\n"); f.flush()
+have = set(f.readline().split())
+lost = [k for k in acked if k not in have]
+print("client: survived", len(acked) - len(lost), "lost", len(lost), lost[:5])
+sys.exit(1 if lost else 0)
