@@ -418,12 +418,23 @@ long sim_sendmsg(SyscallArgs& a) {
     return sent < 0 ? sent : static_cast<long>(total);
 }
 
+long stream_read_result(long fd, long got, long asked) {
+    if (got != 0 || asked <= 0) return got;
+    SimSocket* s = find(fd);
+    if (s == nullptr || s->datagram.load()) return got;
+    // The relay ends a failed connection with EOF on the process's end; the
+    // coordinator keeps why (SO_ERROR). A socket it already let go of
+    // (EBADF) ended cleanly.
+    const long error = request_on(wire::NetOp::take_error, fd);
+    return error > 0 && error != EBADF ? -error : 0;
+}
+
 long sim_recvfrom(SyscallArgs& a) {
     const long fd = a.a[0];
     if (!find(fd)->datagram.load()) {
         const long got = raw_syscall(SYS_recvfrom, fd, a.a[1], a.a[2], a.a[3], 0, 0);
         if (got >= 0 && a.a[5] != 0) *reinterpret_cast<socklen_t*>(a.a[5]) = 0;
-        return got;
+        return (a.a[3] & MSG_PEEK) != 0 ? got : stream_read_result(fd, got, a.a[2]);
     }
     unsigned char header[header_bytes];
     iovec iov[2] = {{header, header_bytes}, {reinterpret_cast<void*>(a.a[1]), static_cast<std::size_t>(a.a[2])}};
@@ -446,7 +457,10 @@ long sim_recvmsg(SyscallArgs& a) {
     if (user == nullptr) return -EFAULT;
     if (!find(fd)->datagram.load()) {
         user->msg_namelen = 0;
-        return raw_syscall(SYS_recvmsg, fd, a.a[1], a.a[2]);
+        long asked = 0;
+        for (std::size_t i = 0; i < user->msg_iovlen; ++i) asked += static_cast<long>(user->msg_iov[i].iov_len);
+        const long got = raw_syscall(SYS_recvmsg, fd, a.a[1], a.a[2]);
+        return (a.a[2] & MSG_PEEK) != 0 ? got : stream_read_result(fd, got, asked);
     }
     unsigned char header[header_bytes];
     iovec iov[65];

@@ -27,6 +27,11 @@ long sim_sendto(SyscallArgs& args);
 long sim_sendmsg(SyscallArgs& args);
 long sim_recvfrom(SyscallArgs& args);
 long sim_recvmsg(SyscallArgs& args);
+/// A read of `got` bytes (asked for `asked`) from simulated socket `fd`:
+/// at the end of a stream whose connection was reset or timed out, the
+/// error (-ECONNRESET, -ETIMEDOUT) instead of 0, once, as Linux reports it;
+/// otherwise `got`.
+long stream_read_result(long fd, long got, long asked);
 
 #define MARIONETTE_SOCKET_HANDLERS(X) \
     X(socket) X(bind) X(listen) X(getsockname) X(getpeername) X(getsockopt) X(setsockopt) X(shutdown)

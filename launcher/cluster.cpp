@@ -212,8 +212,11 @@ public:
         if (node == nullptr) return no_node(command.node);
         if (node->crashed) return Reply::failure(ErrorCode::state, "node '" + node->name + "' is already crashed");
         const bool running = node->main && !session_.finished(*node->main);
-        const std::size_t killed = session_.kill_node(*node->coordinator);
+        // The network first: a dead kernel sends nothing, so its
+        // connections vanish without a FIN (peers see a timeout, or a reset
+        // once the node is back), not the close a killed process makes.
         network_.crash(node->net);
+        const std::size_t killed = session_.kill_node(*node->coordinator);
         const CrashReport report = node->coordinator->crash();
         node->crashed = true;
         if (running) exits_[node->name] = -1;

@@ -40,6 +40,9 @@ mv "$pending"/* "$scratch"/
 cmp -s loss.a loss.b || { diff loss.a loss.b >&2 || true; fail "seed $failing twice: different output"; }
 cmp -s loss.a.trace loss.b.trace || { diff loss.a.trace loss.b.trace >&2 || true; fail "seed $failing twice: different traces"; }
 expect_line loss.a '^client: survived [0-9]+ lost [1-9]'
+# The server's kernel died without a word; the restarted node answers the
+# client's retransmission with a reset: ECONNRESET, as on Linux, not EOF.
+expect_line loss.a '^client: connection lost: Connection reset by peer$'
 expect_line loss.a.err '^marionette: node server lost power at [0-9.]+ms: [0-9]+ unsynced writes \([0-9]+ landed, [1-9][0-9]* lost'
 expect_line loss.a.trace ' control\.crash_random at_ns=0 node=server crash_at_ns=[0-9]+$'
 expect_line loss.a.trace ' node\.crash at_ns=[0-9]+ node=server pending_writes=[1-9][0-9]* landed=[0-9]+ lost=[1-9]'
