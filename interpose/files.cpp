@@ -187,9 +187,50 @@ struct Forwarded {
     bool passthrough;
 };
 
-Forwarded forward(const SyscallArgs& a, long bind_fd = -1) {
+/// A read or write larger than one message carries (wire::max_payload_bytes)
+/// becomes a shorter one, as POSIX allows (Linux itself caps one transfer
+/// at MAX_RW_COUNT): the caller gets a short count and goes on. A vector
+/// call keeps the iovecs that fit, or only the first one, shortened.
+SyscallArgs within_payload(const SyscallArgs& a) {
+    // Sector-aligned, with room for the message's own headers in the
+    // channel's buffer (a transfer of exactly max_payload_bytes does not fit).
+    constexpr long most = wire::max_payload_bytes - (64 << 10);
+    SyscallArgs capped = a;
+    switch (a.nr) {
+        case SYS_read:
+        case SYS_pread64:
+        case SYS_write:
+        case SYS_pwrite64:
+        case SYS_getdents64:
+            if (a.a[2] > most) capped.a[2] = most;
+            return capped;
+        case SYS_readv:
+        case SYS_preadv:
+        case SYS_writev:
+        case SYS_pwritev: {
+            const auto* iov = reinterpret_cast<const struct iovec*>(a.a[1]);
+            if (iov == nullptr || a.a[2] <= 0) return capped;
+            unsigned long total = 0;
+            long fits = 0;
+            for (; fits < a.a[2] && total + iov[fits].iov_len <= static_cast<unsigned long>(most); ++fits) total += iov[fits].iov_len;
+            if (fits == a.a[2]) return capped;
+            if (fits > 0) {
+                capped.a[2] = fits;
+                return capped;
+            }
+            const bool reading = a.nr == SYS_readv || a.nr == SYS_preadv;
+            const bool positioned = a.nr == SYS_preadv || a.nr == SYS_pwritev;
+            const long nr = reading ? (positioned ? SYS_pread64 : SYS_read) : (positioned ? SYS_pwrite64 : SYS_write);
+            return with(nr, a.a[0], reinterpret_cast<long>(iov[0].iov_base), most, positioned ? a.a[3] : 0);
+        }
+        default: return capped;
+    }
+}
+
+Forwarded forward(const SyscallArgs& original, long bind_fd = -1) {
     const int fd = connection();
     if (fd < 0) return {-EACCES, false};
+    const SyscallArgs a = within_payload(original);
     const Ns now = now_realtime_ns();
     const wire::CallSizes sizes = wire::call_sizes(a.nr, a.a);
     Exchange exchange(fd, sizes.request_bytes(), sizes.reply_bytes());
@@ -303,6 +344,12 @@ long handle_openat(SyscallArgs& a) {
     const long flags = a.a[2];
     const long placeholder = raw_syscall(SYS_openat, AT_FDCWD, arg("/dev/null"), O_RDONLY | (flags & O_CLOEXEC));
     if (placeholder < 0) return placeholder;
+    if (placeholder >= max_fd) {
+        // The shim tracks simulated files by number up to max_fd: past it, a
+        // clear error rather than a descriptor that reads /dev/null.
+        raw_syscall(SYS_close, placeholder);
+        return -EMFILE;
+    }
     const Forwarded f = forward(call, placeholder);
     if (f.passthrough || f.result < 0) {
         raw_syscall(SYS_close, placeholder);
@@ -364,6 +411,10 @@ long handle_close_range(SyscallArgs& a) {
 /// dup/dup2/dup3/F_DUPFD: the kernel picks the number on the placeholder,
 /// the coordinator binds it to the same open file.
 long bind_duplicate(long old_fd, long new_fd, bool cloexec) {
+    if (new_fd >= max_fd) {  // past what the shim tracks (see handle_openat)
+        raw_syscall(SYS_close, new_fd);
+        return -EMFILE;
+    }
     const Forwarded f = forward(with(SYS_dup3, old_fd, new_fd, cloexec ? O_CLOEXEC : 0));
     if (f.result < 0) {
         raw_syscall(SYS_close, new_fd);

@@ -33,7 +33,8 @@ namespace marionette::wire {
 
 inline constexpr std::uint32_t wire_magic = 0x544e524d;  // "MRNT"
 inline constexpr std::uint16_t wire_version = 8;
-/// Largest payload either side accepts (a 16 MiB read is split by the shim).
+/// Largest payload either side accepts: the shim shortens a larger read or
+/// write to this size (a short count, as POSIX allows).
 inline constexpr std::uint32_t max_payload_bytes = 16u << 20;
 /// The descriptor number of a process's connection to the coordinator: the
 /// launcher puts it there, the shim keeps it there.
