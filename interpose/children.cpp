@@ -73,19 +73,40 @@ struct PopenEntry {
     FILE* stream = nullptr;
     pid_t pid = 0;
 };
-constexpr int max_popen = 64;
+/// At most this many popen streams open at once per process; one more
+/// fails with EMFILE before anything is started (docs/processes.md).
+constexpr int max_popen = 256;
 PopenEntry popen_entries[max_popen];
 std::atomic_flag popen_lock = ATOMIC_FLAG_INIT;
 
-void remember_popen(FILE* stream, pid_t pid) {
+/// A free entry, held (pid -1) until fill_popen or release_popen; -1 if
+/// every entry is in use.
+int reserve_popen() {
+    int slot = -1;
     while (popen_lock.test_and_set(std::memory_order_acquire)) {
     }
-    for (PopenEntry& e : popen_entries) {
-        if (e.stream == nullptr) {
-            e = {stream, pid};
+    for (int i = 0; i < max_popen; ++i) {
+        if (popen_entries[i].stream == nullptr && popen_entries[i].pid == 0) {
+            popen_entries[i].pid = -1;
+            slot = i;
             break;
         }
     }
+    popen_lock.clear(std::memory_order_release);
+    return slot;
+}
+
+void fill_popen(int slot, FILE* stream, pid_t pid) {
+    while (popen_lock.test_and_set(std::memory_order_acquire)) {
+    }
+    popen_entries[slot] = {stream, pid};
+    popen_lock.clear(std::memory_order_release);
+}
+
+void release_popen(int slot) {
+    while (popen_lock.test_and_set(std::memory_order_acquire)) {
+    }
+    popen_entries[slot] = {};
     popen_lock.clear(std::memory_order_release);
 }
 
@@ -94,7 +115,7 @@ pid_t forget_popen(FILE* stream) {
     while (popen_lock.test_and_set(std::memory_order_acquire)) {
     }
     for (PopenEntry& e : popen_entries) {
-        if (e.stream == stream) {
+        if (e.stream == stream && stream != nullptr) {
             pid = e.pid;
             e = {};
             break;
@@ -186,23 +207,33 @@ MARIONETTE_EXPORT FILE* popen(const char* command, const char* mode) {
         return nullptr;
     }
     const bool cloexec = std::strchr(mode, 'e') != nullptr;
+    const int slot = reserve_popen();
+    if (slot < 0) {
+        errno = EMFILE;
+        return nullptr;
+    }
     int ends[2];
-    if (pipe2(ends, O_CLOEXEC) != 0) return nullptr;
+    if (pipe2(ends, O_CLOEXEC) != 0) {
+        release_popen(slot);
+        return nullptr;
+    }
     const int ours = reading ? ends[0] : ends[1];
     const int theirs = reading ? ends[1] : ends[0];
     const pid_t pid = reading ? spawn_shell(command, -1, theirs, nullptr) : spawn_shell(command, theirs, -1, nullptr);
     close(theirs);
     if (pid < 0) {
         close(ours);
+        release_popen(slot);
         return nullptr;
     }
     if (!cloexec) fcntl(ours, F_SETFD, 0);
     FILE* stream = fdopen(ours, reading ? "r" : "w");
     if (stream == nullptr) {
         close(ours);
+        release_popen(slot);  // the child runs on; nobody waits for it, as with glibc
         return nullptr;
     }
-    remember_popen(stream, pid);
+    fill_popen(slot, stream, pid);
     return stream;
 }
 

@@ -36,23 +36,30 @@ long copy_to_memfd(int fd, std::size_t length, long offset) {
         raw_syscall(SYS_close, memfd);
         return -ENOMEM;
     }
-    char buffer[65536];
+    if (length == 0) return memfd;
+    // Read straight into the memfd's pages (no buffer on the caller's
+    // stack, which may be a small thread stack).
+    const long view = raw_syscall(SYS_mmap, 0, static_cast<long>(length), PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+    if (view < 0 && view > -4096) {
+        raw_syscall(SYS_close, memfd);
+        return view;
+    }
+    auto* bytes = reinterpret_cast<char*>(view);
     std::size_t done = 0;
+    long result = memfd;
     while (done < length) {
-        const std::size_t want = length - done < sizeof buffer ? length - done : sizeof buffer;
-        const long got = marionette::shim::invoke(SYS_pread64, fd, arg(buffer), static_cast<long>(want), offset + static_cast<long>(done));
+        const long got = marionette::shim::invoke(SYS_pread64, fd, arg(bytes + done), static_cast<long>(length - done),
+                                                  offset + static_cast<long>(done));
         if (got < 0) {
-            raw_syscall(SYS_close, memfd);
-            return got;
+            result = got;
+            break;
         }
         if (got == 0) break;  // past the end: the rest stays zero
-        if (raw_syscall(SYS_pwrite64, memfd, arg(buffer), got, static_cast<long>(done)) != got) {
-            raw_syscall(SYS_close, memfd);
-            return -EIO;
-        }
         done += static_cast<std::size_t>(got);
     }
-    return memfd;
+    raw_syscall(SYS_munmap, view, static_cast<long>(length));
+    if (result < 0) raw_syscall(SYS_close, memfd);
+    return result;
 }
 
 void* map(void* address, std::size_t length, int prot, int flags, int fd, long offset) {

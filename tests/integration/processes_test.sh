@@ -146,7 +146,29 @@ grep -q 'DEADLOCK: every process is blocked' dead.err || { cat dead.err >&2; fai
 grep -qE 'pid [0-9]+ \(python3\) waits: read descriptors=1' dead.err || { cat dead.err >&2; fail "the report does not say what python3 waits for"; }
 expect_line dead.trace ' scheduler\.deadlock at_ns=[0-9]+ processes=1 launched_alive=yes'
 expect_line dead.trace ' process\.deadlock '
-for t in g1a.trace p1a.trace big.trace sleepers.trace kill9a.trace dead.trace; do
+# popen (libc's, through ctypes): the 257th open stream fails with EMFILE
+# before anything starts, every pclose returns its child's status, and a
+# closed stream's entry serves again.
+cat >"$scratch/popen.py" <<'PY'
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.popen.restype = ctypes.c_void_p
+libc.popen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.pclose.argtypes = [ctypes.c_void_p]
+streams = []
+while len(streams) <= 300:
+    s = libc.popen(b"exit 3", b"r")
+    if not s:
+        print("popen failed after", len(streams), "errno", ctypes.get_errno())
+        break
+    streams.append(s)
+print("statuses:", sorted(set(libc.pclose(s) >> 8 for s in streams)))
+s = libc.popen(b"exit 4", b"r")
+print("again:", bool(s), libc.pclose(s) >> 8)
+PY
+"$launch" --quiet --seed 1 --trace popen.trace -- /usr/bin/python3 "$scratch/popen.py" >popen.out 2>popen.err || { cat popen.err >&2; fail "the popen program failed"; }
+[[ $(cat popen.out) == $'popen failed after 256 errno 24\nstatuses: [3]\nagain: True 4' ]] || { cat popen.out >&2; fail "popen limit: unexpected output"; }
+for t in g1a.trace p1a.trace big.trace sleepers.trace kill9a.trace dead.trace popen.trace; do
   "$launch" --check-trace "$t" >/dev/null || fail "invalid trace $t"
 done
 echo "processes: ok"
