@@ -71,10 +71,16 @@ bool Scheduler::serve_channel(Proc& p) {
     std::vector<int> no_fds;
     // Served from a doorbell on the socket, the reply still goes to the channel.
     const Proc* from_socket = std::exchange(socket_requester_, nullptr);
+    const ProcessId id = p.id;
+    const bool trace_line = header.kind == static_cast<std::uint16_t>(wire::Kind::trace);
     handle(p, header, payload, no_fds);
     socket_requester_ = from_socket;
+    // A thread's `exit` message ends its Proc inside handle(): look it up
+    // again before touching it (ASan found the read after free).
+    const auto it = processes_.find(id);
+    if (it == processes_.end() || it->second.get() != &p) return true;
     // A trace line has no reply: the guest learns it was taken.
-    if (p.channel && header.kind == static_cast<std::uint16_t>(wire::Kind::trace)) p.channel->acknowledge();
+    if (p.channel && trace_line) p.channel->acknowledge();
     return true;
 }
 
