@@ -195,13 +195,13 @@ Reply ControlClient::exchange(const std::string& line) {
 
 Reply ControlClient::request(std::string_view line) { return exchange(checked_text(line)); }
 
-Reply ControlClient::run_for(Ns duration_ns) { return exchange(checked_text(Run{Run::Mode::for_duration, duration_ns})); }
+Reply ControlClient::run_for(Ns duration_ns) { return exchange(checked_text(Run{Run::Mode::for_duration, duration_ns, {}})); }
 Reply ControlClient::run_for(std::chrono::nanoseconds duration) {
     if (duration.count() < 0) throw ControlError(ErrorCode::bad_argument, "negative duration");
     return run_for(static_cast<Ns>(duration.count()));
 }
-Reply ControlClient::run_until_idle() { return exchange(checked_text(Run{Run::Mode::until_idle, 0})); }
-Reply ControlClient::run_until(Ns time_ns) { return exchange(checked_text(Run{Run::Mode::until_time, time_ns})); }
+Reply ControlClient::run_until_idle() { return exchange(checked_text(Run{Run::Mode::until_idle, 0, {}})); }
+Reply ControlClient::run_until(Ns time_ns) { return exchange(checked_text(Run{Run::Mode::until_time, time_ns, {}})); }
 
 Reply ControlClient::crash(std::string_view node) { return exchange(checked_text(Crash{std::string(node)})); }
 Reply ControlClient::kill(std::string_view node) { return exchange(checked_text(Kill{std::string(node)})); }

@@ -93,6 +93,11 @@ std::string print_run(const Run& run) {
         case Run::Mode::for_duration: return "run " + format_duration(run.ns);
         case Run::Mode::until_idle: return "run until idle";
         case Run::Mode::until_time: return "run until " + format_duration(run.ns);
+        case Run::Mode::until_exit: {
+            std::string out = "run until exit";
+            add_node(out, run.node);
+            return out;
+        }
     }
     return "run";
 }
@@ -103,7 +108,7 @@ const std::vector<CommandInfo>& command_table() {
     static const std::vector<CommandInfo> table = {
         {"hello", "hello [<protocol>]", "version handshake; replies ok protocol=<n> ..."},
         {"status", "status", "the run's state as reply fields"},
-        {"run", "run <duration> | run until idle | run until <time>", "advance the simulation"},
+        {"run", "run <duration> | run until idle | run until <time> | run until exit [<node>]", "advance the simulation"},
         {"at", "at <time> <action>", "schedule an action at an absolute virtual time"},
         {"after", "after <count> <event.name> <action>", "schedule an action after the count-th such trace event"},
         {"crash", "crash [<node>] | crash random within <t1>..<t2> [<node>]", "power loss: processes die, unsynced writes may be lost or torn"},
@@ -120,6 +125,8 @@ const std::vector<CommandInfo>& command_table() {
         {"net.clog", "net.clog <from> <to> <duration>", "hold packets from one node to another for a while"},
         {"net.fail_connect", "net.fail_connect <from> <to> on|off", "refuse connects from one node to another"},
         {"net.unclog", "net.unclog [<from> <to>]", "release one clog, or all"},
+        {"net.force", "net.force only | net.force drop|duplicate|clog|reset <from> <to> <packet> | net.force partial_write <send> <bytes> | net.force partition <tick> <a,b> | net.force heal <tick>",
+         "force one random network fault (shrinking; docs/shrinking.md)"},
         {"spawn", "spawn <name> [node=<node>] -- <argv...>", "start a helper process"},
         {"expect", "expect exit [<name>] <code> | expect output <name> contains <text>", "check a process's outcome"},
         {"trace.read", "trace.read [since=<event>]", "the trace from an event index on"},
@@ -180,6 +187,7 @@ std::string_view command_name(const Command& command) {
                           [](const NetClog&) -> std::string_view { return "net.clog"; },
                           [](const NetUnclog&) -> std::string_view { return "net.unclog"; },
                           [](const NetFailConnect&) -> std::string_view { return "net.fail_connect"; },
+                          [](const NetForce&) -> std::string_view { return "net.force"; },
                           [](const Spawn&) -> std::string_view { return "spawn"; },
                           [](const ExpectExit&) -> std::string_view { return "expect"; },
                           [](const ExpectOutput&) -> std::string_view { return "expect"; },
@@ -213,6 +221,23 @@ std::string to_string(const Command& command) {
                               std::string out = "expect exit";
                               add_node(out, c.name);
                               return out + " " + std::to_string(c.code);
+                          },
+                          [](const NetForce& c) {
+                              std::string out = "net.force " + c.what;
+                              if (c.what == "only") return out;
+                              if (c.what == "partial_write") {
+                                  return out + " " + std::to_string(c.number) + " " + std::to_string(c.amount);
+                              }
+                              if (c.what == "partition" || c.what == "heal") {
+                                  out += " " + std::to_string(c.number);
+                                  std::string joined;
+                                  for (const std::string& node : c.side) joined += (joined.empty() ? "" : ",") + node;
+                                  if (!joined.empty()) add(out, joined);
+                                  return out;
+                              }
+                              add(out, c.from);
+                              add(out, c.to);
+                              return out + " " + std::to_string(c.number);
                           },
                           [](const ExpectOutput& c) {
                               std::string out = "expect output";

@@ -44,11 +44,13 @@ struct TraceRead {
     friend bool operator==(const TraceRead&, const TraceRead&) = default;
 };
 
-/// `run <duration>`, `run until idle`, `run until <time>`.
+/// `run <duration>`, `run until idle`, `run until <time>`, `run until exit
+/// [<node>]` (until the node's program ends, or nothing can run any more).
 struct Run {
-    enum class Mode { for_duration, until_idle, until_time };
+    enum class Mode { for_duration, until_idle, until_time, until_exit };
     Mode mode = Mode::for_duration;
-    Ns ns = 0;  ///< the duration, or the absolute virtual time; 0 for until_idle
+    Ns ns = 0;  ///< the duration, or the absolute virtual time; 0 for until_idle and until_exit
+    std::string node;  ///< until_exit: the node (empty = the default node)
     friend bool operator==(const Run&, const Run&) = default;
 };
 
@@ -152,6 +154,23 @@ struct NetFailConnect {
     friend bool operator==(const NetFailConnect&, const NetFailConnect&) = default;
 };
 
+/// `net.force <what> ...`: one random network fault decision, forced
+/// (docs/shrinking.md). `what` is `only` (random faults off from now on:
+/// only forced ones fire), `drop`/`duplicate`/`clog`/`reset` (`from`, `to`,
+/// `number` = the packet's number on that link, from 1), `partial_write`
+/// (`number` = the stream send, `amount` = bytes accepted), `partition`
+/// (`number` = the dynamics tick, `side` = the nodes cut off) or `heal`
+/// (`number` = the tick).
+struct NetForce {
+    std::string what;
+    std::string from;
+    std::string to;
+    std::uint64_t number = 0;
+    std::uint64_t amount = 0;
+    std::vector<std::string> side;
+    friend bool operator==(const NetForce&, const NetForce&) = default;
+};
+
 /// `spawn <name> [node=<node>] -- <argv...>`: start a helper process.
 struct Spawn {
     std::string name;
@@ -198,7 +217,7 @@ struct After {
 /// Any command of the language.
 using Command = std::variant<Hello, Status, Quit, TraceRead, Run, At, After, CrashRandom, Crash, Kill, Restart,
                              DiskSetFaults, DiskCorruptSector, NetPartition, NetHeal, NetSetOptions,
-                             NetClog, NetUnclog, NetFailConnect, Spawn, ExpectExit, ExpectOutput>;
+                             NetClog, NetUnclog, NetFailConnect, NetForce, Spawn, ExpectExit, ExpectOutput>;
 
 /// One entry of the command table: the first word, a usage line, a summary.
 struct CommandInfo {

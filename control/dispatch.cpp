@@ -46,6 +46,7 @@ Reply route(CommandExecutor& e, const Command& command) {
                           [&](const NetClog& c) { return e.net_clog(c); },
                           [&](const NetUnclog& c) { return e.net_unclog(c); },
                           [&](const NetFailConnect& c) { return e.net_fail_connect(c); },
+                          [&](const NetForce& c) { return e.net_force(c); },
                           [&](const Spawn& c) { return e.spawn(c); },
                           [&](const ExpectExit& c) { return e.expect_exit(c); },
                           [&](const ExpectOutput& c) { return e.expect_output(c); },
@@ -69,6 +70,10 @@ Reply checked(Reply reply) {
 
 Reply CommandExecutor::net_fail_connect(const NetFailConnect&) {
     return Reply::failure(ErrorCode::unsupported, "net.fail_connect needs a cluster run (--node)");
+}
+
+Reply CommandExecutor::net_force(const NetForce&) {
+    return Reply::failure(ErrorCode::unsupported, "net.force needs a cluster run (--node)");
 }
 
 Reply dispatch(CommandExecutor& executor, const Command& command) {

@@ -50,6 +50,8 @@ public:
     virtual Reply net_unclog(const NetUnclog& command) = 0;
     /// Not pure: executors without a network refuse it as unsupported.
     virtual Reply net_fail_connect(const NetFailConnect& command);
+    /// `net.force ...` (shrinking); not pure: refused where there is no network.
+    virtual Reply net_force(const NetForce& command);
     virtual Reply spawn(const Spawn& command) = 0;
     /// Fails with ErrorCode::expect_failed when the expectation does not hold.
     virtual Reply expect_exit(const ExpectExit& command) = 0;

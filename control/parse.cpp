@@ -200,6 +200,45 @@ NetFailConnect parse_net_fail_connect(Cursor& args) {
     return out;
 }
 
+NetForce parse_net_force(Cursor& args) {
+    NetForce out;
+    const Word& what = args.next("what to force (only, drop, duplicate, clog, reset, partial_write, partition, heal)");
+    out.what = what.text;
+    auto count = [&](std::string_view name) {
+        const Word& word = args.next("<" + std::string(name) + ">");
+        const std::uint64_t value = parse_u64(word, std::string(name));
+        if (value == 0) fail(ErrorCode::bad_argument, word.column, std::string(name) + " counts from 1");
+        return value;
+    };
+    if (out.what == "only") {
+        // nothing more
+    } else if (out.what == "drop" || out.what == "duplicate" || out.what == "clog" || out.what == "reset") {
+        std::tie(out.from, out.to) = parse_node_pair(args, "a forced fault");
+        out.number = count("packet");
+    } else if (out.what == "partial_write") {
+        out.number = count("send");
+        out.amount = count("bytes");
+    } else if (out.what == "partition" || out.what == "heal") {
+        out.number = count("tick");
+        if (out.what == "partition") {
+            const Word& side = args.next("<a,b> (the nodes cut off)");
+            std::size_t start = 0;
+            while (start <= side.text.size()) {
+                const std::size_t comma = std::min(side.text.find(',', start), side.text.size());
+                out.side.push_back(node_name(Word{side.text.substr(start, comma - start), side.column, true}, "node name"));
+                start = comma + 1;
+            }
+        }
+    } else {
+        fail(ErrorCode::bad_argument, what.column,
+             "unknown forced fault '" + what.text + "'" +
+                 did_you_mean(what.text, {"only", "drop", "duplicate", "clog", "reset", "partial_write", "partition", "heal"}) +
+                 " (usage: " + std::string(usage_of("net.force")) + ")");
+    }
+    args.finish();
+    return out;
+}
+
 Spawn parse_spawn(Cursor& args) {
     Spawn out;
     out.name = node_name(args.next("<name>"), "process name");
@@ -265,12 +304,15 @@ Command parse_crash(Cursor& args) {
 }
 
 Command parse_run(Cursor& args) {
-    const Word& first = args.next("<duration>, 'until idle' or 'until <time>'");
+    const Word& first = args.next("<duration>, 'until idle', 'until <time>' or 'until exit [<node>]'");
     Run out;
     if (first.text == "until") {
-        const Word& target = args.next("'idle' or <time> after 'until'");
+        const Word& target = args.next("'idle', 'exit' or <time> after 'until'");
         if (target.text == "idle") {
             out.mode = Run::Mode::until_idle;
+        } else if (target.text == "exit") {
+            out.mode = Run::Mode::until_exit;
+            out.node = optional_node(args);
         } else {
             out.mode = Run::Mode::until_time;
             out.ns = parse_time(target);
@@ -385,6 +427,7 @@ Command parse_words(const std::vector<Word>& words, std::size_t end_column) {
     if (name == "at" || name == "after") return parse_schedule(args, name == "at");
     if (name == "expect") return parse_expect(args);
     if (name == "crash") return parse_crash(args);
+    if (name == "net.force") return parse_net_force(args);
     if (std::optional<Action> action = parse_action_named(name, args)) return to_command(*action);
     unknown_command(word);
 }

@@ -103,10 +103,10 @@ public:
     }
 
     /// The run without a scenario: until the client's program ends.
-    int run_to_client(const std::string& client_name, std::optional<Ns> timeout_ns) {
-        Node* client = find(client_name);
-        if (client == nullptr) throw std::invalid_argument("--client names no node: '" + client_name + "'");
-        const std::optional<Ns> until = timeout_ns ? std::optional<Ns>(start_ns_ + *timeout_ns) : std::nullopt;
+    int run_to_client(const std::string& client_node, std::optional<Ns> timeout) {
+        Node* client = find(client_node);
+        if (client == nullptr) throw std::invalid_argument("--client names no node: '" + client_node + "'");
+        const std::optional<Ns> until = timeout ? std::optional<Ns>(start_ns_ + *timeout) : std::nullopt;
         const Session::Stop stop = session_.run(until, *client->main);
         int code = exit_ok;
         switch (stop) {
@@ -114,24 +114,31 @@ public:
             case Session::Stop::idle: {
                 const ProgramRunResult& result = session_.result(*client->main);
                 code = result.succeeded() ? exit_ok : exit_failed;
+                outcome = client->name + " exit=" + std::to_string(result.signal != 0 ? 128 + result.signal : result.exit_code);
                 if (!quiet || code != exit_ok) describe(*client, result);
                 break;
             }
             case Session::Stop::deadlock:
                 fmt::print(stderr, "marionette: DEADLOCK: {}\n", session_.deadlock().value_or("?"));
                 trace_.emit("cluster.deadlock", {{"client", client->name}});
+                outcome = client->name + " stuck";
                 code = exit_failed;
                 break;
             case Session::Stop::time_limit:
                 fmt::print(stderr, "marionette: the virtual time limit was reached before '{}' finished\n", client->name);
                 trace_.emit("cluster.timeout", {{"client", client->name}});
+                outcome = client->name + " timeout";
                 code = exit_failed;
                 break;
             case Session::Stop::wall_timeout:
                 fmt::print(stderr, "marionette: the wall-clock limit was reached before '{}' finished\n", client->name);
+                outcome = client->name + " wall_timeout";
                 code = exit_failed;
                 break;
-            case Session::Stop::crashed: code = exit_failed; break;
+            case Session::Stop::crashed:
+                outcome = client->name + " crashed";
+                code = exit_failed;
+                break;
         }
         for (const Node& node : nodes_) {
             if (!node.main || !session_.finished(*node.main)) continue;
@@ -163,11 +170,22 @@ public:
         std::optional<Ns> target;
         if (command.mode == Run::Mode::for_duration) target = clock_.now_ns() + command.ns;
         if (command.mode == Run::Mode::until_time) target = start_ns_ + command.ns;
+        Node* waited = nullptr;  // run until exit: the node whose program ends the run
+        if (command.mode == Run::Mode::until_exit) {
+            waited = find(command.node.empty() ? client_name : command.node);
+            if (waited == nullptr) return no_node(command.node);
+            if (!waited->main) return Reply::failure(ErrorCode::state, "node '" + waited->name + "' runs no program");
+            if (timeout_ns) target = start_ns_ + *timeout_ns;  // --timeout, as without a scenario
+        }
+        Session::Stop last = Session::Stop::idle;
         for (;;) {
+            if (waited != nullptr && session_.finished(*waited->main)) break;
             // Scheduled actions due before the target run at their time.
             std::optional<Ns> stop_at = target;
             if (!pending_.empty() && (!stop_at || pending_.begin()->first <= *stop_at)) stop_at = pending_.begin()->first;
-            const Session::Stop stop = session_.run(stop_at);
+            const Session::Stop stop = waited != nullptr ? session_.run(stop_at, *waited->main) : session_.run(stop_at);
+            last = stop;
+            if (stop == Session::Stop::finished) break;
             if (stop == Session::Stop::time_limit && !pending_.empty() && pending_.begin()->first <= clock_.now_ns()) {
                 const Action action = pending_.begin()->second;
                 pending_.erase(pending_.begin());
@@ -184,7 +202,22 @@ public:
             if (stop == Session::Stop::time_limit && target && clock_.now_ns() < *target) continue;
             break;
         }
-        return Reply::success({{"now_ns", std::to_string(clock_.now_ns() - start_ns_)}});
+        std::vector<std::pair<std::string, std::string>> fields = {{"now_ns", std::to_string(clock_.now_ns() - start_ns_)}};
+        if (waited != nullptr) {
+            if (session_.finished(*waited->main)) {
+                const ProgramRunResult& r = session_.result(*waited->main);
+                const int code = r.signal != 0 ? 128 + r.signal : r.exit_code;
+                if (!exits_.contains(waited->name)) exits_[waited->name] = code;
+                outcome = waited->name + " exit=" + std::to_string(exits_[waited->name]);
+                fields.emplace_back("exit", std::to_string(exits_[waited->name]));
+            } else {
+                outcome = waited->name + (last == Session::Stop::wall_timeout       ? " wall_timeout"
+                                          : target && clock_.now_ns() >= *target ? " timeout"
+                                                                                 : " stuck");
+                fields.emplace_back("running", "true");
+            }
+        }
+        return Reply::success(fields);
     }
 
     Reply schedule_at(const At& command) override {
@@ -319,6 +352,48 @@ public:
                        [&](NodeId from, NodeId to) { network_.set_connect_failure(from, to, command.on); });
     }
 
+    /// `net.force ...`: one recorded random fault, forced (docs/shrinking.md).
+    Reply net_force(const NetForce& command) override {
+        try {
+            const std::string& what = command.what;
+            if (what == "only") {
+                network_.force_only();
+            } else if (what == "partial_write") {
+                network_.force_partial_write(command.number, command.amount);
+            } else if (what == "heal") {
+                network_.force_heal(command.number);
+            } else if (what == "partition") {
+                std::vector<NodeId> side;
+                for (const std::string& name : command.side) {
+                    Node* node = find(name);
+                    if (node == nullptr) return no_node(name);
+                    side.push_back(node->net);
+                }
+                network_.force_partition(command.number, side);
+            } else {
+                const ForcedFault kind = what == "drop"        ? ForcedFault::drop
+                                         : what == "duplicate" ? ForcedFault::duplicate
+                                         : what == "clog"      ? ForcedFault::clog
+                                                               : ForcedFault::reset;
+                return on_link(command.from, command.to,
+                               [&](NodeId from, NodeId to) { network_.force(kind, from, to, command.number); });
+            }
+        } catch (const std::invalid_argument& e) {
+            return Reply::failure(ErrorCode::bad_argument, e.what());
+        }
+        return Reply::success();
+    }
+
+    /// --record-faults FILE: how the run ended, then every random fault that
+    /// fired (`<ns since start> <net.force line>`), for --shrink.
+    void record_faults(const std::string& path, int code, const std::string& failed) const {
+        std::ofstream out(path);
+        out << "code " << code << "\n";
+        out << "outcome " << outcome << (failed.empty() ? "" : " | failed " + failed) << "\n";
+        for (const FiredFault& fault : network_.fired_faults()) out << (fault.at_ns - start_ns_) << ' ' << fault.line << '\n';
+        if (!out) throw std::runtime_error("cannot write --record-faults '" + path + "'");
+    }
+
     Reply spawn(const Spawn& command) override {
         Node* node = named(command.node);
         if (node == nullptr) return no_node(command.node);
@@ -341,6 +416,11 @@ public:
     }
 
     bool quiet = false;  ///< no report lines of Marionette's own (--quiet, the second run of --verify)
+    std::string client_name;        ///< the node `run until exit` waits for by default
+    std::optional<Ns> timeout_ns;   ///< --timeout: `run until exit` stops there, as run_to_client does
+    /// How the deciding program ended: `<node> exit=<code>`, `<node> timeout`,
+    /// `<node> stuck` (nothing could run), `deadlock`; "" if not known.
+    std::string outcome;
     bool count_expect_failures = false;
     int expect_failures = 0;
 
@@ -647,6 +727,9 @@ int run_cluster_command(const RunCommandOptions& options) {
         int verdict = exit_ok;
         Cluster cluster(options, run_options, into, specs);
         cluster.quiet = quiet;
+        cluster.client_name = client;
+        cluster.timeout_ns = timeout;
+        std::string failed;  // the scenario command that failed, if one did
         cluster.start_all();
         if (options.scenario_path.empty() && options.control_path.empty()) {
             verdict = cluster.run_to_client(client, timeout);
@@ -656,6 +739,7 @@ int run_cluster_command(const RunCommandOptions& options) {
                 fmt::print(stderr, "marionette: scenario {}: {}\n", options.scenario_path, outcome.describe(parsed.scenario));
             }
             verdict = outcome.ok ? exit_ok : exit_failed;
+            if (!outcome.ok) failed = to_string(parsed.scenario.steps.at(outcome.steps_run - 1).command);
             if (outcome.ok && !options.control_path.empty()) {
                 ControlServer server(options.control_path);
                 fmt::print(stderr, "marionette: serving the control protocol on {}\n", options.control_path);
@@ -666,6 +750,7 @@ int run_cluster_command(const RunCommandOptions& options) {
             cluster.end_all();
         }
         if (!again && !options.export_disk_dir.empty()) cluster.export_disks(options.export_disk_dir);
+        if (!again && !options.record_faults_path.empty()) cluster.record_faults(options.record_faults_path, verdict, failed);
         stats = cluster.transport();
         return verdict;
     };

@@ -27,6 +27,7 @@
 #include "launcher/validate.hpp"
 #include "launcher/cluster.hpp"
 #include "launcher/scenario_run.hpp"
+#include "launcher/shrink.hpp"
 #include "launcher/sweep_command.hpp"
 #include "sim/disk/disk_options.hpp"
 #include "sim/seed.hpp"
@@ -206,7 +207,17 @@ int main(int argc, char** argv) {
                    "Read --results files (shards, concatenated or not) and print the sweep's report; with --seeds A..B "
                    "also check that every seed is there")
         ->group("Seed sweeps");
+    marionette::ShrinkCommand shrink;
+    app.add_flag("--shrink", shrink.shrink,
+                 "On a failing cluster run: find a small set of its faults that still fails the same way, and write it "
+                 "as a scenario that replays the failure (docs/shrinking.md)")
+        ->group("Shrinking");
+    app.add_option("--shrink-out", shrink.out_path,
+                   "Shrink: the scenario file to write (default marionette-shrink-SEED.scenario)")
+        ->group("Shrinking");
+    app.add_option("--shrink-budget", shrink.budget_text, "Shrink: at most this many runs (default 200)")->group("Shrinking");
     app.add_option("--run-report", cli.run.run_report_path)->group("");  // written for the sweep (launcher/run_report.hpp)
+    app.add_option("--record-faults", cli.run.record_faults_path)->group("");  // written for --shrink (launcher/shrink.hpp)
     app.add_option("command", cli.run.command, "The program and its arguments, after --");
     marionette::name_option_values(app);  // SEED, DURATION, RATE, ... instead of TEXT
     try {
@@ -251,7 +262,12 @@ int main(int argc, char** argv) {
         if (!sweep.merge_paths.empty()) return marionette::run_merge_command(sweep);
         const bool sweeping = sweep.is_sweep();
         if (sweeping || !cli.run.nodes.empty() || !cli.run.command.empty()) marionette::validate_run_options(cli.run, sweeping);
+        marionette::check_shrink_options(shrink, cli.run, sweeping);
         if (sweeping) return marionette::run_sweep_command(argc, argv, sweep);
+        if (shrink.shrink) {
+            cli.run.seed_text = cli.seed_text;
+            return marionette::run_shrink_command(argc, argv, shrink, cli.run);
+        }
         if (!cli.run.nodes.empty()) {
             cli.run.seed_text = cli.seed_text;
             cli.run.trace_path = cli.trace_path;

@@ -178,6 +178,10 @@ struct RunCommandOptions {
     /// Hidden --run-report FILE: where a sweep's run writes its end report
     /// (launcher/run_report.hpp).
     std::string run_report_path;
+    /// Hidden --record-faults FILE (cluster runs, for --shrink): the random
+    /// faults that fired, as `net.force` lines, and how the run ended
+    /// (launcher/shrink.hpp reads it).
+    std::string record_faults_path;
     /// --require-crash: a run whose crash point was never reached fails.
     bool require_crash = false;
     /// The launcher's command line as given (argv[0] first), for the replay

@@ -59,6 +59,9 @@ public:
         if (coordinator().disk().crashed()) {
             return Reply::failure(ErrorCode::state, "the node is crashed: 'restart' it first");
         }
+        if (command.mode == Run::Mode::until_exit && !command.node.empty()) {
+            return Reply::failure(ErrorCode::bad_argument, "a one-node run has no node names: 'run until exit' alone");
+        }
         if (!main_running()) start_incarnation();
         const Ns now = coordinator().clock().now_ns();
         std::optional<Ns> until;

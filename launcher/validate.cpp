@@ -182,6 +182,9 @@ void validate_run_options(const RunCommandOptions& options, bool sweep) {
     if (!options.crash_after_text.empty()) check_crash_after(options.crash_after_text);
     check_disk_paths(options, sweep);
     check_control_paths(options, sweep);
+    if (!options.record_faults_path.empty() && (options.nodes.empty() || sweep)) {
+        usage("--record-faults (used by --shrink) applies to one cluster run (--node)");
+    }
     if (options.require_crash && crash_point_text(options).empty()) {
         usage("--require-crash needs a crash point (--crash-at, --crash-after, --crash-random-within or --crash-rate)");
     }

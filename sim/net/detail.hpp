@@ -28,6 +28,9 @@ enum TcpFlag : std::uint8_t { tcp_syn = 1, tcp_ack = 2, tcp_fin = 4, tcp_rst = 8
 /// A packet on the wire. `from`/`to` are nodes; src/dst the endpoints.
 struct NetPacket {
     std::uint64_t id = 0;
+    /// Its number among the packets sent on its link (from -> to), from 1:
+    /// how a forced fault (`net.force drop r1 r2 17`) names it.
+    std::uint64_t link_seq = 0;
     Ns deliver_at_ns = 0;
     Ns sent_ns = 0;
     NodeId from = 0;

@@ -49,19 +49,17 @@ void Network::update_dynamics() {
         events_.cancel(dynamics_timer_);
         dynamics_timer_ = 0;
     }
-    if (!enabled && auto_partitioned_) {  // turning dynamics off heals what they cut
-        for (std::uint8_t& c : cuts_) c = static_cast<std::uint8_t>(c & ~cut_auto);
-        auto_partitioned_ = false;
-        auto_changed_ns_ = events_.now_ns();
-        if (trace_ != nullptr) trace_->emit("net.auto_partition", {{"action", "heal"}, {"reason", "disabled"}});
-    }
+    if (!enabled && auto_partitioned_) apply_auto_heal("disabled");  // turning dynamics off heals what they cut
 }
 
 void Network::dynamics_tick() {
     dynamics_timer_ = 0;
+    const std::uint64_t tick = ++dynamics_ticks_;
     const Ns now = events_.now_ns();
     const Ns since = now - auto_changed_ns_;
     const std::size_t n = nodes_.size();
+    // Under `net.force only` the draws below still happen (the stream
+    // advances as in the recording) but only a forced change applies.
     if (!auto_partitioned_ && since >= options_.unpartition_stability_ns_min &&
         options_.partition_rate.roll(streams_.partition).fired) {
         // Choose the sides: one node alone, or every node on a random side
@@ -79,24 +77,58 @@ void Network::dynamics_tick() {
                 if (count != 0 && count != n) break;
             }
         }
-        std::string isolated;
-        for (NodeId a = 0; a < n; ++a) {
-            if (side[a]) isolated += (isolated.empty() ? "" : ",") + std::to_string(a);
-            for (NodeId b = 0; b < n; ++b) {
-                if (side[a] != side[b]) cut(a, b) = static_cast<std::uint8_t>(cut(a, b) | cut_auto);
+        if (!forced_only_) {
+            std::string names;
+            for (NodeId a = 0; a < n; ++a) {
+                if (side[a]) names += (names.empty() ? "" : ",") + nodes_[a].name;
             }
+            fired("net.force partition " + std::to_string(tick) + " " + names);
+            apply_auto_partition(side);
         }
-        auto_partitioned_ = true;
-        auto_changed_ns_ = now;
-        if (trace_ != nullptr) trace_->emit("net.auto_partition", {{"action", "partition"}, {"side", isolated}});
     } else if (auto_partitioned_ && since >= options_.partition_stability_ns_min &&
                options_.unpartition_rate.roll(streams_.partition).fired) {
-        for (std::uint8_t& c : cuts_) c = static_cast<std::uint8_t>(c & ~cut_auto);
-        auto_partitioned_ = false;
-        auto_changed_ns_ = now;
-        if (trace_ != nullptr) trace_->emit("net.auto_partition", {{"action", "heal"}});
+        if (!forced_only_) {
+            fired("net.force heal " + std::to_string(tick));
+            apply_auto_heal("");
+        }
+    }
+    if (forced_only_) {
+        if (const auto forced = forced_partition_.find(tick); forced != forced_partition_.end()) {
+            std::vector<bool> side(n, false);
+            for (NodeId node : forced->second) side[node] = true;
+            if (auto_partitioned_) apply_auto_heal("forced");
+            apply_auto_partition(side);
+        } else if (forced_heal_.contains(tick) && auto_partitioned_) {
+            apply_auto_heal("");
+        }
     }
     update_dynamics();
+}
+
+void Network::apply_auto_partition(const std::vector<bool>& side) {
+    const std::size_t n = nodes_.size();
+    std::string isolated;
+    for (NodeId a = 0; a < n; ++a) {
+        if (side[a]) isolated += (isolated.empty() ? "" : ",") + std::to_string(a);
+        for (NodeId b = 0; b < n; ++b) {
+            if (side[a] != side[b]) cut(a, b) = static_cast<std::uint8_t>(cut(a, b) | cut_auto);
+        }
+    }
+    auto_partitioned_ = true;
+    auto_changed_ns_ = events_.now_ns();
+    if (trace_ != nullptr) trace_->emit("net.auto_partition", {{"action", "partition"}, {"side", isolated}});
+}
+
+void Network::apply_auto_heal(std::string_view reason) {
+    for (std::uint8_t& c : cuts_) c = static_cast<std::uint8_t>(c & ~cut_auto);
+    auto_partitioned_ = false;
+    auto_changed_ns_ = events_.now_ns();
+    if (trace_ == nullptr) return;
+    if (reason.empty()) {
+        trace_->emit("net.auto_partition", {{"action", "heal"}});
+    } else {
+        trace_->emit("net.auto_partition", {{"action", "heal"}, {"reason", reason}});
+    }
 }
 
 }  // namespace marionette

@@ -83,6 +83,17 @@ struct NetStats {
     std::uint64_t retransmissions = 0;
 };
 
+/// A random fault decision a run can force (net.force, docs/shrinking.md):
+/// what happens to the n-th packet of a link.
+enum class ForcedFault { drop, duplicate, clog, reset };
+
+/// A random fault that fired, as the `net.force` line that forces it again
+/// (`net.force drop r1 client 17`); `at_ns` is when it fired.
+struct FiredFault {
+    Ns at_ns = 0;
+    std::string line;
+};
+
 /// Packet counts of one directed link (from == to: loopback).
 struct LinkStats {
     std::uint64_t sent = 0;
@@ -159,6 +170,30 @@ public:
     void crash(NodeId node);
     /// Brings a crashed node back as a fresh incarnation with no sockets.
     void restart(NodeId node);
+
+    // ---- forced faults (shrinking, docs/shrinking.md) -----------------------
+
+    /// From now on every random fault decision is still drawn (so the random
+    /// streams advance exactly as before) but overridden: a fault fires only
+    /// if it was forced below. Latency, and the faults the scenario orders
+    /// itself (partition, clog, crash), are unchanged.
+    void force_only();
+    bool forced_only() const { return forced_only_; }
+    /// The `packet`-th packet (from 1) sent on from -> to is dropped, is
+    /// duplicated (datagrams), starts a clog of path_clog_duration_ns, or
+    /// (a stream segment with data) resets its connection when it arrives.
+    void force(ForcedFault kind, NodeId from, NodeId to, std::uint64_t packet);
+    /// The `send`-th stream send (from 1) that a partial write could cut
+    /// accepts `accepted` bytes.
+    void force_partial_write(std::uint64_t send, std::uint64_t accepted);
+    /// At the `tick`-th tick (from 1) of the partition dynamics, the nodes in
+    /// `side` are cut from the others (a random partition) ...
+    void force_partition(std::uint64_t tick, std::vector<NodeId> side);
+    /// ... or the random partition heals.
+    void force_heal(std::uint64_t tick);
+    /// Every random fault that fired in this run, in order, each as the
+    /// `net.force` line that forces it (empty after force_only()).
+    const std::vector<FiredFault>& fired_faults() const { return fired_; }
 
     // ---- sockets (the kernel's view) --------------------------------------
 
@@ -259,8 +294,13 @@ private:
     std::uint8_t& cut(NodeId from, NodeId to);
     std::uint8_t cut(NodeId from, NodeId to) const;
     void resize_topology();
+    // forced.cpp
+    bool decide(ForcedFault kind, const detail::NetPacket& packet, bool drawn);
+    void fired(std::string line);
     // dynamics.cpp
     void update_dynamics();
+    void apply_auto_partition(const std::vector<bool>& side);
+    void apply_auto_heal(std::string_view reason);
     void dynamics_tick();
     void apply_option_text(std::string_view text, NetOptionGroup group, std::string_view command);
     // sockets.cpp
@@ -320,6 +360,15 @@ private:
     TimerId dynamics_timer_ = 0;
     bool auto_partitioned_ = false;
     Ns auto_changed_ns_ = 0;
+    std::uint64_t dynamics_ticks_ = 0;
+    // forced.cpp
+    bool forced_only_ = false;
+    std::set<std::tuple<ForcedFault, NodeId, NodeId, std::uint64_t>> forced_;
+    std::map<std::uint64_t, std::uint64_t> forced_partial_;  // send -> accepted
+    std::map<std::uint64_t, std::vector<NodeId>> forced_partition_;  // tick -> side
+    std::set<std::uint64_t> forced_heal_;
+    std::uint64_t partial_candidates_ = 0;
+    std::vector<FiredFault> fired_;
     std::function<void(SocketId)> listener_;
     NetStats stats_;
 };

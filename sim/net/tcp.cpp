@@ -326,8 +326,9 @@ void Network::tcp_segment(detail::NetSocket& s, detail::NetPacket& packet) {
     t.last_heard_ns = events_.now_ns();
     t.keepalive_probes = 0;
     if ((packet.flags & detail::tcp_probe) != 0) return tcp_send_ack(s);
-    if (!packet.payload.empty() && packet.from != packet.to && !options_.connection_reset_rate.is_never() &&
-        options_.connection_reset_rate.roll(streams_.reset).fired) {
+    if (!packet.payload.empty() && packet.from != packet.to &&
+        decide(ForcedFault::reset, packet,
+               !options_.connection_reset_rate.is_never() && options_.connection_reset_rate.roll(streams_.reset).fired)) {
         return tcp_fail(s, ECONNRESET, "injected", true);
     }
     tcp_ack_in(s, packet);

@@ -103,13 +103,27 @@ NetResult Network::send(SocketId id, std::span<const std::byte> data) {
     const std::uint64_t room = saturating_sub(t.send_capacity, t.snd_buf.size());
     if (room == 0 && !data.empty()) return {EAGAIN, 0};
     std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(room, data.size()));
-    if (n > 1 && !options_.partial_write_rate.is_never() && options_.partial_write_rate.roll(streams_.partial).fired) {
-        // A short write: programs must loop on send(); many forget.
-        const std::size_t accepted = 1 + static_cast<std::size_t>(streams_.partial.uint_less_than(n - 1));
-        if (trace_ != nullptr) {
-            trace_->emit("net.partial_write", {{"sock", id}, {"requested", n}, {"accepted", accepted}});
+    if (n > 1 && !options_.partial_write_rate.is_never()) {
+        // A short write: programs must loop on send(); many forget. Drawn,
+        // then possibly overridden by a forced fault (forced.cpp).
+        const std::uint64_t candidate = ++partial_candidates_;
+        std::size_t accepted = n;
+        if (options_.partial_write_rate.roll(streams_.partial).fired) {
+            accepted = 1 + static_cast<std::size_t>(streams_.partial.uint_less_than(n - 1));
         }
-        n = accepted;
+        if (forced_only_) {
+            const auto forced = forced_partial_.find(candidate);
+            accepted = forced == forced_partial_.end() ? n
+                                                       : static_cast<std::size_t>(std::min<std::uint64_t>(forced->second, n - 1));
+        } else if (accepted < n) {
+            fired("net.force partial_write " + std::to_string(candidate) + " " + std::to_string(accepted));
+        }
+        if (accepted < n) {
+            if (trace_ != nullptr) {
+                trace_->emit("net.partial_write", {{"sock", id}, {"requested", n}, {"accepted", accepted}});
+            }
+            n = accepted;
+        }
     }
     t.snd_buf.insert(t.snd_buf.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
     tcp_pump(*s);

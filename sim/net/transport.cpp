@@ -273,7 +273,7 @@ void Network::transmit(detail::NetPacket packet) {
     packet.id = next_packet_id_++;
     packet.sent_ns = now;
     ++stats_.packets_sent;
-    ++links_[packet.from * nodes_.size() + packet.to].sent;
+    packet.link_seq = ++links_[packet.from * nodes_.size() + packet.to].sent;
     if (packet.from == packet.to) {  // loopback: never faulted
         packet.deliver_at_ns = now + options_.loopback_latency_ns;
         trace_send(packet, options_.loopback_latency_ns);
@@ -288,12 +288,18 @@ void Network::transmit(detail::NetPacket packet) {
     packet.deliver_at_ns = now + latency;
     trace_send(packet, latency);
     if (!nodes_[packet.from].up) return drop(packet, "source_down");
-    if (!options_.drop_rate.is_never() && options_.drop_rate.roll(streams_.drop).fired) return drop(packet, "send_drop");
-    if (!options_.path_clog_rate.is_never() && !path_clogged(packet.from, packet.to) &&
-        options_.path_clog_rate.roll(streams_.clog).fired) {
+    // Each decision is drawn, then decide() may override it (forced.cpp).
+    if (decide(ForcedFault::drop, packet, !options_.drop_rate.is_never() && options_.drop_rate.roll(streams_.drop).fired)) {
+        return drop(packet, forced_only_ ? "forced" : "send_drop");
+    }
+    if (!path_clogged(packet.from, packet.to) &&
+        decide(ForcedFault::clog, packet,
+               !options_.path_clog_rate.is_never() && options_.path_clog_rate.roll(streams_.clog).fired)) {
         clog(packet.from, packet.to, options_.path_clog_duration_ns);
     }
-    if (!packet.tcp && !options_.duplicate_rate.is_never() && options_.duplicate_rate.roll(streams_.duplicate).fired) {
+    if (!packet.tcp && decide(ForcedFault::duplicate, packet,
+                              !options_.duplicate_rate.is_never() &&
+                                  options_.duplicate_rate.roll(streams_.duplicate).fired)) {
         detail::NetPacket copy = packet;
         copy.id = next_packet_id_++;
         Ns copy_latency = options_.latency_ns_min;
@@ -302,7 +308,7 @@ void Network::transmit(detail::NetPacket packet) {
         if (options_.latency_ns_jitter > 0) copy_latency += streams_.duplicate.uint_in_range(0, options_.latency_ns_jitter);
         copy.deliver_at_ns = now + copy_latency;
         ++stats_.packets_duplicated;
-        ++links_[copy.from * nodes_.size() + copy.to].sent;
+        copy.link_seq = ++links_[copy.from * nodes_.size() + copy.to].sent;
         if (trace_ != nullptr) {
             trace_->emit("net.duplicate", {{"id", copy.id}, {"of", packet.id}, {"from", copy.from}, {"to", copy.to},
                                            {"deliver_at_ns", copy.deliver_at_ns}, {"latency_ns", copy_latency}});

@@ -31,10 +31,12 @@ TEST_CASE("blank and comment lines are neither commands nor errors") {
 }
 
 TEST_CASE("run, hello, status, quit, trace.read") {
-    CHECK(parse_ok("run 2s") == Command(Run{Run::Mode::for_duration, 2 * ns_per_s}));
-    CHECK(parse_ok("run 150ms") == Command(Run{Run::Mode::for_duration, 150 * ns_per_ms}));
-    CHECK(parse_ok("run until idle") == Command(Run{Run::Mode::until_idle, 0}));
-    CHECK(parse_ok("run until 5s") == Command(Run{Run::Mode::until_time, 5 * ns_per_s}));
+    CHECK(parse_ok("run 2s") == Command(Run{Run::Mode::for_duration, 2 * ns_per_s, {}}));
+    CHECK(parse_ok("run 150ms") == Command(Run{Run::Mode::for_duration, 150 * ns_per_ms, {}}));
+    CHECK(parse_ok("run until idle") == Command(Run{Run::Mode::until_idle, 0, {}}));
+    CHECK(parse_ok("run until exit") == Command(Run{Run::Mode::until_exit, 0, {}}));
+    CHECK(parse_ok("run until exit client") == Command(Run{Run::Mode::until_exit, 0, "client"}));
+    CHECK(parse_ok("run until 5s") == Command(Run{Run::Mode::until_time, 5 * ns_per_s, {}}));
     CHECK(parse_ok("hello") == Command(Hello{}));
     CHECK(parse_ok("hello 1") == Command(Hello{1}));
     CHECK(parse_ok("status") == Command(Status{}));

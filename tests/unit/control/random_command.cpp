@@ -110,13 +110,14 @@ std::string random_text(Prng& prng, std::size_t max_bytes) {
 Action random_action(Prng& prng) { return random_action_of(prng, below(prng, 12)); }
 
 Command random_command(Prng& prng) {
-    switch (below(prng, 12)) {
+    switch (below(prng, 14)) {
         case 0: return Hello{coin(prng) ? std::optional<std::uint64_t>(below(prng, 5)) : std::nullopt};
         case 1: return coin(prng) ? Command(Status{}) : Command(Quit{});
         case 2: return TraceRead{coin(prng) ? below(prng, 100000) : 0};
         case 3: {
-            const auto mode = static_cast<Run::Mode>(below(prng, 3));
-            return Run{mode, mode == Run::Mode::until_idle ? 0 : duration(prng)};
+            const auto mode = static_cast<Run::Mode>(below(prng, 4));
+            if (mode == Run::Mode::until_exit) return Run{mode, 0, optional_node(prng)};
+            return Run{mode, mode == Run::Mode::until_idle ? 0 : duration(prng), {}};
         }
         case 4: return At{duration(prng), random_action(prng)};
         case 5: {
@@ -130,6 +131,19 @@ Command random_command(Prng& prng) {
         }
         case 7: return ExpectExit{optional_node(prng), static_cast<int>(below(prng, 256))};
         case 8: return ExpectOutput{node(prng), random_text(prng, 30)};
+        case 9: {
+            if (coin(prng)) return NetForce{"only", {}, {}, 0, 0, {}};
+            static constexpr std::array<std::string_view, 4> kinds = {"drop", "duplicate", "clog", "reset"};
+            std::string from = node(prng);
+            std::string to = node(prng);
+            if (to == from) to += "x";
+            return NetForce{std::string(kinds[below(prng, kinds.size())]), from, to, 1 + below(prng, 100000), 0, {}};
+        }
+        case 10: {
+            if (coin(prng)) return NetForce{"partial_write", {}, {}, 1 + below(prng, 1000), 1 + below(prng, 1000), {}};
+            if (coin(prng)) return NetForce{"heal", {}, {}, 1 + below(prng, 1000), 0, {}};
+            return NetForce{"partition", {}, {}, 1 + below(prng, 1000), 0, {node(prng), node(prng)}};
+        }
         default: return to_command(random_action(prng));
     }
 }

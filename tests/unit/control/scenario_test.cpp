@@ -35,7 +35,7 @@ TEST_CASE("a valid scenario parses into steps with their line numbers") {
     CHECK(parsed.scenario.file == "sqlite.txt");
     REQUIRE(parsed.scenario.steps.size() == 9);
     CHECK(parsed.scenario.steps[0].line == 2);
-    CHECK(parsed.scenario.steps[1] == ScenarioStep{4, Run{Run::Mode::for_duration, 2 * ns_per_s}});
+    CHECK(parsed.scenario.steps[1] == ScenarioStep{4, Run{Run::Mode::for_duration, 2 * ns_per_s, {}}});
     CHECK(parsed.scenario.steps[8].line == 11);
     CHECK(parsed.scenario.steps[8].command == Command(ExpectOutput{"check", "ok"}));
 }
