@@ -389,7 +389,8 @@ public:
     void record_faults(const std::string& path, int code, const std::string& failed) const {
         std::ofstream out(path);
         out << "code " << code << "\n";
-        out << "outcome " << outcome << (failed.empty() ? "" : " | failed " + failed) << "\n";
+        out << "outcome " << outcome << (outcome.empty() || failed.empty() ? "" : " | ") << (failed.empty() ? "" : "failed " + failed)
+            << "\n";
         for (const FiredFault& fault : network_.fired_faults()) out << (fault.at_ns - start_ns_) << ' ' << fault.line << '\n';
         if (!out) throw std::runtime_error("cannot write --record-faults '" + path + "'");
     }
