@@ -8,6 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 launch=$1
 guests=$2
+example=$3
 cd "$scratch"
 replica="$guests/marionette_guest_quorum_replica 9000"
 nodes=(--node r1="$replica" --node r2="$replica" --node r3="$replica" --node client="$guests/marionette_guest_quorum_client 1 20")
@@ -55,6 +56,13 @@ expect_line r.a.err "expect exit client 0: error expect_failed 'client' exited 1
 # The same forced drops under another seed are another run (other latencies).
 "$launch" --seed $((seed + 100)) "${quorum[@]}" --scenario shrunk.a.scenario --trace other.trace >/dev/null 2>&1 || true
 ! cmp -s r.a.trace other.trace || fail "the seed does not matter to the shrunk scenario"
+
+# The example script: shrink, then the replay fails with the stale read.
+code=0
+"$example/run.sh" "$launch" "$guests" "$seed" ex.scenario >ex.out 2>ex.err || code=$?
+[[ $code -eq 1 ]] || { cat ex.err >&2; fail "examples/quorum-shrink/run.sh exited $code, expected 1"; }
+expect_line ex.err "^shrink: faults=$before -> $after "
+expect_line ex.out '^STALE read: wrote version [0-9]+, a majority read returned [0-9]+$'
 
 # A scenario's own fault lines are candidates too: the clog and the connect
 # failure go, the partition that the failure needs stays.
