@@ -114,7 +114,7 @@ public:
             case Session::Stop::idle: {
                 const ProgramRunResult& result = session_.result(*client->main);
                 code = result.succeeded() ? exit_ok : exit_failed;
-                outcome = client->name + " exit=" + std::to_string(result.signal != 0 ? 128 + result.signal : result.exit_code);
+                outcome = client->name + " exit=" + std::to_string(result.exit_status());
                 if (!quiet || code != exit_ok) describe(*client, result);
                 break;
             }
@@ -206,7 +206,7 @@ public:
         if (waited != nullptr) {
             if (session_.finished(*waited->main)) {
                 const ProgramRunResult& r = session_.result(*waited->main);
-                const int code = r.signal != 0 ? 128 + r.signal : r.exit_code;
+                const int code = r.exit_status();
                 if (!exits_.contains(waited->name)) exits_[waited->name] = code;
                 outcome = waited->name + " exit=" + std::to_string(exits_[waited->name]);
                 fields.emplace_back("exit", std::to_string(exits_[waited->name]));
@@ -386,9 +386,8 @@ public:
 
     /// --record-faults FILE: how the run ended, then every random fault that
     /// fired (`<ns since start> <net.force line>`), for --shrink.
-    void record_faults(const std::string& path, int code, const std::string& failed) const {
+    void record_faults(const std::string& path, const std::string& failed) const {
         std::ofstream out(path);
-        out << "code " << code << "\n";
         out << "outcome " << outcome << (outcome.empty() || failed.empty() ? "" : " | ") << (failed.empty() ? "" : "failed " + failed)
             << "\n";
         for (const FiredFault& fault : network_.fired_faults()) out << (fault.at_ns - start_ns_) << ' ' << fault.line << '\n';
@@ -411,7 +410,7 @@ public:
         }
         const ProgramRunResult& result = session_.result(id);
         outputs_[command.name] = result.stdout_text;
-        exits_[command.name] = result.signal != 0 ? 128 + result.signal : result.exit_code;
+        exits_[command.name] = result.exit_status();
         trace_.emit("cluster.spawn_exit", {{"name", command.name}, {"code", static_cast<std::uint64_t>(exits_[command.name])}});
         return Reply::success({{"exit", std::to_string(exits_[command.name])}});
     }
@@ -429,7 +428,7 @@ public:
         auto it = exits_.find(command.name);
         if (Node* node = find(command.name); it == exits_.end() && node != nullptr && node->main && session_.finished(*node->main)) {
             const ProgramRunResult& r = session_.result(*node->main);
-            exits_[command.name] = r.signal != 0 ? 128 + r.signal : r.exit_code;
+            exits_[command.name] = r.exit_status();
             it = exits_.find(command.name);
         }
         if (it == exits_.end()) return counted(Reply::failure(ErrorCode::state, "no finished process named '" + command.name + "'"));
@@ -751,7 +750,7 @@ int run_cluster_command(const RunCommandOptions& options) {
             cluster.end_all();
         }
         if (!again && !options.export_disk_dir.empty()) cluster.export_disks(options.export_disk_dir);
-        if (!again && !options.record_faults_path.empty()) cluster.record_faults(options.record_faults_path, verdict, failed);
+        if (!again && !options.record_faults_path.empty()) cluster.record_faults(options.record_faults_path, failed);
         stats = cluster.transport();
         return verdict;
     };

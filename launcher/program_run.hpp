@@ -90,6 +90,9 @@ struct ProgramRunResult {
     /// How the processes' messages travelled (for --summary).
     TransportStats transport;
 
+    /// The status a shell would report: 128+N if killed by signal N, else
+    /// the exit status.
+    int exit_status() const { return signal != 0 ? 128 + signal : exit_code; }
     /// True if the program exited with status 0.
     bool succeeded() const {
         return spawn_error.empty() && deadlock.empty() && !timed_out && !crashed && signal == 0 && exit_code == 0;

@@ -19,15 +19,6 @@ constexpr std::string_view dropped_always[] = {"--trace", "--export-disk"};
 /// Options of a sweep, dropped from the replay of one of its seeds.
 constexpr std::string_view dropped_for_one_seed[] = {"--seed", "--runs", "--seeds", "--jobs"};
 
-/// If `arg` is `--name` or `--name=value` for a name in `names`: the name.
-std::optional<std::string_view> option_name(const std::string& arg, const auto& names) {
-    for (std::string_view name : names) {
-        if (arg == name) return name;
-        if (arg.size() > name.size() && arg.compare(0, name.size(), name) == 0 && arg[name.size()] == '=') return name;
-    }
-    return std::nullopt;
-}
-
 /// True if `word` names something relative to the current directory.
 bool relative_path(std::string_view word) {
     if (word.empty() || word.front() == '/' || word.front() == '-') return false;
@@ -38,6 +29,14 @@ bool relative_path(std::string_view word) {
 }
 
 }  // namespace
+
+std::optional<std::string_view> option_named(const std::string& arg, std::span<const std::string_view> names) {
+    for (std::string_view name : names) {
+        if (arg == name) return name;
+        if (arg.size() > name.size() && arg.compare(0, name.size(), name) == 0 && arg[name.size()] == '=') return name;
+    }
+    return std::nullopt;
+}
 
 std::string launcher_for_replay(const std::string& argv0) {
     std::error_code error;
@@ -86,8 +85,8 @@ std::string replay_command_line(const std::vector<std::string>& argv, std::optio
         const std::string& arg = argv[i];
         if (!after_dashes) {
             if (arg == "--") after_dashes = true;
-            std::optional<std::string_view> name = option_name(arg, dropped_always);
-            if (!name && seed) name = option_name(arg, dropped_for_one_seed);
+            std::optional<std::string_view> name = option_named(arg, dropped_always);
+            if (!name && seed) name = option_named(arg, dropped_for_one_seed);
             if (name) {
                 if (arg == *name) ++i;  // its value is the next argument
                 continue;

@@ -13,10 +13,16 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
+#include <string_view>
 #include <string>
 #include <vector>
 
 namespace marionette {
+
+/// If `arg` is `--name` or `--name=value` for a name in `names`: that name
+/// (the value is the next argument when `arg` equals it).
+std::optional<std::string_view> option_named(const std::string& arg, std::span<const std::string_view> names);
 
 /// How a replay command names this launcher: `marionette-launch` if that
 /// name on PATH resolves to this executable, else `argv0` made absolute.

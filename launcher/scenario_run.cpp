@@ -34,7 +34,7 @@ Reply unsupported(std::string_view what) {
 /// The exit code `expect exit` compares: -1 for a power loss, 128+N for a
 /// signal (as a shell reports it).
 int exit_code_of(const ProgramRunResult& result) {
-    return result.crashed ? -1 : result.signal != 0 ? 128 + result.signal : result.exit_code;
+    return result.crashed ? -1 : result.exit_status();
 }
 
 /// The control language over one node running the command after `--`.

@@ -1,6 +1,5 @@
 #include "launcher/shrink.hpp"
 
-#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,22 +31,10 @@ namespace fs = std::filesystem;
 constexpr std::uint64_t default_budget = 200;
 
 /// Options of the shrink itself, or that name one run's outputs: a child
-/// run gets every other argument unchanged. True in `with_value` when the
-/// option's value is the next argument.
-bool is_dropped(const std::string& arg, bool& with_value) {
-    static constexpr std::string_view flags[] = {"--shrink", "--summary", "--quiet"};
-    static constexpr std::string_view valued[] = {"--shrink-out", "--shrink-budget", "--scenario", "--trace",
-                                                  "--export-disk", "--run-report", "--record-faults"};
-    with_value = false;
-    for (std::string_view flag : flags) {
-        if (arg == flag) return true;
-    }
-    for (std::string_view option : valued) {
-        if (arg == option) return with_value = true;
-        if (arg.size() > option.size() && arg.compare(0, option.size(), option) == 0 && arg[option.size()] == '=') return true;
-    }
-    return false;
-}
+/// run gets every other argument unchanged.
+constexpr std::string_view dropped_flags[] = {"--shrink", "--summary", "--quiet"};
+constexpr std::string_view dropped_with_value[] = {"--shrink-out",  "--shrink-budget", "--scenario",     "--trace",
+                                                   "--export-disk", "--run-report",    "--record-faults"};
 
 /// argv[1..] without the dropped options (up to `--`).
 std::vector<std::string> kept_arguments(int argc, char** argv) {
@@ -57,9 +44,9 @@ std::vector<std::string> kept_arguments(int argc, char** argv) {
         const std::string arg = argv[i];
         if (!after_dashes) {
             if (arg == "--") after_dashes = true;
-            bool with_value = false;
-            if (is_dropped(arg, with_value)) {
-                if (with_value) ++i;
+            if (std::find(std::begin(dropped_flags), std::end(dropped_flags), arg) != std::end(dropped_flags)) continue;
+            if (const std::optional<std::string_view> name = option_named(arg, dropped_with_value)) {
+                if (arg == *name) ++i;  // its value is the next argument
                 continue;
             }
         }
@@ -84,12 +71,6 @@ struct ChildRun {
     std::string log_path;
 };
 
-int exit_code_of(int status) {
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return 3;
-}
-
 std::string format_time(Ns ns) {
     if (ns % ns_per_s == 0) return std::to_string(ns / ns_per_s) + "s";
     if (ns % ns_per_ms == 0) return std::to_string(ns / ns_per_ms) + "ms";
@@ -104,22 +85,7 @@ ChildRun run_child(const std::vector<std::string>& args, const std::string& dir,
     const std::string record = dir + "/run-" + std::to_string(index) + ".faults";
     std::vector<std::string> argv = {fs::read_symlink("/proc/self/exe").string(), "--quiet", "--record-faults", record};
     argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> c_argv;
-    for (std::string& arg : argv) c_argv.push_back(arg.data());
-    c_argv.push_back(nullptr);
-    const int log = ::open(run.log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (log < 0) throw std::runtime_error("cannot create '" + run.log_path + "'");
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork failed while shrinking");
-    if (pid == 0) {
-        const int null_in = ::open("/dev/null", O_RDONLY);
-        ::dup2(null_in, 0);
-        ::dup2(log, 1);
-        ::dup2(log, 2);
-        ::execv(c_argv[0], c_argv.data());
-        ::_exit(127);
-    }
-    ::close(log);
+    const pid_t pid = start_logged(std::move(argv), run.log_path);
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) throw std::runtime_error("waitpid failed while shrinking");
@@ -128,7 +94,6 @@ ChildRun run_child(const std::vector<std::string>& args, const std::string& dir,
     std::ifstream in(record);
     std::string line;
     while (std::getline(in, line)) {
-        if (line.rfind("code ", 0) == 0) continue;  // the same as the exit code
         if (line.rfind("outcome ", 0) == 0) {
             run.outcome = line.substr(8);
             continue;
@@ -351,9 +316,8 @@ int run_shrink_command(int argc, char** argv, const ShrinkCommand& command, cons
     // original did (the scenario form of a run without one fails on its
     // `expect exit <client> 0`).
     const std::string expected = original.lines.empty() ? first.outcome + " | failed expect exit " + client + " 0" : first.outcome;
-    std::vector<std::string> replay_argv(argv, argv + argc);
-    replay_argv = {replay_argv.front()};
-    for (const std::string& arg : base) replay_argv.push_back(arg);
+    std::vector<std::string> replay_argv = {argv[0]};
+    replay_argv.insert(replay_argv.end(), base.begin(), base.end());
     {
         const auto dashes = std::find(replay_argv.begin(), replay_argv.end(), "--");
         replay_argv.insert(dashes, {"--scenario", fs::absolute(out_path).lexically_normal().string()});

@@ -29,29 +29,7 @@ pid_t start_run(const SweepOptions& options, std::uint64_t seed, const std::stri
                 const std::string& report_path) {
     std::vector<std::string> argv = options.run_argv;
     argv.insert(argv.begin() + 1, {"--seed", std::to_string(seed), "--run-report", report_path});
-    std::vector<char*> c_argv;
-    for (std::string& arg : argv) c_argv.push_back(arg.data());
-    c_argv.push_back(nullptr);
-    const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (log < 0) throw std::runtime_error("cannot create sweep log '" + log_path + "'");
-    const pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork failed while starting a sweep run");
-    if (pid == 0) {
-        const int null_in = ::open("/dev/null", O_RDONLY);
-        ::dup2(null_in, 0);
-        ::dup2(log, 1);
-        ::dup2(log, 2);
-        ::execv(c_argv[0], c_argv.data());
-        ::_exit(127);
-    }
-    ::close(log);
-    return pid;
-}
-
-int exit_code_of(int status) {
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return 3;
+    return start_logged(std::move(argv), log_path);
 }
 
 /// The run's first line of Marionette's own (`marionette: ...` or
@@ -154,6 +132,32 @@ std::string replay_command(const SweepOptions& options, std::uint64_t seed) {
     argv[0] = options.display_launcher;
     argv.insert(argv.begin() + 1, {"--seed", std::to_string(seed)});
     return options.display_prefix + shell_join(argv);
+}
+
+pid_t start_logged(std::vector<std::string> argv, const std::string& log_path) {
+    std::vector<char*> c_argv;
+    for (std::string& arg : argv) c_argv.push_back(arg.data());
+    c_argv.push_back(nullptr);
+    const int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (log < 0) throw std::runtime_error("cannot create the run's log '" + log_path + "'");
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed while starting a run of '" + argv.front() + "'");
+    if (pid == 0) {
+        const int null_in = ::open("/dev/null", O_RDONLY);
+        ::dup2(null_in, 0);
+        ::dup2(log, 1);
+        ::dup2(log, 2);
+        ::execv(c_argv[0], c_argv.data());
+        ::_exit(127);
+    }
+    ::close(log);
+    return pid;
+}
+
+int exit_code_of(int status) {
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return 3;
 }
 
 std::uint64_t sweep_seed(std::uint64_t base, std::uint64_t i) { return base ^ 0x9E3779B97F4A7C15ULL ^ i; }

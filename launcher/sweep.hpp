@@ -11,6 +11,8 @@
 // expect_fuzz and one printed here mean the same thing.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -71,6 +73,14 @@ struct SweepOptions {
     std::string display_prefix;
 };
 
+
+/// Starts `argv` (argv[0] a path) with standard input from /dev/null and
+/// standard output and error into `log_path` (created); returns its pid.
+pid_t start_logged(std::vector<std::string> argv, const std::string& log_path);
+
+/// A wait status as the launcher's exit codes read: the exit status, or
+/// 128+n when killed by signal n.
+int exit_code_of(int status);
 
 /// `pass` (exit 0), `fail` (1: the program failed), `usage` (2), `error`
 /// (3 or another code: Marionette failed), `killed` (128+n).

@@ -27,20 +27,6 @@ namespace {
 constexpr std::string_view sweep_only[] = {"--runs",    "--seeds",   "--jobs",     "--seed",      "--shard",
                                            "--shard-count", "--results", "--progress", "--run-report"};
 
-bool is_sweep_only(const std::string& arg, bool& with_value) {
-    for (const std::string_view option : sweep_only) {
-        if (arg == option) {
-            with_value = true;
-            return true;
-        }
-        if (arg.size() > option.size() && arg.compare(0, option.size(), option) == 0 && arg[option.size()] == '=') {
-            with_value = false;
-            return true;
-        }
-    }
-    return false;
-}
-
 std::vector<std::string> run_argv_of(int argc, char** argv) {
     std::vector<std::string> run_argv{std::filesystem::read_symlink("/proc/self/exe").string(), "--quiet"};
     bool after_dashes = false;
@@ -48,9 +34,8 @@ std::vector<std::string> run_argv_of(int argc, char** argv) {
         const std::string arg = argv[i];
         if (!after_dashes) {
             if (arg == "--") after_dashes = true;
-            bool with_value = false;
-            if (is_sweep_only(arg, with_value)) {
-                if (with_value) ++i;
+            if (const std::optional<std::string_view> name = option_named(arg, sweep_only)) {
+                if (arg == *name) ++i;  // its value is the next argument
                 continue;
             }
             if (arg == "--trace" || arg == "--export-disk") {
