@@ -24,6 +24,13 @@ struct Coordinator::Process {
 
 namespace {
 
+/// How many events named `name` the run's trace has counted.
+std::uint64_t run_count(const Trace& trace, const std::string& name) {
+    const auto& counts = trace.summary().by_name;
+    const auto it = counts.find(name);
+    return it == counts.end() ? 0 : it->second;
+}
+
 std::unique_ptr<Store> make_store(const std::filesystem::path& dir) {
     if (dir.empty()) return std::make_unique<MemStore>();
     std::filesystem::create_directories(dir);
@@ -102,6 +109,8 @@ ProcessFiles* Coordinator::process_files(ProcessId id) {
 
 CrashReport Coordinator::crash() {
     processes_.clear();
+    disarm_crash();
+    crash_requested_ = false;
     return disk_->crash();
 }
 
@@ -115,10 +124,23 @@ void Coordinator::arm_crash_at(Ns at_ns) {
     trace_.emit("coordinator.crash_armed", {{"crash_at_ns", at_ns - std::min(at_ns, options_.start_ns)}});
 }
 
-void Coordinator::arm_crash_after(std::string event, std::uint64_t count) {
+void Coordinator::arm_crash_after(std::string event, std::uint64_t count, bool own_events) {
     trace_.emit("coordinator.crash_armed", {{"after_event", event}, {"count", count}});
     crash_event_ = std::move(event);
     crash_event_count_ = count;
+    crash_event_own_ = own_events;
+    crash_event_caused_ = 0;
+    crash_event_mark_ = run_count(trace_, crash_event_);
+}
+
+void Coordinator::begin_caused() {
+    if (crash_event_own_ && !crash_event_.empty()) crash_event_mark_ = run_count(trace_, crash_event_);
+}
+
+void Coordinator::end_caused() {
+    if (!crash_event_own_ || crash_event_.empty()) return;
+    crash_event_caused_ += run_count(trace_, crash_event_) - crash_event_mark_;
+    crash_event_mark_ = run_count(trace_, crash_event_);
 }
 
 void Coordinator::arm_crash_rate(Rate rate, Prng stream) {
@@ -137,6 +159,7 @@ void Coordinator::request_crash(ProcessId id) {
 void Coordinator::disarm_crash() {
     crash_at_ns_.reset();
     crash_event_.clear();
+    crash_event_own_ = false;
     crash_rate_.reset();
     crash_rate_fired_ = false;
 }
@@ -145,9 +168,12 @@ bool Coordinator::crash_point_reached() const {
     if (crash_rate_fired_) return true;
     if (crash_at_ns_ && clock_.now_ns() >= *crash_at_ns_) return true;
     if (crash_event_.empty()) return false;
-    const auto& counts = trace_.summary().by_name;
-    auto it = counts.find(crash_event_);
-    return it != counts.end() && it->second >= crash_event_count_;
+    if (crash_event_own_) {
+        // Inside a message of this node (begin_caused .. end_caused): what
+        // it caused before, and in this message so far.
+        return crash_event_caused_ + (run_count(trace_, crash_event_) - crash_event_mark_) >= crash_event_count_;
+    }
+    return run_count(trace_, crash_event_) >= crash_event_count_;
 }
 
 std::vector<std::byte> Coordinator::reply(std::uint32_t sequence, long result, std::span<const std::byte> out,

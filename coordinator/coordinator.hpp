@@ -104,18 +104,26 @@ public:
     bool serve_one(int fd, ProcessId id);
 
     /// Power loss of the node: ends every process, then applies the disk's
-    /// crash model. restart() brings the disk back.
+    /// crash model; the crash request, if any, is then done with (the
+    /// scheduler goes on with other nodes). restart() brings the disk back.
     CrashReport crash();
     void restart();
 
     /// Arms a crash point: the node loses power at the first forwarded call
     /// served at or after virtual time `at_ns` (absolute), or right after
-    /// the `count`-th trace event named `event` (counted over the whole
-    /// run). The call that reaches the point gets no reply: serve_one()
-    /// returns false and crash_requested() turns true, and the launcher
-    /// then kills the node's processes and calls crash().
+    /// the `count`-th trace event named `event`: counted over the whole
+    /// run, or with `own_events` only those the node's processes caused
+    /// (a cluster's node: see begin_caused). The call that reaches the
+    /// point gets no reply: serve_one() returns false and crash_requested()
+    /// turns true, and the launcher then kills the node's processes and
+    /// calls crash().
     void arm_crash_at(Ns at_ns);
-    void arm_crash_after(std::string event, std::uint64_t count);
+    void arm_crash_after(std::string event, std::uint64_t count, bool own_events = false);
+    /// Brackets the handling of one message of this node's processes, so
+    /// that a crash point armed with `own_events` counts the events it
+    /// caused (the scheduler handles one message at a time).
+    void begin_caused();
+    void end_caused();
     /// Arms a random crash point: after every forwarded call the node's
     /// kernel served (not those it passed through), power goes with
     /// probability `rate`, drawn from `stream` (one draw per call).
@@ -161,6 +169,9 @@ private:
     std::optional<Ns> crash_at_ns_;
     std::string crash_event_;
     std::uint64_t crash_event_count_ = 0;
+    bool crash_event_own_ = false;         ///< count only the events this node caused
+    std::uint64_t crash_event_caused_ = 0;  ///< of them, in messages handled so far
+    std::uint64_t crash_event_mark_ = 0;    ///< the run's count when the current message began
     std::optional<Rate> crash_rate_;
     Prng crash_rate_stream_{0};
     bool crash_rate_fired_ = false;

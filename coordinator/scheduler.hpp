@@ -194,6 +194,7 @@ private:
     /// Reads and handles one message on `conn`; false when it closed.
     bool serve(int conn);
     void handle(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
+    void dispatch(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
     // One per message kind (scheduler_messages.cpp); false: malformed.
     bool on_hello(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
     bool on_syscall(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);

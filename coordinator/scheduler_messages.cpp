@@ -31,6 +31,15 @@ bool take(const std::vector<std::byte>& payload, T& out) {
 }  // namespace
 
 void Scheduler::handle(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds) {
+    // The events this message causes are its node's (a crash point armed
+    // on a cluster node counts them); `p` may be gone afterwards.
+    Coordinator& node = *p.node;
+    node.begin_caused();
+    dispatch(p, header, payload, fds);
+    node.end_caused();
+}
+
+void Scheduler::dispatch(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds) {
     bool well_formed = true;
     switch (static_cast<wire::Kind>(header.kind)) {
         case wire::Kind::trace:

@@ -19,6 +19,7 @@
 #include "coordinator/socket_relay.hpp"
 #include "launcher/node.hpp"
 #include "launcher/tsc_probe.hpp"
+#include "launcher/validate.hpp"
 #include "launcher/scenario_run.hpp"
 #include "launcher/run_report.hpp"
 #include "launcher/session.hpp"
@@ -107,11 +108,17 @@ public:
         Node* client = find(client_node);
         if (client == nullptr) throw std::invalid_argument("--client names no node: '" + client_node + "'");
         const std::optional<Ns> until = timeout ? std::optional<Ns>(start_ns_ + *timeout) : std::nullopt;
-        const Session::Stop stop = session_.run(until, *client->main);
+        const Session::Stop stop = advance(until, client);
         int code = exit_ok;
         switch (stop) {
             case Session::Stop::finished:
             case Session::Stop::idle: {
+                if (client->crashed) {
+                    fmt::print(stderr, "marionette: node {} lost power before its program ended\n", client->name);
+                    outcome = client->name + " crashed";
+                    code = exit_failed;
+                    break;
+                }
                 const ProgramRunResult& result = session_.result(*client->main);
                 code = result.succeeded() ? exit_ok : exit_failed;
                 outcome = client->name + " exit=" + std::to_string(result.exit_status());
@@ -155,6 +162,32 @@ public:
         return code;
     }
 
+    /// Arms the crash point of the --crash-* option `options` gives (its
+    /// text without the `NODE=` that names `node_name`): the same as the
+    /// scenario's `at`, `after`, `crash random within` lines; a rate has no
+    /// scenario form.
+    void arm_crash_point(const std::string& node_name, const RunCommandOptions& options) {
+        Node* node = find(node_name);
+        if (node == nullptr) throw std::invalid_argument("no node named '" + node_name + "'");
+        Reply armed = Reply::success();
+        if (!options.crash_at_text.empty()) armed = schedule_at(At{parse_duration(options.crash_at_text), Crash{node_name}});
+        if (!options.crash_after_text.empty()) {
+            const std::string& text = options.crash_after_text;
+            const std::size_t space = text.find(' ');
+            armed = schedule_after(After{std::stoull(text.substr(0, space)), text.substr(space + 1), Crash{node_name}});
+        }
+        if (!options.crash_random_text.empty()) {
+            const std::string& text = options.crash_random_text;
+            const std::size_t dots = text.find("..");
+            armed = crash_random(CrashRandom{parse_duration(text.substr(0, dots)), parse_duration(text.substr(dots + 2)), node_name});
+        }
+        if (!options.crash_rate_text.empty()) {
+            node->coordinator->arm_crash_rate(Rate::parse(options.crash_rate_text),
+                                              Prng(base_.seed).derive("crash.rate").derive(node_name));
+        }
+        if (!armed.ok) throw std::invalid_argument(armed.message);
+    }
+
     /// Ends every node's processes (end of the run).
     void end_all() {
         for (Node& node : nodes_) {
@@ -177,31 +210,10 @@ public:
             if (!waited->main) return Reply::failure(ErrorCode::state, "node '" + waited->name + "' runs no program");
             if (timeout_ns) target = start_ns_ + *timeout_ns;  // --timeout, as without a scenario
         }
-        Session::Stop last = Session::Stop::idle;
-        for (;;) {
-            if (waited != nullptr && session_.finished(*waited->main)) break;
-            // Scheduled actions due before the target run at their time.
-            std::optional<Ns> stop_at = target;
-            if (!pending_.empty() && (!stop_at || pending_.begin()->first <= *stop_at)) stop_at = pending_.begin()->first;
-            const Session::Stop stop = waited != nullptr ? session_.run(stop_at, *waited->main) : session_.run(stop_at);
-            last = stop;
-            if (stop == Session::Stop::finished) break;
-            if (stop == Session::Stop::time_limit && !pending_.empty() && pending_.begin()->first <= clock_.now_ns()) {
-                const Action action = pending_.begin()->second;
-                pending_.erase(pending_.begin());
-                const Reply reply = dispatch_action(*this, action);
-                trace_.emit("control.scheduled", {{"ok", std::string(reply.ok ? "yes" : "no")}});
-                continue;
-            }
-            if (stop == Session::Stop::deadlock) {
-                // Everything waits on everything: idle, as far as a run goes
-                // (with a target time the scheduler pauses there instead).
-                session_.scheduler().clear_deadlock();
-                break;
-            }
-            if (stop == Session::Stop::time_limit && target && clock_.now_ns() < *target) continue;
-            break;
-        }
+        const Session::Stop last = advance(target, waited);
+        // Everything waits on everything: idle, as far as a run goes (with
+        // a target time the scheduler pauses there instead).
+        if (last == Session::Stop::deadlock) session_.scheduler().clear_deadlock();
         std::vector<std::pair<std::string, std::string>> fields = {{"now_ns", std::to_string(clock_.now_ns() - start_ns_)}};
         if (waited != nullptr) {
             if (session_.finished(*waited->main)) {
@@ -224,7 +236,23 @@ public:
         pending_.emplace(start_ns_ + command.at_ns, command.action);
         return Reply::success();
     }
-    Reply schedule_after(const After&) override { return unsupported("after <n> <event>"); }
+    /// `after <n> <event> crash <node>`: the node loses power right after
+    /// the call that caused its n-th such event from now (its own events:
+    /// the trace is the run's, the count is the node's).
+    Reply schedule_after(const After& command) override {
+        const Crash* crash = std::get_if<Crash>(&command.action);
+        if (crash == nullptr) return unsupported("after <n> <event> with actions other than crash");
+        Node* node = named(crash->node);
+        if (node == nullptr) return no_node(crash->node);
+        if (!node_call_event(command.event)) {
+            return Reply::failure(ErrorCode::bad_argument,
+                                  "in a cluster 'after' counts the events of a node's disk and files (disk.*, fs.*), not '" +
+                                      command.event + "'");
+        }
+        if (node->crashed) return Reply::failure(ErrorCode::state, "node '" + node->name + "' is crashed: 'restart' it first");
+        node->coordinator->arm_crash_after(command.event, command.count, true);
+        return Reply::success();
+    }
     /// `crash random within A..B [node]`: a power loss of the node at a
     /// seeded time in the window (from the start of the run), scheduled like
     /// `at <time> crash <node>`.
@@ -252,6 +280,7 @@ public:
         const std::size_t killed = session_.kill_node(*node->coordinator);
         const CrashReport report = node->coordinator->crash();
         node->crashed = true;
+        ++crashes;
         if (running) exits_[node->name] = -1;
         trace_.emit("node.crash", {{"node", node->name}, {"pending_writes", report.pending}, {"landed", report.landed},
                                    {"lost", report.lost}, {"torn", report.torn}});
@@ -422,6 +451,7 @@ public:
     /// `<node> stuck` (nothing could run), `deadlock`; "" if not known.
     std::string outcome;
     bool count_expect_failures = false;
+    int crashes = 0;  ///< power losses so far (--require-crash)
     int expect_failures = 0;
 
     Reply expect_exit(const ExpectExit& command) override {
@@ -495,6 +525,50 @@ private:
         int incarnation = 0;
         bool crashed = false;
     };
+
+    /// Runs until virtual time `target`, until the program of `waited`
+    /// ends, or until nothing can run: scheduled actions happen at their
+    /// time, and a node whose crash point is reached loses power there.
+    Session::Stop advance(std::optional<Ns> target, Node* waited) {
+        for (;;) {
+            if (waited != nullptr && session_.finished(*waited->main)) return Session::Stop::finished;
+            // Scheduled actions due before the target run at their time.
+            std::optional<Ns> stop_at = target;
+            if (!pending_.empty() && (!stop_at || pending_.begin()->first <= *stop_at)) stop_at = pending_.begin()->first;
+            const Session::Stop stop = waited != nullptr ? session_.run(stop_at, *waited->main) : session_.run(stop_at);
+            if (stop == Session::Stop::crashed) {
+                crash_reached_point();
+                continue;
+            }
+            if (stop == Session::Stop::time_limit && !pending_.empty() && pending_.begin()->first <= clock_.now_ns()) {
+                const Action action = pending_.begin()->second;
+                pending_.erase(pending_.begin());
+                const Reply reply = dispatch_action(*this, action);
+                trace_.emit("control.scheduled", {{"ok", std::string(reply.ok ? "yes" : "no")}});
+                continue;
+            }
+            if (stop == Session::Stop::time_limit && target && clock_.now_ns() < *target) continue;
+            return stop;
+        }
+    }
+
+    /// The power loss of the node whose armed crash point (after <n>
+    /// <event>, --crash-rate) a call just reached.
+    void crash_reached_point() {
+        Coordinator* reached = session_.scheduler().crashed_node();
+        for (Node& node : nodes_) {
+            if (node.coordinator.get() == reached) {
+                (void)crash(Crash{node.name});
+                return;
+            }
+        }
+    }
+
+    /// Events a node's own calls cause, which `after` can count in a
+    /// cluster: its disk's and its descriptors'.
+    static bool node_call_event(const std::string& event) {
+        return event.starts_with("disk.") || event.starts_with("fs.");
+    }
 
     SchedulerHooks hooks() {
         SchedulerHooks h;
@@ -675,6 +749,10 @@ int run_cluster_command(const RunCommandOptions& options) {
         const bool known = std::any_of(specs.begin(), specs.end(), [&](const ClusterNodeSpec& s) { return s.name == name; });
         if (!known) throw std::invalid_argument("--disk " + name + "=" + dir + ": no node named '" + name + "'");
     }
+    // --crash-at NODE=20ms and the like: the node, and the option's text
+    // without it (validate.cpp checked both).
+    RunCommandOptions crash_point = options;
+    const std::string crash_node = take_crash_node(crash_point);
     ScenarioParse parsed;
     if (!options.scenario_path.empty()) {
         parsed = read_scenario_file(options.scenario_path);
@@ -712,6 +790,10 @@ int run_cluster_command(const RunCommandOptions& options) {
     for (const auto& [name, dir] : options.node_disks) header.options.emplace_back("disk", name + "=" + dir);
     for (const auto& [key, value] : options.disk_options) header.options.emplace_back(key, value);
     if (!options.scenario_path.empty()) header.options.emplace_back("scenario", options.scenario_path);
+    if (!crash_node.empty()) {
+        const std::string point = crash_point_text(options);
+        header.options.emplace_back("crash", point);
+    }
     std::unique_ptr<std::ofstream> file;
     if (!options.trace_path.empty()) {
         file = std::make_unique<std::ofstream>(options.trace_path);
@@ -732,7 +814,16 @@ int run_cluster_command(const RunCommandOptions& options) {
         std::string failed;  // the scenario command that failed, if one did
         cluster.start_all();
         if (options.scenario_path.empty() && options.control_path.empty()) {
+            if (!crash_node.empty()) cluster.arm_crash_point(crash_node, crash_point);
             verdict = cluster.run_to_client(client, timeout);
+            if (!crash_node.empty() && cluster.crashes == 0) {
+                into.emit("coordinator.crash_not_reached", {{"point", crash_point_text(options)}});
+                if (!quiet) {
+                    fmt::print(stderr, "marionette: crash point not reached: {}{}\n", crash_point_text(options),
+                               options.require_crash ? "; --require-crash makes this a failure" : "");
+                }
+            }
+            if (options.require_crash && cluster.crashes == 0) verdict = exit_failed;
         } else {
             const ScenarioOutcome outcome = run_traced(cluster, parsed.scenario, into);
             if (!options.scenario_path.empty() && !again) {

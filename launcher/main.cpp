@@ -149,7 +149,9 @@ int main(int argc, char** argv) {
             ->group("Disk model (the node's simulated disk)");
     }
     std::string after_crash;
-    app.add_option("--crash-at", cli.run.crash_at_text, "Power loss at this virtual time (e.g. 20ms)")
+    app.add_option("--crash-at", cli.run.crash_at_text,
+                   "Power loss at this virtual time (e.g. 20ms; in a cluster, of the node named: server=20ms, "
+                   "as for every --crash-* option)")
         ->group("Crash points (power loss of the node)");
     app.add_option("--crash-after", cli.run.crash_after_text,
                    "Power loss right after the N-th trace event of a kind, e.g. '150 disk.write'")

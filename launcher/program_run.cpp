@@ -377,6 +377,7 @@ void describe_outcome(const ProgramRunResult& result, const ProgramRunOptions& r
     }
 }
 
+}  // namespace
 
 /// Crash options name at most one crash point, in well-formed text;
 /// a usage error (std::invalid_argument) names what is wrong.
@@ -415,8 +416,6 @@ void validate_crash_options(const RunCommandOptions& options) {
         }
     }
 }
-
-}  // namespace
 
 bool same_traces(const Trace& first, const Trace& second) {
     const auto& a = first.events();

@@ -198,6 +198,11 @@ struct RunCommandOptions {
 /// and std::runtime_error if the preload library is missing.
 ProgramRunOptions program_options(const RunCommandOptions& options);
 
+/// Crash options name at most one crash point, in well-formed text (in a
+/// cluster, once take_crash_node removed the node); a usage error
+/// (std::invalid_argument) names what is wrong.
+void validate_crash_options(const RunCommandOptions& options);
+
 /// Compares two runs' traces event by event; false after printing the
 /// first divergence (`marionette: VERIFY FAILED: ...`) to stderr.
 bool same_traces(const Trace& first, const Trace& second);

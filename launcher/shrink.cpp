@@ -1,4 +1,5 @@
 #include "launcher/shrink.hpp"
+#include "launcher/validate.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -259,6 +260,11 @@ void check_shrink_options(const ShrinkCommand& command, const RunCommandOptions&
     }
     if (!run.control_path.empty()) throw std::invalid_argument("--shrink cannot repeat commands sent over --control: use a --scenario");
     if (run.verify) throw std::invalid_argument("--shrink does not go with --verify (every candidate run is replayed as is)");
+    if (const std::string point = crash_point_text(run); !point.empty()) {
+        throw std::invalid_argument("--shrink does not go with " + point.substr(0, point.find(' ')) +
+                                    ": write the crash in a --scenario ('at <time> crash <node>', 'after <n> <event> crash "
+                                    "<node>'), whose lines it can shrink");
+    }
     if (!command.budget_text.empty()) {
         const std::string& text = command.budget_text;
         if (text.empty() || text.size() > 9 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) ||

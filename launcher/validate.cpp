@@ -33,15 +33,20 @@ void check_cluster(const RunCommandOptions& options) {
     auto reject = [](bool given, const std::string& what, const std::string& why) {
         if (given) usage(what + " does not apply to a cluster run (--node): " + why);
     };
-    const char* per_node = "use a --scenario with 'at <time> crash <node>' or 'crash random within <a>..<b> <node>'";
     if (options.verify && !options.control_path.empty()) {
         usage("--verify does not apply with --control (the commands sent cannot be repeated): use a --scenario");
     }
-    reject(!options.crash_at_text.empty(), "--crash-at", "use a --scenario with 'at <time> crash <node>'");
-    reject(!options.crash_after_text.empty(), "--crash-after", per_node);
-    reject(!options.crash_random_text.empty(), "--crash-random-within", "use a --scenario with 'crash random within <a>..<b> <node>'");
-    reject(!options.crash_rate_text.empty(), "--crash-rate", per_node);
-    reject(!options.check_command.empty(), "--after-crash", "use a --scenario with 'spawn NAME node=NODE -- CHECK'");
+    reject(!options.check_command.empty(), "--after-crash",
+           "use a --scenario with 'restart <node>', 'spawn NAME node=NODE -- CHECK' and 'expect exit NAME 0'");
+    const std::string point = crash_point_text(options);
+    if (!point.empty() && (!options.scenario_path.empty() || !options.control_path.empty())) {
+        usage(point.substr(0, point.find(' ')) +
+              " does not apply to a run driven by --scenario/--control: write 'at <time> crash <node>', 'after <n> "
+              "<event> crash <node>' or 'crash random within <a>..<b> <node>' in the scenario");
+    }
+    if (options.require_crash && (!options.scenario_path.empty() || !options.control_path.empty())) {
+        usage("--require-crash does not apply to a run driven by --scenario/--control: write 'expect' lines in the scenario");
+    }
 }
 
 /// A single program driven by --scenario/--control: the control language
@@ -166,9 +171,44 @@ std::string crash_point_text(const RunCommandOptions& options) {
     return "";
 }
 
-void validate_run_options(const RunCommandOptions& options, bool sweep) {
+std::string take_crash_node(RunCommandOptions& options) {
+    if (options.nodes.empty()) return "";
+    const std::vector<std::string> names = node_names(options.nodes);
+    std::string node;
+    auto take = [&](const char* flag, std::string& text, const char* example) {
+        if (text.empty()) return;
+        const std::size_t equals = text.find('=');
+        const std::string name = equals == std::string::npos ? std::string() : text.substr(0, equals);
+        if (name.empty()) {
+            usage(std::string(flag) + " '" + text + "' in a cluster names the node that loses power: " + flag + " " +
+                  names.front() + "=" + example);
+        }
+        if (std::find(names.begin(), names.end(), name) == names.end()) {
+            usage(std::string(flag) + " '" + text + "': no node named '" + name + "'");
+        }
+        node = name;
+        text = text.substr(equals + 1);
+    };
+    take("--crash-at", options.crash_at_text, "20ms");
+    take("--crash-after", options.crash_after_text, "'150 disk.write'");
+    take("--crash-random-within", options.crash_random_text, "5ms..50ms");
+    take("--crash-rate", options.crash_rate_text, "1%");
+    return node;
+}
+
+void validate_run_options(const RunCommandOptions& given, bool sweep) {
+    // A cluster's crash option names its node (NODE=...); the rest is
+    // checked as in a run of one program.
+    RunCommandOptions options = given;
+    (void)take_crash_node(options);
     if (!options.nodes.empty()) {
         check_cluster(options);
+        validate_crash_options(options);
+        const std::string event = options.crash_after_text.substr(options.crash_after_text.find(' ') + 1);
+        if (!options.crash_after_text.empty() && !event.starts_with("disk.") && !event.starts_with("fs.")) {
+            usage("--crash-after '" + given.crash_after_text +
+                  "': in a cluster it counts the events of the node's disk and files (disk.*, fs.*)");
+        }
     } else if (!options.scenario_path.empty() || !options.control_path.empty()) {
         check_driven(options);
     }

@@ -28,6 +28,13 @@ void validate_run_options(const RunCommandOptions& options, bool sweep);
 /// several in a run of one program.
 void assign_disks(RunCommandOptions& options, const std::vector<std::string>& specs);
 
+/// In a cluster each --crash-* option names the node that loses power
+/// (`--crash-at server=20ms`, `--crash-after 'server=150 disk.write'`):
+/// removes `NODE=` from the crash option's text and returns NODE ("" for a
+/// run of one program, or no crash option). Throws std::invalid_argument
+/// when a cluster's crash option names no node or an unknown one.
+std::string take_crash_node(RunCommandOptions& options);
+
 /// Trace events a `--crash-after '<n> <event>'` can count (the node's
 /// events: disk, file, process, thread, timer).
 const std::vector<std::string>& crash_after_event_names();

@@ -4,7 +4,9 @@ import socket, sys, time
 host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 def connect():
     while True:
-        try: return socket.create_connection((host, port))
+        # A timeout: a server that lost power mid-request never answers
+        # (no FIN, no RST), and a read without one would wait forever.
+        try: return socket.create_connection((host, port), timeout=2)
         except OSError: time.sleep(0.05)
 acked = []
 s = connect(); f = s.makefile("rw")
@@ -16,7 +18,7 @@ try:
         acked.append(reply.split()[1])
         time.sleep(0.002)
 except OSError as e:
-    print("client: connection lost:", e.strerror)
+    print("client: connection lost:", e.strerror or e)
 print("client: acknowledged", len(acked), flush=True)
 s.close()
 time.sleep(0.5)

@@ -21,10 +21,11 @@ bad() {
 
 # Options that do not apply to a cluster.
 bad "--verify does not apply with --control" --verify --control v.sock "${node[@]}"
-bad "--crash-at does not apply to a cluster run" --crash-at 10ms "${node[@]}"
+bad "--crash-at '10ms' in a cluster names the node that loses power: --crash-at server=20ms" --crash-at 10ms "${node[@]}"
 bad "--export-disk needs --disk DIR" --export-disk exp "${node[@]}"
 bad "--after-crash does not apply to a cluster run" --after-crash true "${node[@]}"
-bad "--crash-rate does not apply to a cluster run" --crash-rate 1% "${node[@]}"
+bad "--crash-rate '1%' in a cluster names the node that loses power" --crash-rate 1% "${node[@]}"
+bad "--crash-at does not apply to a run driven by --scenario" --crash-at client=10ms --scenario /dev/null "${node[@]}"
 # Cluster disks: one per node, each an existing directory.
 bad "--disk 'server=dta' does not exist" --disk server=dta "${node[@]}"
 bad "node 'server' already has --disk server=data" --disk server=data --disk server=data "${node[@]}"
