@@ -1,6 +1,8 @@
 #include "control/command.hpp"
 #include "control/overloaded.hpp"
 
+#include <algorithm>
+
 #include "control/lexer.hpp"
 #include "sim/disk/disk_options.hpp"
 
@@ -249,6 +251,38 @@ std::string to_string(const Command& command) {
                           [](const auto& action) { return print_action(Action(action)); },
                       },
                       command);
+}
+
+std::vector<std::string> named_nodes(const Command& command) {
+    std::vector<std::string> names;
+    auto add = [&](const std::string& name) {
+        if (!name.empty()) names.push_back(name);
+    };
+    std::visit(Overloaded{
+                   [&](const Run& c) { add(c.node); },
+                   [&](const At& c) { names = named_nodes(to_command(c.action)); },
+                   [&](const After& c) { names = named_nodes(to_command(c.action)); },
+                   [&](const CrashRandom& c) { add(c.node); },
+                   [&](const Crash& c) { add(c.node); },
+                   [&](const Kill& c) { add(c.node); },
+                   [&](const Restart& c) { add(c.node); },
+                   [&](const DiskSetFaults& c) { add(c.node); },
+                   [&](const DiskCorruptSector& c) { add(c.node); },
+                   [&](const NetPartition& c) {
+                       for (const auto& group : c.groups) std::for_each(group.begin(), group.end(), add);
+                   },
+                   [&](const NetClog& c) { add(c.from), add(c.to); },
+                   [&](const NetUnclog& c) { add(c.from), add(c.to); },
+                   [&](const NetFailConnect& c) { add(c.from), add(c.to); },
+                   [&](const NetForce& c) {
+                       add(c.from), add(c.to);
+                       std::for_each(c.side.begin(), c.side.end(), add);
+                   },
+                   [&](const Spawn& c) { add(c.node); },
+                   [](const auto&) {},
+               },
+               command);
+    return names;
 }
 
 }  // namespace marionette

@@ -244,6 +244,11 @@ std::string to_string(const Action& action);
 /// An action as a command.
 Command to_command(const Action& action);
 
+/// The node names a command refers to (in `at`/`after`, its action's), in
+/// order, empty names (the default node) left out; process names of
+/// `spawn`/`expect` are not node names. A cluster checks them before it runs.
+std::vector<std::string> named_nodes(const Command& command);
+
 /// The command word of a network option group (`net.set_latency`).
 std::string_view net_options_command(NetOptionGroup group);
 

@@ -760,6 +760,18 @@ int run_cluster_command(const RunCommandOptions& options) {
             fmt::print(stderr, "{}", parsed.format_errors());
             return 2;
         }
+        // A node the scenario names must exist: found now, not halfway
+        // through the run.
+        for (const ScenarioStep& step : parsed.scenario.steps) {
+            for (const std::string& name : named_nodes(step.command)) {
+                if (std::any_of(specs.begin(), specs.end(), [&](const ClusterNodeSpec& s) { return s.name == name; })) continue;
+                std::string known;
+                for (const ClusterNodeSpec& spec : specs) known += (known.empty() ? "" : ", ") + spec.name;
+                fmt::print(stderr, "{}:{}: {}: no node named '{}' (the nodes: {})\n", options.scenario_path, step.line,
+                           to_string(step.command), name, known);
+                return 2;
+            }
+        }
     }
     RunCommandOptions first = options;
     first.command = specs.front().argv;

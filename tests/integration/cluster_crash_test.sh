@@ -110,10 +110,17 @@ printf 'run 1ms\n' >ok.scn
 bad "does not apply to a run driven by --scenario" --crash-at w=20ms --scenario ok.scn
 bad "--require-crash needs a crash point" --require-crash
 # The scenario line is checked when it runs: its error names the line.
-for line in 'after 3 net.send crash w' 'after 3 disk.write kill w' 'after 3 disk.write crash nosuch'; do
+for line in 'after 3 net.send crash w' 'after 3 disk.write kill w'; do
   printf '%s\nrun 1s\n' "$line" >bad.scn
   code=0
   "$launch" --seed 1 --scenario bad.scn --node w='true' --node c='true' >bad.out 2>bad.err || code=$?
   [[ $code -eq 1 ]] && grep -q "bad.scn:1: $line: error" bad.err || { cat bad.err >&2; fail "'$line': not refused (exit $code)"; }
 done
+# A node the scenario names must exist: exit 2 before anything runs.
+printf 'run 1ms\nafter 3 disk.write crash nosuch\n' >bad.scn
+code=0
+"$launch" --seed 1 --scenario bad.scn --trace nosuch.trace --node w='true' --node c='true' >bad.out 2>bad.err || code=$?
+[[ $code -eq 2 ]] || { cat bad.err >&2; fail "a scenario naming no node: exit $code, expected 2"; }
+expect_line bad.err "bad\.scn:2: after 3 disk\.write crash nosuch: no node named 'nosuch' \(the nodes: w, c\)"
+[[ ! -s nosuch.trace ]] || fail "the refused scenario ran (it wrote a trace)"
 echo "cluster crash points: ok"

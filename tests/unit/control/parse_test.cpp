@@ -261,3 +261,19 @@ TEST_CASE("node names") {
     CHECK_FALSE(valid_node_name("a.b"));
     CHECK_FALSE(valid_node_name("a,b"));
 }
+
+TEST_CASE("named_nodes lists the nodes a command refers to, its action's under at/after") {
+    using Names = std::vector<std::string>;
+    CHECK(named_nodes(parse_ok("after 12 disk.write crash server")) == Names{"server"});
+    CHECK(named_nodes(parse_ok("at 5s restart db")) == Names{"db"});
+    CHECK(named_nodes(parse_ok("crash random within 1ms..2ms b")) == Names{"b"});
+    CHECK(named_nodes(parse_ok("net.partition a,b c")) == Names{"a", "b", "c"});
+    CHECK(named_nodes(parse_ok("net.clog a b 10ms")) == Names{"a", "b"});
+    CHECK(named_nodes(parse_ok("disk.set_faults node=n1 read_error_rate=1%")) == Names{"n1"});
+    CHECK(named_nodes(parse_ok("spawn check node=n2 -- true")) == Names{"n2"});
+    CHECK(named_nodes(parse_ok("run until exit client")) == Names{"client"});
+    // The default node, and process names, are not node names.
+    CHECK(named_nodes(parse_ok("crash")).empty());
+    CHECK(named_nodes(parse_ok("expect exit client 0")).empty());
+    CHECK(named_nodes(parse_ok("net.unclog")).empty());
+}
