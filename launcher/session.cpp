@@ -192,6 +192,14 @@ SchedulerHooks Session::with_line_hook(SchedulerHooks hooks) {
         if (auto it = node_names_.find(&node); it != node_names_.end()) event.fields.emplace_back("node", it->second);
         trace_.emit(event.name, event.fields);
     };
+    // At every decision the process that ran last has finished its writes
+    // to its stdout/stderr pipes: forwarding them now puts the output of
+    // different processes (a cluster's nodes) in the order they ran, the
+    // same in every run, not in the order the launcher happens to read.
+    hooks.on_decision = [this, next = std::move(hooks.on_decision)] {
+        forward_ready_outputs();
+        if (next) next();
+    };
     return hooks;
 }
 
@@ -249,6 +257,10 @@ ProcessId Session::launch(Coordinator& node, const ProgramRunOptions& options, s
     l->pipes[0].fd = out.read_end;
     l->pipes[1].fd = err.read_end;
     l->pipes[2].fd = trace.read_end;
+    // Never blocking: a pipe poll said was ready may have been drained at a
+    // decision since (with_line_hook).
+    for (const pollfd& p : l->pipes) fcntl(p.fd, F_SETFL, O_NONBLOCK);
+    output_fds_stale_ = true;
     launches_.emplace(launch.id, std::move(l));
     return launch.id;
 }
@@ -290,6 +302,7 @@ bool Session::read_pipe(Launched& l, std::size_t which) {
     if (n <= 0) {
         close(p.fd);
         p.fd = -1;
+        output_fds_stale_ = true;
         return false;
     }
     const std::string_view data(buffer, static_cast<std::size_t>(n));
@@ -384,6 +397,28 @@ Session::Stop Session::run(std::optional<Ns> until_ns, std::optional<ProcessId> 
         }
         scheduler_.poll_once(fds, static_cast<int>(std::clamp<long long>(left.count(), 10, 1000)));
         pump_outputs(fds, owners);
+    }
+}
+
+void Session::forward_ready_outputs() {
+    if (output_fds_stale_) {
+        output_fds_.clear();
+        output_owners_.clear();
+        for (auto& [id, l] : launches_) {
+            for (std::size_t which = 0; which < 2; ++which) {
+                if (l->pipes[which].fd < 0) continue;
+                output_fds_.push_back({l->pipes[which].fd, POLLIN, 0});
+                output_owners_.emplace_back(l.get(), which);
+            }
+        }
+        output_fds_stale_ = false;
+    }
+    if (output_fds_.empty() || ::poll(output_fds_.data(), output_fds_.size(), 0) <= 0) return;
+    for (std::size_t i = 0; i < output_fds_.size(); ++i) {
+        if ((output_fds_[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+        auto [l, which] = output_owners_[i];
+        while (l->pipes[which].fd == output_fds_[i].fd && read_pipe(*l, which)) {
+        }
     }
 }
 

@@ -81,6 +81,9 @@ private:
     /// nothing more is there now (or it hit end-of-file and was closed).
     bool read_pipe(Launched& l, std::size_t which);
     void drain_outputs();
+    /// At a scheduling decision: forwards what the stdout/stderr pipes
+    /// hold now (one poll over a kept list of them).
+    void forward_ready_outputs();
     void reap(Launched& l);
     void end_all();
 
@@ -90,6 +93,11 @@ private:
     Scheduler scheduler_;
     std::map<ProcessId, std::unique_ptr<Launched>> launches_;
     std::map<const Coordinator*, std::string> node_names_;
+    /// The open stdout/stderr pipes for forward_ready_outputs, rebuilt when
+    /// a launch adds pipes or one is closed.
+    std::vector<pollfd> output_fds_;
+    std::vector<std::pair<Launched*, std::size_t>> output_owners_;
+    bool output_fds_stale_ = true;
 };
 
 }  // namespace marionette
