@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Shared file mappings (docs/disk-model.md, "Shared file mappings"): a
+# guest's MAP_SHARED stores reach the simulated file (read() sees them,
+# pwrite()/write() are seen through the mapping), msync(MS_SYNC) survives
+# every power loss while stores only written back may be lost; python3's
+# sqlite3 in WAL mode with normal locking (it maps the -shm wal-index
+# writable and shared); a second process mapping the same file is reported.
+source "$(dirname "$0")/lib.sh"
+launch=$1
+guest=$2/marionette_guest_mmap_shared
+cd "$scratch"
+mkdir data
+# Outputs and traces go to $pending: python3 lists the directory of its
+# script (here), which must look the same in every run.
+o=$pending
+
+# disk_run NAME SEED LAUNCHER-OPTIONS... -- CMD...: stdout into $o/NAME, a
+# valid trace into $o/NAME.trace; the launcher must exit 0.
+disk_run() {
+  local name=$o/$1 seed=$2 code=0; shift 2
+  "$launch" --quiet --wall-timeout 60s --seed "$seed" --disk data --trace "$name.trace" "$@" >"$name" 2>"$name.err" || code=$?
+  [[ $code -eq 0 ]] || { cat "$name" "$name.err" >&2; fail "$name: exit $code"; }
+  "$launch" --check-trace "$name.trace" >/dev/null 2>"$name.check" || { cat "$name.check" >&2; fail "$name: invalid trace"; }
+}
+# twice NAME OPTIONS...: seed 1 twice (same output and trace), seed 2 once.
+twice() {
+  local name=$1; shift
+  disk_run "$name.1a" 1 "$@"
+  disk_run "$name.1b" 1 "$@"
+  disk_run "$name.2" 2 "$@"
+  name=$o/$name
+  cmp -s "$name.1a" "$name.1b" || { diff "$name.1a" "$name.1b" >&2; fail "$name: seed 1 twice gave different output"; }
+  cmp -s "$name.1a.trace" "$name.1b.trace" || { diff "$name.1a.trace" "$name.1b.trace" | head >&2; fail "$name: seed 1 twice gave different traces"; }
+}
+
+# 1. Without a crash: every check of the guest passes, the exit writes the
+# stores back, mremap and partial munmap keep the mapping tracked.
+twice plain -- sh -c "$guest write data/f && $guest check data/f && $guest exit data/e && $guest show data/e && $guest remap data/r"
+if grep -q FAILED $o/plain.1a; then cat $o/plain.1a >&2; fail "a check of the guest failed"; fi
+grep -qx 'read: stored before exit' $o/plain.1a || { cat $o/plain.1a >&2; fail "the exit did not write the stores back"; }
+grep -qx 'page 2: kept' $o/plain.1a || { cat $o/plain.1a >&2; fail "without a crash, page 2 was not kept"; }
+expect_line $o/plain.1a.trace ' disk\.write .*'
+if grep -q 'determinism\.escape' $o/plain.1a.trace; then grep 'determinism\.escape' $o/plain.1a.trace >&2; fail "an escape in the plain run"; fi
+
+# 2. A power loss at 5 s (the guest sleeps from about 0 s to 10 s), half of
+# the pending writes lost: the msync'ed page survives every seed; a page only
+# written back is lost for some seed and kept for another.
+crash() {  # crash NAME SEED
+  rm -rf data && mkdir data
+  disk_run "$1" "$2" --crash-at 5s --crash-lost-write-rate 50% --after-crash "$guest check data/f" -- "$guest" write data/f
+}
+for seed in 1 2 3 4 5 6 7 8; do
+  crash "crash.$seed" "$seed"
+  if grep -q FAILED "$o/crash.$seed"; then cat "$o/crash.$seed" >&2; fail "seed $seed: a check failed after the power loss"; fi
+  grep -qx "the msync'ed page survives: ok" "$o/crash.$seed" || { cat "$o/crash.$seed" >&2; fail "seed $seed: no check ran after the crash"; }
+  expect_line "$o/crash.$seed.trace" ' node\.crash '
+done
+cat "$o"/crash.? | grep '^page 2: ' | sort -u >$o/page2
+grep -qx 'page 2: lost' $o/page2 || { cat $o/page2 >&2; fail "no seed lost the unsynced page 2"; }
+grep -qx 'page 2: kept' $o/page2 || { cat $o/page2 >&2; fail "no seed kept the unsynced page 2"; }
+crash crash.again 3
+cmp -s "$o/crash.3" "$o/crash.again" || { diff "$o/crash.3" "$o/crash.again" >&2; fail "the crash of seed 3 twice gave different output"; }
+cmp -s "$o/crash.3.trace" "$o/crash.again.trace" || { diff "$o/crash.3.trace" "$o/crash.again.trace" | head >&2; fail "the crash of seed 3 twice gave different traces"; }
+
+# 3. SQLite in WAL mode, normal locking: two connections of one process
+# share the -shm wal-index through the mapping. Before shared mappings this
+# failed with "disk I/O error".
+cat >wal.py <<'EOF'
+import os, random, sqlite3, sys
+path = sys.argv[1]
+writer = sqlite3.connect(path)
+print(writer.execute("pragma journal_mode=wal").fetchone()[0])
+writer.execute("create table t(k integer primary key, v)")
+reader = sqlite3.connect(path)
+for i in range(60):
+    with writer:
+        writer.execute("insert into t(v) values (?)", (random.randrange(1000),))
+    if i % 20 == 19:
+        print(i + 1, reader.execute("select count(*), sum(v) from t").fetchone())
+writer.execute("pragma wal_checkpoint(truncate)")
+print("shm", os.path.exists(path + "-shm"), "integrity", reader.execute("pragma integrity_check").fetchone()[0])
+reader.close()
+writer.close()
+EOF
+twice wal -- python3 wal.py data/w.db
+grep -qx 'wal' $o/wal.1a || { cat $o/wal.1a $o/wal.1a.err >&2; fail "sqlite did not switch to WAL"; }
+grep -q '^60 (60, ' $o/wal.1a || { cat $o/wal.1a >&2; fail "the reader connection did not see 60 rows"; }
+grep -qx 'shm True integrity ok' $o/wal.1a || { cat $o/wal.1a >&2; fail "WAL database not intact"; }
+cmp -s $o/wal.1a $o/wal.2 && fail "seeds 1 and 2 gave the same sums (random() is seeded)"
+if grep -q 'determinism\.escape' $o/wal.1a.trace; then grep 'determinism\.escape' $o/wal.1a.trace >&2; fail "an escape in the WAL run"; fi
+
+# 4. A second process mapping the same file shared: a warning and an escape.
+cat >two.py <<'EOF'
+import mmap, subprocess, sys
+f = open("data/two", "w+b")
+f.write(b"x" * 4096)
+f.flush()
+m = mmap.mmap(f.fileno(), 4096)
+m[0:5] = b"first"
+subprocess.run([sys.executable, "-c",
+    "import mmap; f = open('data/two', 'r+b'); m = mmap.mmap(f.fileno(), 4096); print(m[0:5])"], check=True)
+EOF
+disk_run two 1 -- python3 two.py
+grep -q 'two processes map the same simulated file shared' $o/two.err || { cat $o/two.err >&2; fail "no warning for two processes"; }
+expect_line $o/two.trace ' determinism\.escape .*mmap=shared_across_processes'
+echo "mmap_shared: ok"
