@@ -71,6 +71,13 @@ private:
 FdSet simulated_fds;
 FdSet random_fds;
 
+/// A descriptor number now names a simulated file (perhaps another one than
+/// it named before: shared_maps.cpp's memory of it goes).
+void adopt_simulated(long fd) {
+    simulated_fds.set(fd, true);
+    shared_maps_forget_fd(fd);
+}
+
 long raw(const SyscallArgs& a) { return raw_syscall(a.nr, a.a[0], a.a[1], a.a[2], a.a[3], a.a[4], a.a[5]); }
 
 SyscallArgs with(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0, long a5 = 0) {
@@ -351,7 +358,7 @@ void files_init() {
 }
 
 void files_adopt(const std::int32_t* inherited, std::size_t count, const char* real_cwd, std::size_t real_cwd_length) {
-    for (std::size_t i = 0; i < count; ++i) simulated_fds.set(inherited[i], true);
+    for (std::size_t i = 0; i < count; ++i) adopt_simulated(inherited[i]);
     if (real_cwd_length < path_capacity) {
         std::memcpy(cwd, real_cwd, real_cwd_length);
         cwd[real_cwd_length] = '\0';
@@ -387,7 +394,7 @@ long handle_openat(SyscallArgs& a) {
         raw_syscall(SYS_close, placeholder);
         return f.passthrough ? raw(call) : f.result;
     }
-    simulated_fds.set(placeholder, true);
+    adopt_simulated(placeholder);
     random_fds.set(placeholder, false);
     return placeholder;
 }
@@ -452,7 +459,7 @@ long bind_duplicate(long old_fd, long new_fd, bool cloexec) {
         raw_syscall(SYS_close, new_fd);
         return f.result;
     }
-    simulated_fds.set(new_fd, true);
+    adopt_simulated(new_fd);
     return new_fd;
 }
 

@@ -64,6 +64,15 @@ MappedFile files[max_files];
 Region regions[max_regions];
 int region_count = 0;
 
+/// What each simulated descriptor names, so that a read or write asks the
+/// coordinator (fstat) only the first time: 0 not known, -1 no mapped
+/// file, k + 1 mapped file k. Forgotten when a number is reused
+/// (shared_maps_forget_fd) and all at once when a mapped file comes or goes.
+constexpr long max_known_fd = 65536;
+std::int8_t known_fds[max_known_fd];
+
+void forget_known_fds() { std::memset(known_fds, 0, sizeof known_fds); }
+
 long round_up(long bytes) { return (bytes + page_bytes - 1) / page_bytes * page_bytes; }
 bool failed(long result) { return result < 0 && result > -4096; }
 
@@ -187,6 +196,7 @@ int file_for(long fd, long& error) {
         return -1;
     }
     f.used = true;
+    forget_known_fds();
     mark_mapped(f);
     return free_slot;
 }
@@ -199,6 +209,7 @@ void release(MappedFile& f) {
     simulated_call(SYS_close, f.fd);
     raw_syscall(SYS_close, f.fd);
     f = MappedFile{};
+    forget_known_fds();
 }
 
 /// pwrite of [from, to) of the memfd to the file, as far as the file
@@ -424,14 +435,24 @@ void shared_maps_release_range(long address, std::size_t length) {
     if (region_count > 0) forget_range(address, address + round_up(static_cast<long>(length)));
 }
 
-int shared_maps_file_of(long fd) {
+int shared_maps_file_of(long fd_arg) {
     if (region_count == 0) return -1;
+    const long fd = static_cast<int>(fd_arg);
+    const bool cached = fd >= 0 && fd < max_known_fd;
+    if (cached && known_fds[fd] != 0) return known_fds[fd] < 0 ? -1 : known_fds[fd] - 1;
     struct stat st = {};
     if (simulated_call(SYS_fstat, fd, arg(&st)) != 0) return -1;
-    for (int i = 0; i < max_files; ++i) {
-        if (files[i].used && files[i].device == st.st_dev && files[i].inode == st.st_ino) return i;
+    int file = -1;
+    for (int i = 0; i < max_files && file < 0; ++i) {
+        if (files[i].used && files[i].device == st.st_dev && files[i].inode == st.st_ino) file = i;
     }
-    return -1;
+    if (cached) known_fds[fd] = static_cast<std::int8_t>(file + 1 == 0 ? -1 : file + 1);
+    return file;
+}
+
+void shared_maps_forget_fd(long fd_arg) {
+    const long fd = static_cast<int>(fd_arg);
+    if (fd >= 0 && fd < max_known_fd) known_fds[fd] = 0;
 }
 
 void shared_maps_write_back(int file) {

@@ -43,8 +43,11 @@ long shared_remap(long old_address, std::size_t old_length, std::size_t new_leng
 /// Before any of the above replaces part of a tracked mapping (MAP_FIXED).
 void shared_maps_release_range(long address, std::size_t length);
 
-/// The mapped file simulated descriptor `fd` names, or -1 (an fstat).
+/// The mapped file simulated descriptor `fd` names, or -1 (an fstat the
+/// first time a descriptor is asked about, remembered after).
 int shared_maps_file_of(long fd);
+/// Descriptor number `fd` names a newly opened or duplicated file.
+void shared_maps_forget_fd(long fd);
 /// Writes back the stores in mapped file `file` (all files if -1).
 void shared_maps_write_back(int file);
 /// After a write through a descriptor: bytes [offset, offset + length) of
