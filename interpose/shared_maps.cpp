@@ -49,6 +49,7 @@ struct MappedFile {
     long size = 0;     // bytes of memfd, view and clean (whole pages)
     int regions = 0;
     long marker = -1;  // the socket naming this mapping in the run (below)
+    long write_error = 0;  // a failed write-back, reported by the next msync
 };
 
 /// One mapping the program made, as the program sees it.
@@ -172,6 +173,8 @@ int file_for(long fd, long& error) {
     struct stat st = {};
     error = simulated_call(SYS_fstat, fd, arg(&st));
     if (error < 0) return -1;
+    error = -ENODEV;  // as Linux says for a directory, FIFO or device
+    if (!S_ISREG(st.st_mode)) return -1;
     int free_slot = -1;
     for (int i = 0; i < max_files; ++i) {
         if (files[i].used && files[i].device == st.st_dev && files[i].inode == st.st_ino) return i;
@@ -231,6 +234,7 @@ void write_run(MappedFile& f, long from, long to, long file_size) {
             static bool warned_failure = false;
             escape_once(warned_failure, "write_back_failed",
                         "writing a shared mapping's stores back to its simulated file failed; they are lost");
+            f.write_error = wrote < 0 ? wrote : -EIO;
             return;
         }
         at += wrote;
@@ -386,21 +390,29 @@ long shared_msync(long address, std::size_t length, int flags) {
     if (result != 0) return result;
     const long end = address + round_up(static_cast<long>(length));
     bool synced[max_files] = {};
+    bool touched[max_files] = {};
     for (const Region& r : regions) {
         if (!overlaps(r, address, end)) continue;
         const long from = address > r.start ? address : r.start;
         const long to = end < r.start + r.length ? end : r.start + r.length;
         write_back_range(files[r.file], r.offset + (from - r.start), r.offset + (to - r.start));
+        touched[r.file] = true;
         if ((flags & MS_SYNC) != 0) synced[r.file] = true;
     }
     // MS_SYNC: the file's data reaches the disk as with fdatasync (ext4's
     // msync is a ranged fsync that also commits the size).
+    long error = 0;
     for (int i = 0; i < max_files; ++i) {
+        if (!synced[i] && !touched[i]) continue;
+        // A failed write-back is reported once, as Linux reports a
+        // writeback error (the pages are clean again: the stores are lost).
+        if (files[i].write_error != 0 && error == 0) error = files[i].write_error;
+        files[i].write_error = 0;
         if (!synced[i]) continue;
         const long sync = simulated_call(SYS_fdatasync, files[i].fd);
-        if (sync != 0) return sync;
+        if (sync != 0 && error == 0) error = sync;
     }
-    return 0;
+    return error;
 }
 
 long shared_remap(long old_address, std::size_t old_length_arg, std::size_t new_length_arg, int flags, long new_address,
