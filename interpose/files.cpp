@@ -423,15 +423,26 @@ long handle_close(SyscallArgs& a) {
     return raw(a);
 }
 
+/// The lowest descriptor in [first, last] the program must not close (the
+/// connection, the shared mappings' own), or -1.
+long protected_descriptor(long first, unsigned long last) {
+    long lowest = shared_maps_descriptor_in(first, last);
+    if (coordinated() && first <= connection_fd && last >= static_cast<unsigned long>(connection_fd) &&
+        (lowest < 0 || connection_fd < lowest)) {
+        lowest = connection_fd;
+    }
+    return lowest;
+}
+
 long handle_close_range(SyscallArgs& a) {
     const long first = static_cast<unsigned>(a.a[0]);
     const unsigned long real_last = static_cast<unsigned>(a.a[1]);
-    if (coordinated() && first <= connection_fd && real_last >= static_cast<unsigned long>(connection_fd)) {
-        // Around the connection: two ranges.
-        SyscallArgs below = with(SYS_close_range, first, connection_fd - 1, a.a[2]);
-        SyscallArgs above = with(SYS_close_range, connection_fd + 1, a.a[1], a.a[2]);
-        const long result = first < connection_fd ? handle_close_range(below) : 0;
-        if (result != 0 || real_last == static_cast<unsigned long>(connection_fd)) return result;
+    if (const long kept = protected_descriptor(first, real_last); kept >= 0) {
+        // Around a kept descriptor: two ranges.
+        SyscallArgs below = with(SYS_close_range, first, kept - 1, a.a[2]);
+        SyscallArgs above = with(SYS_close_range, kept + 1, a.a[1], a.a[2]);
+        const long result = first < kept ? handle_close_range(below) : 0;
+        if (result != 0 || real_last == static_cast<unsigned long>(kept)) return result;
         return handle_close_range(above);
     }
     const long last = a.a[1] < max_fd && a.a[1] >= 0 ? a.a[1] : max_fd - 1;

@@ -131,6 +131,15 @@ long grow(MappedFile& f, long size) {
     return 0;
 }
 
+/// Moves raw descriptor `fd` to `first_own_fd` or above (out of the
+/// program's way) where the limit allows; returns its number.
+long move_high(long fd) {
+    const long high = raw_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, first_own_fd);
+    if (high < 0) return fd;
+    raw_syscall(SYS_close, fd);
+    return high;
+}
+
 /// Cross-process coherence is not modelled: each process has its own
 /// memfd. An abstract socket named after the coordinator and the file marks
 /// "this file is mapped shared in this run"; a second process finding the
@@ -159,7 +168,7 @@ void mark_mapped(MappedFile& f) {
     }
     const auto length = static_cast<long>(offsetof(sockaddr_un, sun_path) + 1 + n);
     if (raw_syscall(SYS_bind, sock, arg(&address), length) == 0) {
-        f.marker = sock;
+        f.marker = move_high(sock);
         return;
     }
     raw_syscall(SYS_close, sock);
@@ -192,6 +201,7 @@ int file_for(long fd, long& error) {
         return -1;
     }
     f.memfd = raw_syscall(SYS_memfd_create, arg("marionette-mmap"), MFD_CLOEXEC);
+    if (f.memfd >= 0) f.memfd = move_high(f.memfd);
     if (f.memfd < 0) {
         error = f.memfd;
         simulated_call(SYS_close, f.fd);
@@ -338,11 +348,19 @@ bool shared_maps_active() { return region_count > 0; }
 
 bool shared_map_descriptor(long fd_arg) {
     const long fd = static_cast<int>(fd_arg);
-    if (region_count == 0 || fd < first_own_fd) return false;
+    return region_count > 0 && shared_maps_descriptor_in(fd, static_cast<unsigned long>(fd)) == fd;
+}
+
+long shared_maps_descriptor_in(long first, unsigned long last) {
+    if (region_count == 0 || first < 0) return -1;
+    long lowest = -1;
     for (const MappedFile& f : files) {
-        if (f.used && f.fd == fd) return true;
+        if (!f.used) continue;
+        for (const long fd : {f.fd, f.memfd, f.marker}) {
+            if (fd >= first && static_cast<unsigned long>(fd) <= last && (lowest < 0 || fd < lowest)) lowest = fd;
+        }
     }
-    return false;
+    return lowest;
 }
 
 long shared_map(long address, std::size_t length_arg, int prot, int flags, long fd, long offset) {

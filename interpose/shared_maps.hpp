@@ -26,9 +26,12 @@ namespace marionette::shim {
 /// True if this process has a shared mapping of a simulated file (the hooks
 /// below are skipped otherwise: no extra round trip for other programs).
 bool shared_maps_active();
-/// True if `fd` is a descriptor the mappings own (the program's close and
-/// dup2 leave it alone, as they leave the connection).
+/// True if `fd` is a descriptor the mappings own: a file's simulated
+/// descriptor, its memfd, its marker socket (the program's close,
+/// close_range and dup2 leave them alone, as they leave the connection).
 bool shared_map_descriptor(long fd);
+/// The lowest descriptor the mappings own in [first, last], or -1.
+long shared_maps_descriptor_in(long first, unsigned long last);
 
 /// mmap(MAP_SHARED) of simulated descriptor `fd`: the address or -errno.
 long shared_map(long address, std::size_t length, int prot, int flags, long fd, long offset);
