@@ -155,7 +155,22 @@ for mode in plain writemap; do
   done
 done
 
-# 6. A second process mapping the same file shared: a warning and an escape.
+# 6. A program that closes every descriptor (daemons, subprocess children)
+# leaves the mapping's own descriptors, memfd and marker alone: its later
+# stores still reach the file.
+disk_run closeall 1 -- python3 -c '
+import mmap, os
+fd = os.open("data/c", os.O_RDWR | os.O_CREAT)
+os.ftruncate(fd, 4096)
+m = mmap.mmap(fd, 4096)
+os.close(fd)
+os.closerange(3, 65536)
+m[0:3] = b"abc"
+m.flush()
+print(os.pread(os.open("data/c", os.O_RDONLY), 3, 0))'
+grep -qx "b'abc'" "$o/closeall" || { cat "$o/closeall" "$o/closeall.err" >&2; fail "closing every descriptor lost the mapping's stores"; }
+
+# 7. A second process mapping the same file shared: a warning and an escape.
 cat >two.py <<'EOF'
 import mmap, subprocess, sys
 f = open("data/two", "w+b")
