@@ -16,12 +16,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string_view>
 
 #include "interpose/files.hpp"
 #include "interpose/process.hpp"
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim.hpp"
 #include "marionette/wire.hpp"
+#include "sim/kernel/kernel.hpp"
 
 namespace marionette::shim {
 namespace {
@@ -141,7 +143,7 @@ long move_high(long fd) {
 }
 
 /// Cross-process coherence is not modelled: each process has its own
-/// memfd. An abstract socket named after the coordinator and the file marks
+/// memfd. An abstract socket named after the launcher, the node and the file marks
 /// "this file is mapped shared in this run"; a second process finding the
 /// name taken warns (a forked child shares its parent's memfd and socket).
 void mark_mapped(MappedFile& f) {
@@ -166,6 +168,11 @@ void mark_mapped(MappedFile& f) {
         for (std::uint64_t v = part; d == 0 || v > 0; v /= 10) digits[d++] = static_cast<char>('0' + v % 10);
         while (d > 0) name[n++] = digits[--d];
     }
+    // Nodes of a cluster share the launcher (and their disks' numbering):
+    // the node's name tells them apart.
+    const std::string_view host = locked_kernel().hostname();
+    name[n++] = '-';
+    for (std::size_t i = 0; i < host.size() && n + 1 < sizeof address.sun_path - 1; ++i) name[n++] = host[i];
     const auto length = static_cast<long>(offsetof(sockaddr_un, sun_path) + 1 + n);
     if (raw_syscall(SYS_bind, sock, arg(&address), length) == 0) {
         f.marker = move_high(sock);
