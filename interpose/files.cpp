@@ -24,6 +24,7 @@
 #include "interpose/channel.hpp"
 #include "interpose/process.hpp"
 #include "interpose/raw_syscall.hpp"
+#include "interpose/shared_maps.hpp"
 #include "interpose/shim.hpp"
 #include "interpose/sockets.hpp"
 #include "interpose/timers.hpp"
@@ -69,6 +70,13 @@ private:
 
 FdSet simulated_fds;
 FdSet random_fds;
+
+/// A descriptor number now names a simulated file (perhaps another one than
+/// it named before: shared_maps.cpp's memory of it goes).
+void adopt_simulated(long fd) {
+    simulated_fds.set(fd, true);
+    shared_maps_forget_fd(fd);
+}
 
 long raw(const SyscallArgs& a) { return raw_syscall(a.nr, a.a[0], a.a[1], a.a[2], a.a[3], a.a[4], a.a[5]); }
 
@@ -252,6 +260,35 @@ long forward_or_raw(const SyscallArgs& a) {
 
 long by_fd(SyscallArgs& a) { return simulated_fds.has(a.a[0]) ? forward_or_raw(a) : raw(a); }
 
+/// What a call on a simulated file does to its shared mappings
+/// (shared_maps.hpp): any call first sees the mappings' stores written
+/// back; a write then reaches the mappings.
+enum class MappedIo { read, write_at, write_at_cursor, resize };
+
+/// Forwards call `a` on simulated descriptor a.a[0], keeping the file's
+/// shared mappings and the file in step.
+long through_mappings(const SyscallArgs& a, MappedIo io) {
+    const int file = shared_maps_active() ? shared_maps_file_of(a.a[0]) : -1;
+    if (file < 0) return forward_or_raw(a);
+    shared_maps_write_back(file);
+    const long result = forward_or_raw(a);
+    if (result <= 0 && io != MappedIo::resize) return result;
+    switch (io) {
+        case MappedIo::read: break;
+        case MappedIo::write_at: shared_maps_refresh(file, a.a[3], result); break;
+        case MappedIo::write_at_cursor: {
+            // write/writev (also with O_APPEND): the bytes end at the new offset.
+            const Forwarded at = forward(with(SYS_lseek, a.a[0], 0, SEEK_CUR));
+            if (at.result >= result) shared_maps_refresh(file, at.result - result, result);
+            break;
+        }
+        case MappedIo::resize:
+            if (result == 0) shared_maps_refresh(file, 0, -1);
+            break;
+    }
+    return result;
+}
+
 long by_path(SyscallArgs& a, int dirfd_index, int path_index) {
     const long dirfd = dirfd_index < 0 ? AT_FDCWD : a.a[dirfd_index];
     char buffer[path_capacity];
@@ -296,6 +333,8 @@ void refresh_cwd(bool simulated, const char* absolute_path, std::size_t length) 
 bool files_active() { return coordinated(); }
 bool simulated_file(long fd) { return simulated_fds.has(fd); }
 
+long simulated_call(long nr, long a0, long a1, long a2, long a3) { return forward_or_raw(with(nr, a0, a1, a2, a3)); }
+
 void files_init() {
     // Mounts: absolute prefixes separated by newlines.
     if (const char* text = std::getenv("MARIONETTE_MOUNTS"); text != nullptr) {
@@ -319,7 +358,7 @@ void files_init() {
 }
 
 void files_adopt(const std::int32_t* inherited, std::size_t count, const char* real_cwd, std::size_t real_cwd_length) {
-    for (std::size_t i = 0; i < count; ++i) simulated_fds.set(inherited[i], true);
+    for (std::size_t i = 0; i < count; ++i) adopt_simulated(inherited[i]);
     if (real_cwd_length < path_capacity) {
         std::memcpy(cwd, real_cwd, real_cwd_length);
         cwd[real_cwd_length] = '\0';
@@ -355,7 +394,7 @@ long handle_openat(SyscallArgs& a) {
         raw_syscall(SYS_close, placeholder);
         return f.passthrough ? raw(call) : f.result;
     }
-    simulated_fds.set(placeholder, true);
+    adopt_simulated(placeholder);
     random_fds.set(placeholder, false);
     return placeholder;
 }
@@ -373,7 +412,7 @@ long handle_creat(SyscallArgs& a) {
 long handle_close(SyscallArgs& a) {
     const long fd = a.a[0];
     // The program may close "every descriptor"; the connection stays.
-    if (shim_descriptor(fd)) return 0;
+    if (shim_descriptor(fd) || shared_map_descriptor(fd)) return 0;
     random_fds.set(fd, false);
     forget_socket(fd);
     forget_timer(fd);
@@ -384,15 +423,26 @@ long handle_close(SyscallArgs& a) {
     return raw(a);
 }
 
+/// The lowest descriptor in [first, last] the program must not close (the
+/// connection, the shared mappings' own), or -1.
+long protected_descriptor(long first, unsigned long last) {
+    long lowest = shared_maps_descriptor_in(first, last);
+    if (coordinated() && first <= connection_fd && last >= static_cast<unsigned long>(connection_fd) &&
+        (lowest < 0 || connection_fd < lowest)) {
+        lowest = connection_fd;
+    }
+    return lowest;
+}
+
 long handle_close_range(SyscallArgs& a) {
     const long first = static_cast<unsigned>(a.a[0]);
     const unsigned long real_last = static_cast<unsigned>(a.a[1]);
-    if (coordinated() && first <= connection_fd && real_last >= static_cast<unsigned long>(connection_fd)) {
-        // Around the connection: two ranges.
-        SyscallArgs below = with(SYS_close_range, first, connection_fd - 1, a.a[2]);
-        SyscallArgs above = with(SYS_close_range, connection_fd + 1, a.a[1], a.a[2]);
-        const long result = first < connection_fd ? handle_close_range(below) : 0;
-        if (result != 0 || real_last == static_cast<unsigned long>(connection_fd)) return result;
+    if (const long kept = protected_descriptor(first, real_last); kept >= 0) {
+        // Around a kept descriptor: two ranges.
+        SyscallArgs below = with(SYS_close_range, first, kept - 1, a.a[2]);
+        SyscallArgs above = with(SYS_close_range, kept + 1, a.a[1], a.a[2]);
+        const long result = first < kept ? handle_close_range(below) : 0;
+        if (result != 0 || real_last == static_cast<unsigned long>(kept)) return result;
         return handle_close_range(above);
     }
     const long last = a.a[1] < max_fd && a.a[1] >= 0 ? a.a[1] : max_fd - 1;
@@ -420,8 +470,14 @@ long bind_duplicate(long old_fd, long new_fd, bool cloexec) {
         raw_syscall(SYS_close, new_fd);
         return f.result;
     }
-    simulated_fds.set(new_fd, true);
+    adopt_simulated(new_fd);
     return new_fd;
+}
+
+long simulated_duplicate(long fd, long lowest) {
+    long new_fd = raw_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, lowest);
+    if (new_fd < 0) new_fd = raw_syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, 0);  // lowest past RLIMIT_NOFILE
+    return new_fd < 0 ? new_fd : bind_duplicate(fd, new_fd, true);
 }
 
 long handle_dup(SyscallArgs& a) {
@@ -436,7 +492,8 @@ long handle_dup(SyscallArgs& a) {
 }
 
 long dup_onto(long old_fd, long new_fd, long flags, const SyscallArgs& real_call) {
-    if (shim_descriptor(new_fd)) return -EBUSY;  // the connection's number is taken
+    // The connection's number, or a mapping's own descriptor, is taken.
+    if (shim_descriptor(new_fd) || shared_map_descriptor(new_fd)) return -EBUSY;
     if (old_fd != new_fd && simulated_fds.has(new_fd)) {
         forward(with(SYS_close, new_fd));
         simulated_fds.set(new_fd, false);
@@ -504,24 +561,24 @@ long handle_flock(SyscallArgs& a) {
 
 long handle_read(SyscallArgs& a) {
     if (random_fds.has(a.a[0])) return serve_random(reinterpret_cast<void*>(a.a[1]), static_cast<std::size_t>(a.a[2]));
-    if (simulated_fds.has(a.a[0])) return forward_or_raw(a);
+    if (simulated_fds.has(a.a[0])) return through_mappings(a, MappedIo::read);
     return read_when_ready(a, a.a[0]);
 }
 
 long handle_pread64(SyscallArgs& a) {
     if (random_fds.has(a.a[0])) return serve_random(reinterpret_cast<void*>(a.a[1]), static_cast<std::size_t>(a.a[2]));
-    return by_fd(a);
+    return simulated_fds.has(a.a[0]) ? through_mappings(a, MappedIo::read) : raw(a);
 }
 
 long handle_readv(SyscallArgs& a) {
     if (random_fds.has(a.a[0])) return serve_random_iov(a.a[1], a.a[2]);
-    if (simulated_fds.has(a.a[0])) return forward_or_raw(a);
+    if (simulated_fds.has(a.a[0])) return through_mappings(a, MappedIo::read);
     return read_when_ready(a, a.a[0]);
 }
 
 long handle_preadv(SyscallArgs& a) {
     if (random_fds.has(a.a[0])) return serve_random_iov(a.a[1], a.a[2]);
-    return by_fd(a);
+    return simulated_fds.has(a.a[0]) ? through_mappings(a, MappedIo::read) : raw(a);
 }
 
 long handle_preadv2(SyscallArgs& a) {
@@ -529,34 +586,49 @@ long handle_preadv2(SyscallArgs& a) {
     if (a.a[5] != 0) return -EOPNOTSUPP;  // RWF_* flags are not modelled
     // offset -1 means "the current position", i.e. readv.
     SyscallArgs v = a.a[3] == -1 ? with(SYS_readv, a.a[0], a.a[1], a.a[2]) : with(SYS_preadv, a.a[0], a.a[1], a.a[2], a.a[3]);
-    return forward(v).result;
+    return through_mappings(v, MappedIo::read);
 }
 
 long handle_pwritev2(SyscallArgs& a) {
     if (!simulated_fds.has(a.a[0])) return raw(a);
     if (a.a[5] != 0) return -EOPNOTSUPP;
     SyscallArgs v = a.a[3] == -1 ? with(SYS_writev, a.a[0], a.a[1], a.a[2]) : with(SYS_pwritev, a.a[0], a.a[1], a.a[2], a.a[3]);
-    return forward(v).result;
+    return through_mappings(v, a.a[3] == -1 ? MappedIo::write_at_cursor : MappedIo::write_at);
 }
 
-long handle_write(SyscallArgs& a) { return simulated_fds.has(a.a[0]) ? forward_or_raw(a) : write_when_ready(a, a.a[0]); }
-long handle_pwrite64(SyscallArgs& a) { return by_fd(a); }
-long handle_writev(SyscallArgs& a) { return simulated_fds.has(a.a[0]) ? forward_or_raw(a) : write_when_ready(a, a.a[0]); }
-long handle_pwritev(SyscallArgs& a) { return by_fd(a); }
+/// A call on a simulated file through its shared mappings, else as by_fd.
+long mapped_by_fd(SyscallArgs& a, MappedIo io) { return simulated_fds.has(a.a[0]) ? through_mappings(a, io) : raw(a); }
+
+long handle_write(SyscallArgs& a) {
+    return simulated_fds.has(a.a[0]) ? through_mappings(a, MappedIo::write_at_cursor) : write_when_ready(a, a.a[0]);
+}
+long handle_pwrite64(SyscallArgs& a) { return mapped_by_fd(a, MappedIo::write_at); }
+long handle_writev(SyscallArgs& a) {
+    return simulated_fds.has(a.a[0]) ? through_mappings(a, MappedIo::write_at_cursor) : write_when_ready(a, a.a[0]);
+}
+long handle_pwritev(SyscallArgs& a) { return mapped_by_fd(a, MappedIo::write_at); }
 long handle_lseek(SyscallArgs& a) { return by_fd(a); }
-long handle_fsync(SyscallArgs& a) { return by_fd(a); }
-long handle_fdatasync(SyscallArgs& a) { return by_fd(a); }
-long handle_sync_file_range(SyscallArgs& a) { return by_fd(a); }
-long handle_syncfs(SyscallArgs& a) { return by_fd(a); }
-long handle_ftruncate(SyscallArgs& a) { return by_fd(a); }
-long handle_fallocate(SyscallArgs& a) { return by_fd(a); }
+// A sync of a file writes its mappings' stores back first (they are in the
+// page cache on Linux, which fsync writes out).
+long handle_fsync(SyscallArgs& a) { return mapped_by_fd(a, MappedIo::read); }
+long handle_fdatasync(SyscallArgs& a) { return mapped_by_fd(a, MappedIo::read); }
+long handle_sync_file_range(SyscallArgs& a) { return mapped_by_fd(a, MappedIo::read); }
+long handle_syncfs(SyscallArgs& a) {
+    if (simulated_fds.has(a.a[0]) && shared_maps_active()) shared_maps_write_back(-1);
+    return by_fd(a);
+}
+long handle_ftruncate(SyscallArgs& a) { return mapped_by_fd(a, MappedIo::resize); }
+long handle_fallocate(SyscallArgs& a) { return mapped_by_fd(a, MappedIo::resize); }
 long handle_fstat(SyscallArgs& a) { return by_fd(a); }
 long handle_getdents64(SyscallArgs& a) { return by_fd(a); }
 long handle_fchmod(SyscallArgs& a) { return by_fd(a); }
 
 long handle_sync(SyscallArgs& a) {
     // The simulated disk's sync; the host's page cache is not the model's.
-    if (mount_count > 0 && connection() >= 0) return forward(a).result;
+    if (mount_count > 0 && connection() >= 0) {
+        if (shared_maps_active()) shared_maps_write_back(-1);
+        return forward(a).result;
+    }
     return raw(a);
 }
 

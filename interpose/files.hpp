@@ -27,6 +27,13 @@ void files_adopt(const std::int32_t* inherited, std::size_t count, const char* r
 bool files_active();
 /// True if `fd` is a descriptor of a simulated file.
 bool simulated_file(long fd);
+/// Issues call `nr` on a simulated file to the coordinator (to the real
+/// kernel if it says passthrough), bypassing the handlers: shared_maps.cpp's
+/// way to read and write the files it maps.
+long simulated_call(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0);
+/// A close-on-exec duplicate of simulated descriptor `fd`, numbered
+/// `lowest` or above if the limit allows; -errno on failure.
+long simulated_duplicate(long fd, long lowest);
 
 #define MARIONETTE_FILE_HANDLERS(X)                                                                             \
     X(openat) X(open) X(creat) X(close) X(close_range) X(read) X(pread64) X(readv) X(preadv) X(preadv2)        \

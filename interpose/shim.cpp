@@ -14,6 +14,7 @@
 #include "interpose/process.hpp"
 #include "interpose/sockets.hpp"
 #include "interpose/raw_syscall.hpp"
+#include "interpose/shared_maps.hpp"
 #include "interpose/shim_internal.hpp"
 
 namespace marionette::shim {
@@ -282,10 +283,14 @@ __attribute__((used, retain)) EarlyAnchor marionette_early_anchor_reference = &m
 // program's own); lazily earlier if another constructor calls in first.
 __attribute__((constructor(101))) static void marionette_constructor() { marionette::shim::ensure_init(); }
 
-// process.stats at a normal exit: the call counters make a diverging run
+// At a normal exit: shared mappings written back, and process.stats: the call counters make a diverging run
 // visible to --verify even when the program printed nothing.
 __attribute__((destructor)) static void marionette_destructor() {
     if (!marionette::shim::initialised()) return;
     marionette::shim::Enter enter;
-    if (enter.entered()) enter.kernel().emit_stats();
+    if (!enter.entered()) return;
+    // Stores in shared mappings of simulated files reach the disk as the
+    // process exits (on Linux they are in the page cache already).
+    if (marionette::shim::shared_maps_active()) marionette::shim::shared_maps_write_back(-1);
+    enter.kernel().emit_stats();
 }

@@ -25,6 +25,7 @@
 
 #include "interpose/process.hpp"
 #include "interpose/raw_syscall.hpp"
+#include "interpose/shared_maps.hpp"
 #include "interpose/shim.hpp"
 #include "interpose/shim_internal.hpp"
 
@@ -412,6 +413,8 @@ long exec_common(SyscallArgs& a) {
     }
     if (a.nr == SYS_execve) a.a[2] = with_simulation_env(a.a[2]);
     if (a.nr == SYS_execveat) a.a[3] = with_simulation_env(a.a[3]);
+    // The new image has no mappings: their stores reach the disk first.
+    if (shared_maps_active()) shared_maps_write_back(-1);
     if (features().tsc) raw_syscall(SYS_prctl, PR_SET_TSC, PR_TSC_ENABLE);
     const bool kept = keep_connection_across_exec();
     const long result = raw_syscall(a.nr, a.a[0], a.a[1], a.a[2], a.a[3], a.a[4], a.a[5]);

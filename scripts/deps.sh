@@ -15,6 +15,8 @@ packages=(
   redis-server redis-tools
   # a storage engine with background flush and compaction threads (db_bench)
   rocksdb-tools
+  # LMDB through Python: shared file mappings (tests/integration/mmap_shared_test.sh)
+  python3-lmdb
   # the scale-out recipes' test (docs/scale-out.md): GNU parallel, YAML checks
   parallel python3-yaml
 )

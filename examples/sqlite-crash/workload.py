@@ -7,8 +7,10 @@ MODE picks the durability settings SQLite documents:
   extra     rollback journal, synchronous=EXTRA
   full      rollback journal, synchronous=FULL (the default)
   off       rollback journal, synchronous=OFF
-  wal-full  write-ahead log, synchronous=FULL (exclusive locking: no shared
-            memory file, which the simulated disk does not map)
+  wal-full  write-ahead log, synchronous=FULL, exclusive locking (no shared
+            memory file)
+  wal-shared  write-ahead log, synchronous=FULL, normal locking: the -shm
+            wal-index is a writable shared mapping of a simulated file
 
 After each COMMIT returns, the client prints `ack <n>`: row n is committed as
 far as the client knows. check.py compares what survives a power loss with
@@ -22,6 +24,7 @@ MODES = {
     "full": ("delete", "full", "normal"),
     "off": ("delete", "off", "normal"),
     "wal-full": ("wal", "full", "exclusive"),
+    "wal-shared": ("wal", "full", "normal"),
 }
 
 
