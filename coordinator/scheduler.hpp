@@ -230,6 +230,11 @@ private:
     /// many. `handed`: the real tid of the first one woken.
     std::uint32_t futex_wake(const FutexKey& key, std::uint32_t count, std::uint32_t bitset, bool pi = false,
                              pid_t* handed = nullptr);
+    /// A process ended: the kernel marked the robust mutexes it held
+    /// FUTEX_OWNER_DIED and woke their waiters, which wait here instead, so
+    /// every waiter on a shared futex wakes (a futex wait may wake
+    /// spuriously; glibc looks at the word again).
+    void wake_shared_futex_waiters();
     /// Some thread still waits for the PI lock `key` to be handed over.
     bool any_pi_waiter(const FutexKey& key) const;
     /// Signal `signal` reached `process` (a process, not a thread): its main

@@ -249,6 +249,15 @@ bool Scheduler::on_futex(Proc& p, const wire::Header& header, std::vector<std::b
     return false;
 }
 
+void Scheduler::wake_shared_futex_waiters() {
+    for (auto& [id, q] : processes_) {
+        if (q->state != State::blocked || q->wait.what != wire::BlockWhat::futex || q->wait.futex_woken) continue;
+        if (q->wait.futex_keys.size() != 1 || q->wait.futex_keys[0].process != 0) continue;
+        q->wait.futex_woken = true;
+        q->wait.futex_result = wire::woke_ready;
+    }
+}
+
 bool Scheduler::any_pi_waiter(const FutexKey& key) const {
     return std::any_of(processes_.begin(), processes_.end(), [&](const auto& entry) {
         const Proc& q = *entry.second;

@@ -37,19 +37,44 @@ switches=$(sed -n 's/^pi order //p' pi.1a | fold -w1 | uniq | wc -l)
 [[ $switches -ge 20 ]] || fail "pi: the lock changed hands only $switches times"
 
 # 3. A process-shared mutex and condition variable in MAP_SHARED memory,
-# anonymous or a memfd, between a parent and its forked child.
-for kind in anon memfd; do
+# anonymous or a memfd, between a parent and its forked child; a PI one.
+for kind in anon memfd pi; do
   deterministic "pshared_$kind" "$futex" pshared "$kind"
   expect_line "pshared_$kind.1a" "^pshared $kind counter 40 \\(expected 40\\) child exit 0\$"
   expect_line "pshared_$kind.1a" "^pshared $kind order pcpcpcpcp[pc]{41}\$"
   no_escape "pshared_$kind.1a.trace"
 done
 
+# A process that ends holding a robust process-shared mutex: the kernel
+# marks it FUTEX_OWNER_DIED, its waiter in the other process wakes.
+same_for_one_seed orphan "$futex" orphan
+expect_line orphan.1a '^robust shared lock after the owner process ended: EOWNERDEAD after 999 ms$'
+
 # 4. /proc/self/task lists the tids gettid returns, and a thread's directory
 # opens by the tid it knows.
 same_for_one_seed task "$futex" task
 expect_line task.1a '^task lists 3 threads, the tids of gettid$'
 expect_line task.1a '^task/<tid>/stat of a thread: opened$'
+# Python: threading.get_native_id (gettid) of each live thread is in
+# os.listdir('/proc/self/task'), and /proc/self/task/<tid>/comm names it.
+cat >task.py <<'PY'
+import os, threading
+ready, done, ids = threading.Barrier(4), threading.Event(), []
+def worker():
+    ids.append(threading.get_native_id())
+    ready.wait(); done.wait()
+threads = [threading.Thread(target=worker) for _ in range(3)]
+for t in threads: t.start()
+ready.wait()
+listed = sorted(int(n) for n in os.listdir("/proc/self/task"))
+print("listed", len(listed), "equal", listed == sorted(ids + [os.getpid()]))
+print("comm", open(f"/proc/self/task/{ids[0]}/comm").read().strip() != "")
+done.set()
+for t in threads: t.join()
+PY
+same_for_one_seed task_python /usr/bin/python3 task.py
+expect_line task_python.1a '^listed 4 equal True$'
+expect_line task_python.1a '^comm True$'
 
 # 5. Python's multiprocessing: a Lock (a POSIX semaphore in shared memory)
 # and a shared Value between the parent and two forked children.

@@ -9,7 +9,11 @@
 //                        whose owner dies (EOWNERDEAD)
 //   futex pshared anon   a PTHREAD_PROCESS_SHARED mutex and condition
 //   futex pshared memfd  variable in MAP_SHARED memory (anonymous, or a
-//                        memfd) between a parent and its forked child
+//   futex pshared pi     memfd; a PI mutex in anonymous memory) between a
+//                        parent and its forked child
+//   futex orphan         a robust process-shared mutex whose owner, a
+//                        forked child, ends holding it: EOWNERDEAD for the
+//                        parent waiting on it
 //   futex task           /proc/self/task lists the tids gettid returns
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -215,6 +219,7 @@ static int run_pshared(const char* kind) {
     pthread_mutexattr_t mutex_attributes;
     pthread_mutexattr_init(&mutex_attributes);
     pthread_mutexattr_setpshared(&mutex_attributes, PTHREAD_PROCESS_SHARED);
+    if (strcmp(kind, "pi") == 0) pthread_mutexattr_setprotocol(&mutex_attributes, PTHREAD_PRIO_INHERIT);
     check(pthread_mutex_init(&shared->mutex, &mutex_attributes) == 0, "shared mutex");
     pthread_condattr_t cond_attributes;
     pthread_condattr_init(&cond_attributes);
@@ -232,6 +237,32 @@ static int run_pshared(const char* kind) {
     printf("pshared %s counter %d (expected 40) child exit %d\n", kind, shared->counter, WEXITSTATUS(status));
     shared->order[shared->length] = 0;
     printf("pshared %s order %s\n", kind, shared->order);
+    return 0;
+}
+
+static int run_orphan(void) {
+    pthread_mutex_t* mutex = mmap(NULL, sizeof *mutex, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    check(mutex != MAP_FAILED, "mmap");
+    pthread_mutexattr_t attributes;
+    pthread_mutexattr_init(&attributes);
+    pthread_mutexattr_setpshared(&attributes, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&attributes, PTHREAD_MUTEX_ROBUST);
+    check(pthread_mutex_init(mutex, &attributes) == 0, "robust shared mutex");
+    const pid_t child = fork();
+    check(child >= 0, "fork");
+    if (child == 0) {
+        pthread_mutex_lock(mutex);
+        sleep(1);
+        _exit(0);  // ends holding it
+    }
+    usleep(1000);  // the child takes it first
+    const long long start = monotonic_ms();
+    const int r = pthread_mutex_lock(mutex);
+    printf("robust shared lock after the owner process ended: %s after %lld ms\n", r == EOWNERDEAD ? "EOWNERDEAD" : strerror(r),
+           monotonic_ms() - start);
+    if (r == EOWNERDEAD) pthread_mutex_consistent(mutex);
+    pthread_mutex_unlock(mutex);
+    waitpid(child, NULL, 0);
     return 0;
 }
 
@@ -285,7 +316,8 @@ int main(int argc, char** argv) {
     if (argc >= 2 && strcmp(argv[1], "waitv") == 0) return run_waitv();
     if (argc >= 2 && strcmp(argv[1], "pi") == 0) return run_pi();
     if (argc >= 3 && strcmp(argv[1], "pshared") == 0) return run_pshared(argv[2]);
+    if (argc >= 2 && strcmp(argv[1], "orphan") == 0) return run_orphan();
     if (argc >= 2 && strcmp(argv[1], "task") == 0) return run_task();
-    fprintf(stderr, "usage: futex waitv|pi|pshared anon|pshared memfd|task\n");
+    fprintf(stderr, "usage: futex waitv|pi|pshared anon|memfd|pi|orphan|task\n");
     return 2;
 }
