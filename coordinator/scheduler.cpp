@@ -500,6 +500,7 @@ void Scheduler::finish_exit(Proc& p) {
     p.node->end_process(p.local);
     const ProcessId killer = p.killed_by;
     processes_.erase(id);
+    wake_shared_futex_waiters();
     if (pause_on_end_ && *pause_on_end_ == id) paused_ = true;
     // The sender of the SIGKILL that ended it waited for this (on_signal).
     if (auto it = processes_.find(killer); killer != 0 && it != processes_.end()) {

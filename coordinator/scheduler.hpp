@@ -126,17 +126,30 @@ public:
 
 private:
     enum class State { expected, ready, running, blocked, exiting };
+    /// A futex as the scheduler matches it: a private one by its process
+    /// and address (`offset`), a shared one (process 0) by the mapped
+    /// object's device and inode and its offset in it (wire::FutexKey).
+    struct FutexKey {
+        ProcessId process = 0;
+        std::uint64_t device = 0;
+        std::uint64_t inode = 0;
+        std::uint64_t offset = 0;
+        bool operator==(const FutexKey&) const = default;
+    };
     struct Wait {
         Ns deadline_ns = 0;
         std::int64_t child = 0;
         std::vector<int> fds;
         std::vector<short> events;
         wire::BlockWhat what = wire::BlockWhat::yield;
-        /// A futex wait (what == futex): its address and bitset, and
-        /// whether a wake chose it.
-        std::uint64_t futex_address = 0;
+        /// A futex wait (what == futex): its keys (several for
+        /// futex_waitv), its bitset, whether it waits for a PI lock to be
+        /// handed over, whether a wake chose it and the reply it then gets.
+        std::vector<FutexKey> futex_keys;
         std::uint32_t futex_bitset = 0;
+        bool futex_pi = false;
         bool futex_woken = false;
+        long futex_result = wire::woke_ready;
     };
     /// A scheduled entity: a process (its main thread) or another thread
     /// of one (`leader` != 0). A thread has no connection, pidfd or
@@ -211,16 +224,28 @@ private:
     bool on_thread(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
     /// futex on the virtual clock (scheduler_threads.cpp).
     bool on_futex(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, std::vector<int>& fds);
-    /// Wakes up to `count` futex waiters of `process` on `address` whose
-    /// bitset meets `bitset`, in a seeded order; returns how many.
-    std::uint32_t futex_wake(ProcessId process, std::uint64_t address, std::uint32_t count, std::uint32_t bitset);
+    /// The key `p` names with `key`.
+    FutexKey futex_key(Proc& p, const wire::FutexKey& key);
+    /// Wakes up to `count` futex waiters on `key` whose bitset meets
+    /// `bitset` (PI waiters only if `pi`), in a seeded order; returns how
+    /// many. `handed`: the real tid of the first one woken.
+    std::uint32_t futex_wake(const FutexKey& key, std::uint32_t count, std::uint32_t bitset, bool pi = false,
+                             pid_t* handed = nullptr);
+    /// A process ended: the kernel marked the robust mutexes it held
+    /// FUTEX_OWNER_DIED and woke their waiters, which wait here instead, so
+    /// every waiter on a shared futex wakes (a futex wait may wake
+    /// spuriously; glibc looks at the word again).
+    void wake_shared_futex_waiters();
+    /// Some thread still waits for the PI lock `key` to be handed over.
+    bool any_pi_waiter(const FutexKey& key) const;
     /// Signal `signal` reached `process` (a process, not a thread): its main
     /// thread, if blocked, wakes with EINTR unless the signal does nothing
     /// by default, and so does every thread of it parked waiting for a
     /// signal (pause, sigsuspend, sigtimedwait).
     void interrupt(Proc& process, long signal);
-    /// A thread is gone: its joiners wake, it is forgotten.
-    void finish_thread(Proc& thread);
+    /// A thread is gone: its joiners (waiting on `clear_tid`) wake, it is
+    /// forgotten.
+    void finish_thread(Proc& thread, std::uint64_t clear_tid);
     /// The process a scheduled entity belongs to (itself for a process).
     Proc& process_of(Proc& p);
     /// Serves every channel of `process` and its threads (a doorbell).

@@ -165,6 +165,7 @@ void Scheduler::schedule() {
         if (!runnable.empty()) {
             Proc* next = runnable[runnable.size() == 1 ? 0 : choice_.uint_less_than(runnable.size())];
             long reason = wire::woke_ready;
+            if (next->state == State::blocked && next->wait.futex_woken) reason = next->wait.futex_result;
             if (next->state == State::blocked && !next->wait.futex_woken) {
                 const Ns now = clock_.now_ns();
                 if (next->wait.deadline_ns != 0 && next->wait.deadline_ns <= now) reason = wire::woke_deadline;

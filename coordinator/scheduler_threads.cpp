@@ -140,8 +140,7 @@ bool Scheduler::on_thread(Proc& p, const wire::Header& header, std::vector<std::
                 if (std::chrono::steady_clock::now() - start > thread_end_limit) break;
                 std::this_thread::yield();
             }
-            p.wait.futex_address = request.clear_tid;
-            finish_thread(p);
+            finish_thread(p, request.clear_tid);
             return true;
         }
     }
@@ -156,77 +155,137 @@ void Scheduler::interrupt(Proc& process, long signal) {
     }
 }
 
-void Scheduler::finish_thread(Proc& thread) {
+void Scheduler::finish_thread(Proc& thread, std::uint64_t clear_tid) {
     const ProcessId id = thread.id;
     const ProcessId process = thread.leader;
-    const std::uint64_t clear_tid = thread.wait.futex_address;
     trace_.emit("thread.end", {{"pid", static_cast<std::uint64_t>(thread.pid)}, {"tid", static_cast<std::uint64_t>(thread.tid)}});
     for (int fd : thread.wait.fds) ::close(fd);
     harvest_call_counts(thread);
     processes_.erase(id);
     // The kernel's wake on the cleared word reached nobody: the joiners
     // wait here.
-    if (clear_tid != 0) futex_wake(process, clear_tid, ~std::uint32_t{0} >> 1, futex_any_bitset);
+    if (clear_tid != 0) futex_wake(FutexKey{process, 0, 0, clear_tid}, ~std::uint32_t{0} >> 1, futex_any_bitset);
+}
+
+Scheduler::FutexKey Scheduler::futex_key(Proc& p, const wire::FutexKey& key) {
+    if (key.shared == 0) return FutexKey{process_of(p).id, 0, 0, key.offset};
+    return FutexKey{0, key.device, key.inode, key.offset};
 }
 
 bool Scheduler::on_futex(Proc& p, const wire::Header& header, std::vector<std::byte>& payload, [[maybe_unused]] std::vector<int>& fds) {
     wire::FutexRequest request;
-    if (!take(payload, request) || request.address == 0) return false;
+    if (!take(payload, request)) return false;
     clock_.run_until(std::max(clock_.now_ns(), request.now_ns));
-    const ProcessId process = process_of(p).id;
+    const FutexKey key = futex_key(p, request.key);
     switch (request.op) {
         case wire::FutexOp::wait:
-            p.wait = Wait{};
-            p.wait.what = wire::BlockWhat::futex;
-            p.wait.deadline_ns = request.deadline_ns;
-            p.wait.futex_address = request.address;
-            p.wait.futex_bitset = request.bitset;
+        case wire::FutexOp::wait_any:
+        case wire::FutexOp::lock_pi: {
+            Wait wait;
+            wait.what = wire::BlockWhat::futex;
+            wait.deadline_ns = request.deadline_ns;
+            wait.futex_bitset = request.op == wire::FutexOp::wait ? request.bitset : futex_any_bitset;
+            wait.futex_pi = request.op == wire::FutexOp::lock_pi;
+            if (request.op == wire::FutexOp::wait_any) {
+                // futex_waitv's keys follow the request.
+                const std::size_t count = request.count;
+                if (count == 0 || count > wire::max_futex_waitv || payload.size() != sizeof request + count * sizeof(wire::FutexKey)) {
+                    return false;
+                }
+                for (std::size_t i = 0; i < count; ++i) {
+                    wire::FutexKey k;
+                    std::memcpy(&k, payload.data() + sizeof request + i * sizeof k, sizeof k);
+                    wait.futex_keys.push_back(futex_key(p, k));
+                }
+            } else {
+                wait.futex_keys.push_back(key);
+            }
+            p.wait = std::move(wait);
             p.deferred = reply_bytes(header.sequence, wire::woke_scheduled);
             p.state = State::blocked;
             p.interrupted = false;
             return true;
+        }
         case wire::FutexOp::wake:
-            send(p, reply_bytes(header.sequence, futex_wake(process, request.address, request.count, request.bitset)));
+            send(p, reply_bytes(header.sequence, futex_wake(key, request.count, request.bitset)));
             return true;
         case wire::FutexOp::requeue: {
-            const std::uint32_t woken = futex_wake(process, request.address, request.count, futex_any_bitset);
-            // The rest move to the second word, up to count2, in id order.
+            const std::uint32_t woken = futex_wake(key, request.count, futex_any_bitset);
+            // The rest move to the second word, up to count2, in id order
+            // (futex_waitv's waiters stay).
+            const FutexKey to = futex_key(p, request.key2);
             std::uint32_t moved = 0;
             for (auto& [id, q] : processes_) {
                 if (moved >= request.count2) break;
                 if (q->state != State::blocked || q->wait.what != wire::BlockWhat::futex || q->wait.futex_woken ||
-                    q->wait.futex_address != request.address || process_of(*q).id != process) {
+                    q->wait.futex_pi || q->wait.futex_keys.size() != 1 || q->wait.futex_keys[0] != key) {
                     continue;
                 }
-                q->wait.futex_address = request.address2;
+                q->wait.futex_keys[0] = to;
                 ++moved;
             }
             send(p, reply_bytes(header.sequence, woken + (request.bitset == 1 ? moved : 0)));
             return true;
         }
         case wire::FutexOp::wake_two: {
-            std::uint32_t woken = futex_wake(process, request.address, request.count, futex_any_bitset);
-            if (request.count2 > 0) woken += futex_wake(process, request.address2, request.count2, futex_any_bitset);
+            std::uint32_t woken = futex_wake(key, request.count, futex_any_bitset);
+            if (request.count2 > 0) woken += futex_wake(futex_key(p, request.key2), request.count2, futex_any_bitset);
             send(p, reply_bytes(header.sequence, woken));
+            return true;
+        }
+        case wire::FutexOp::unlock_pi: {
+            // The lock goes to one PI waiter, the seed's choice; the shim
+            // writes its tid into the word before anyone else runs.
+            pid_t handed = 0;
+            long answer = 0;
+            if (futex_wake(key, 1, futex_any_bitset, true, &handed) == 1) {
+                answer = handed;
+                if (any_pi_waiter(key)) answer += wire::futex_more_waiters;
+            }
+            send(p, reply_bytes(header.sequence, answer));
             return true;
         }
     }
     return false;
 }
 
-std::uint32_t Scheduler::futex_wake(ProcessId process, std::uint64_t address, std::uint32_t count, std::uint32_t bitset) {
-    std::vector<Proc*> waiters;
+void Scheduler::wake_shared_futex_waiters() {
     for (auto& [id, q] : processes_) {
         if (q->state != State::blocked || q->wait.what != wire::BlockWhat::futex || q->wait.futex_woken) continue;
-        if (q->wait.futex_address != address || (q->wait.futex_bitset & bitset) == 0) continue;
-        if (process_of(*q).id != process) continue;
-        waiters.push_back(q.get());
+        if (q->wait.futex_keys.size() != 1 || q->wait.futex_keys[0].process != 0) continue;
+        q->wait.futex_woken = true;
+        q->wait.futex_result = wire::woke_ready;
+    }
+}
+
+bool Scheduler::any_pi_waiter(const FutexKey& key) const {
+    return std::any_of(processes_.begin(), processes_.end(), [&](const auto& entry) {
+        const Proc& q = *entry.second;
+        return q.state == State::blocked && q.wait.what == wire::BlockWhat::futex && q.wait.futex_pi && !q.wait.futex_woken &&
+               q.wait.futex_keys.size() == 1 && q.wait.futex_keys[0] == key;
+    });
+}
+
+std::uint32_t Scheduler::futex_wake(const FutexKey& key, std::uint32_t count, std::uint32_t bitset, bool pi, pid_t* handed) {
+    std::vector<std::pair<Proc*, long>> waiters;
+    for (auto& [id, q] : processes_) {
+        if (q->state != State::blocked || q->wait.what != wire::BlockWhat::futex || q->wait.futex_woken) continue;
+        if (q->wait.futex_pi != pi || (q->wait.futex_bitset & bitset) == 0) continue;
+        const auto& keys = q->wait.futex_keys;
+        const auto found = std::find(keys.begin(), keys.end(), key);
+        if (found == keys.end()) continue;
+        // A futex_waitv waiter learns which of its words woke it (index + 1).
+        const long result = keys.size() > 1 ? static_cast<long>(found - keys.begin()) + 1 : wire::woke_ready;
+        waiters.emplace_back(q.get(), result);
     }
     // Which waiters a wake reaches is the seed's choice.
     std::uint32_t woken = 0;
     while (woken < count && !waiters.empty()) {
         const std::size_t pick = waiters.size() == 1 ? 0 : choice_.uint_less_than(waiters.size());
-        waiters[pick]->wait.futex_woken = true;
+        Proc& q = *waiters[pick].first;
+        q.wait.futex_woken = true;
+        q.wait.futex_result = waiters[pick].second;
+        if (handed != nullptr && woken == 0) *handed = q.leader == 0 ? q.real_pid : q.real_tid;
         waiters.erase(waiters.begin() + static_cast<std::ptrdiff_t>(pick));
         ++woken;
     }

@@ -289,10 +289,20 @@ long through_mappings(const SyscallArgs& a, MappedIo io) {
     return result;
 }
 
+/// The real call on a path; a /proc path naming virtual ids gets the real
+/// ones (proc_task.cpp).
+long raw_path(const SyscallArgs& a, int path_index) {
+    char real_ids[path_capacity];
+    if (!proc_path_by_real_ids(reinterpret_cast<const char*>(a.a[path_index]), real_ids, sizeof real_ids)) return raw(a);
+    SyscallArgs call = a;
+    call.a[path_index] = arg(real_ids);
+    return raw(call);
+}
+
 long by_path(SyscallArgs& a, int dirfd_index, int path_index) {
     const long dirfd = dirfd_index < 0 ? AT_FDCWD : a.a[dirfd_index];
     char buffer[path_capacity];
-    if (!simulated_path(dirfd, a.a[path_index], buffer)) return raw(a);
+    if (!simulated_path(dirfd, a.a[path_index], buffer)) return raw_path(a, path_index);
     SyscallArgs call = a;
     use_absolute(call, dirfd_index, path_index, buffer);
     return forward_or_raw(call);
@@ -373,7 +383,7 @@ void files_adopt(const std::int32_t* inherited, std::size_t count, const char* r
 long handle_openat(SyscallArgs& a) {
     char buffer[path_capacity];
     if (!simulated_path(a.a[0], a.a[1], buffer)) {
-        const long fd = raw(a);
+        const long fd = raw_path(a, 1);
         if (fd >= 0) random_fds.set(fd, is_random_device(a.a[1]));
         return fd;
     }
@@ -620,7 +630,10 @@ long handle_syncfs(SyscallArgs& a) {
 long handle_ftruncate(SyscallArgs& a) { return mapped_by_fd(a, MappedIo::resize); }
 long handle_fallocate(SyscallArgs& a) { return mapped_by_fd(a, MappedIo::resize); }
 long handle_fstat(SyscallArgs& a) { return by_fd(a); }
-long handle_getdents64(SyscallArgs& a) { return by_fd(a); }
+long handle_getdents64(SyscallArgs& a) {
+    if (!simulated_fds.has(a.a[0]) && own_task_directory(a.a[0])) return task_listing(a.a[0], reinterpret_cast<void*>(a.a[1]), a.a[2]);
+    return by_fd(a);
+}
 long handle_fchmod(SyscallArgs& a) { return by_fd(a); }
 
 long handle_sync(SyscallArgs& a) {

@@ -279,16 +279,23 @@ long thread_call(const wire::ThreadRequest& request, bool parks) {
     return r.result;
 }
 
-long futex_call(wire::FutexRequest request) {
+long futex_call(wire::FutexRequest request, const wire::FutexKey* keys, std::uint32_t key_count) {
     const int fd = connection();
     if (fd < 0) return -ENOSYS;
     request.now_ns = now_realtime_ns();
-    const bool parks = request.op == wire::FutexOp::wait;
+    const bool parks = request.op == wire::FutexOp::wait || request.op == wire::FutexOp::wait_any ||
+                       request.op == wire::FutexOp::lock_pi;
+    // futex_waitv's keys follow the request.
+    if (key_count > wire::max_futex_waitv) key_count = wire::max_futex_waitv;
+    alignas(8) std::byte payload[sizeof request + wire::max_futex_waitv * sizeof(wire::FutexKey)];
+    std::memcpy(payload, &request, sizeof request);
+    if (key_count > 0) std::memcpy(payload + sizeof request, keys, key_count * sizeof(wire::FutexKey));
+    const std::size_t size = sizeof request + key_count * sizeof(wire::FutexKey);
     wire::CallResult r;
     {
         MaskSignals masked;
-        Exchange exchange(fd, sizeof(wire::Header) + sizeof request, reply_size(0), false, parks);
-        r = wire::message<ChannelIo>(fd, wire::Kind::futex, &request, sizeof request, next_sequence());
+        Exchange exchange(fd, sizeof(wire::Header) + size, reply_size(0), false, parks);
+        r = wire::message<ChannelIo>(fd, wire::Kind::futex, payload, size, next_sequence());
     }
     if (!r.transport_ok) lost_coordinator();
     absorb_reply_time(r.now_ns, r.horizon_ns);

@@ -68,8 +68,14 @@ long report_fork(long real_pid);
 /// the scheduler gives the caller its turn. -ENOSYS without a channel.
 long thread_call(const wire::ThreadRequest& request, bool parks);
 /// A futex call on the virtual clock (wire::Kind::futex); a wait parks.
-/// -ENOSYS if this thread is not scheduled.
-long futex_call(wire::FutexRequest request);
+/// `keys`: futex_waitv's words (FutexOp::wait_any). -ENOSYS if this
+/// thread is not scheduled.
+long futex_call(wire::FutexRequest request, const wire::FutexKey* keys = nullptr, std::uint32_t key_count = 0);
+/// What the kernel does at a thread's end for the robust mutexes it holds
+/// (set_robust_list(2)), done before it because the kernel's wake would
+/// reach no waiter (they wait in the scheduler): FUTEX_OWNER_DIED, and one
+/// waiter wakes or, for a PI mutex, is handed it (futex.cpp).
+void release_robust_futexes();
 /// In a forked child: its one thread is its main thread (threads.cpp).
 void threads_after_fork();
 /// The calling thread's virtual tid if it is a scheduled thread other than
@@ -83,6 +89,17 @@ void note_unscheduled_call(long nr);
 void report_thread_signal(std::int32_t real_tid, long signal);
 /// The real tid of a scheduled thread of this process, 0 if unknown.
 std::int32_t real_tid_of(std::int32_t virtual_tid);
+/// The virtual tid of a scheduled thread of this process, 0 if unknown.
+std::int32_t virtual_tid_of(std::int32_t real_tid);
+
+// /proc by the ids the program knows (proc_task.cpp).
+/// A /proc path naming this process by its virtual pid or a thread by its
+/// virtual tid, rewritten into `out` with the real ids; false if unchanged.
+bool proc_path_by_real_ids(const char* path, char* out, std::size_t capacity);
+/// `fd` is this process's /proc task directory (/proc/self/task).
+bool own_task_directory(long fd);
+/// getdents64 on the task directory: its entries named by virtual tids.
+long task_listing(long fd, void* buffer, long count);
 /// Pid translation through the coordinator; `op` as in wire::PidQuery.
 /// Returns the translated pid or -ESRCH.
 long translate_pid(long pid, std::uint32_t op);

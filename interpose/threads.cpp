@@ -10,16 +10,14 @@
 // region to the coordinator (`start`, the memfd named by number) and is
 // parked in turn: who runs next, creator or new thread, is the seed's choice.
 //
-// futex(2) is emulated on the virtual clock: the caller holds the token, so
-// it checks the futex word itself without a race; the coordinator keeps the
-// wait queues and wakes waiters in a seeded order. A thread's end (the exit
-// syscall) is reported before it happens; the coordinator wakes whoever
-// waits on its CLONE_CHILD_CLEARTID word (pthread_join) once the kernel has
-// let the thread go, which is when the kernel has cleared that word.
+// futex(2) is emulated on the virtual clock (interpose/futex.cpp). A
+// thread's end (the exit syscall) is reported before it happens; the
+// coordinator wakes whoever waits on its CLONE_CHILD_CLEARTID word
+// (pthread_join) once the kernel has let the thread go, which is when the
+// kernel has cleared that word.
 //
 // The rules of interpose/ apply: no program malloc, no stdio, no locks the
 // program may hold, every real syscall through the raw stub.
-#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -28,7 +26,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <climits>
 #include <cstdint>
 
 #include "interpose/channel.hpp"
@@ -160,114 +157,6 @@ void unscheduled_thread(Kernel& kernel) {
     }
 }
 
-// --- futex -----------------------------------------------------------------------
-
-constexpr std::uint64_t ns_per_second = 1'000'000'000;
-
-/// The absolute virtual realtime a futex wait ends at (0: never), or
-/// -errno for a bad timeout.
-long futex_deadline(int command, int flags, long timeout_address, std::uint64_t& deadline) {
-    deadline = 0;
-    if (timeout_address == 0) return 0;
-    const auto* timeout = reinterpret_cast<const timespec*>(timeout_address);
-    if (timeout->tv_sec < 0 || timeout->tv_nsec < 0 || timeout->tv_nsec >= static_cast<long>(ns_per_second)) return -EINVAL;
-    const std::uint64_t value = static_cast<std::uint64_t>(timeout->tv_sec) * ns_per_second + static_cast<std::uint64_t>(timeout->tv_nsec);
-    const std::uint64_t now = now_realtime_ns();
-    if (command == FUTEX_WAIT) {
-        // Relative, measured on CLOCK_MONOTONIC.
-        deadline = now + value;
-        return 0;
-    }
-    // FUTEX_WAIT_BITSET: absolute, on CLOCK_REALTIME or CLOCK_MONOTONIC.
-    if ((flags & FUTEX_CLOCK_REALTIME) != 0) {
-        deadline = value;
-    } else {
-        TimeSpec monotonic;
-        locked_kernel().clock_gettime(clock_monotonic, monotonic);
-        const std::uint64_t monotonic_now = static_cast<std::uint64_t>(monotonic.sec) * ns_per_second + static_cast<std::uint64_t>(monotonic.nsec);
-        deadline = value > monotonic_now ? now + (value - monotonic_now) : now;
-    }
-    if (deadline == 0) deadline = 1;  // 0 means "none" on the wire
-    return 0;
-}
-
-/// FUTEX_WAKE_OP's operation on *word; returns whether the comparison on
-/// the old value holds (futex(2), "FUTEX_WAKE_OP").
-bool futex_operate(std::uint32_t* word, std::uint32_t encoded) {
-    const unsigned operation = (encoded >> 28) & 7;
-    const unsigned comparison = (encoded >> 24) & 15;
-    auto sign_extend_12 = [](std::uint32_t v) { return static_cast<std::int32_t>(v << 20) >> 20; };
-    std::int32_t operand = sign_extend_12((encoded >> 12) & 0xfff);
-    const std::int32_t compare_with = sign_extend_12(encoded & 0xfff);
-    if ((encoded >> 28) & FUTEX_OP_OPARG_SHIFT) operand = static_cast<std::int32_t>(1u << (operand & 31));
-    auto* atomic_word = reinterpret_cast<std::atomic<std::int32_t>*>(word);
-    std::int32_t old = atomic_word->load(std::memory_order_relaxed);
-    std::int32_t updated;
-    do {
-        switch (operation) {
-            case FUTEX_OP_SET: updated = operand; break;
-            case FUTEX_OP_ADD: updated = static_cast<std::int32_t>(static_cast<std::uint32_t>(old) + static_cast<std::uint32_t>(operand)); break;
-            case FUTEX_OP_OR: updated = old | operand; break;
-            case FUTEX_OP_ANDN: updated = old & ~operand; break;
-            default: updated = old ^ operand; break;  // FUTEX_OP_XOR
-        }
-    } while (!atomic_word->compare_exchange_weak(old, updated, std::memory_order_seq_cst));
-    switch (comparison) {
-        case FUTEX_OP_CMP_EQ: return old == compare_with;
-        case FUTEX_OP_CMP_NE: return old != compare_with;
-        case FUTEX_OP_CMP_LT: return old < compare_with;
-        case FUTEX_OP_CMP_LE: return old <= compare_with;
-        case FUTEX_OP_CMP_GT: return old > compare_with;
-        default: return old >= compare_with;  // FUTEX_OP_CMP_GE
-    }
-}
-
-long raw_futex(const SyscallArgs& a) {
-    // A real wait must not hold the shim's lock.
-    LockReleased released(true);
-    return raw_syscall(SYS_futex, a.a[0], a.a[1], a.a[2], a.a[3], a.a[4], a.a[5]);
-}
-
-std::uint32_t load_word(long address) {
-    return reinterpret_cast<const std::atomic<std::uint32_t>*>(address)->load(std::memory_order_seq_cst);
-}
-
-/// What the kernel does at a thread's end for its robust mutexes
-/// (set_robust_list(2)), done here before it, because the kernel's wake
-/// would reach no waiter (they wait in the scheduler): every futex word the
-/// thread still owns gets FUTEX_OWNER_DIED, and one waiter wakes.
-void release_robust_futexes() {
-    robust_list_head* head = nullptr;
-    std::size_t length = 0;
-    if (raw_syscall(SYS_get_robust_list, 0, arg(&head), arg(&length)) != 0 || head == nullptr) return;
-    const auto own = static_cast<std::uint32_t>(raw_syscall(SYS_gettid));
-    auto release = [&](const robust_list* entry) {
-        const auto address = reinterpret_cast<std::uintptr_t>(entry) + static_cast<std::uintptr_t>(head->futex_offset);
-        auto* word = reinterpret_cast<std::atomic<std::uint32_t>*>(address);
-        std::uint32_t seen = word->load(std::memory_order_seq_cst);
-        if ((seen & FUTEX_TID_MASK) != own) return;
-        while (!word->compare_exchange_weak(seen, (seen & FUTEX_WAITERS) | FUTEX_OWNER_DIED, std::memory_order_seq_cst)) {
-        }
-        if ((seen & FUTEX_WAITERS) == 0) return;
-        wire::FutexRequest wake;
-        wake.op = wire::FutexOp::wake;
-        wake.address = address;
-        wake.count = 1;
-        futex_call(wake);
-    };
-    // The list is the program's memory: bounded like the kernel's walk.
-    const robust_list* entry = head->list.next;
-    for (int limit = 2048; entry != &head->list && entry != nullptr && limit > 0; --limit) {
-        const robust_list* next = entry->next;
-        const auto* clean = reinterpret_cast<const robust_list*>(reinterpret_cast<std::uintptr_t>(entry) & ~std::uintptr_t{1});
-        if (clean != head->list_op_pending) release(clean);
-        entry = reinterpret_cast<const robust_list*>(reinterpret_cast<std::uintptr_t>(next) & ~std::uintptr_t{1});
-    }
-    if (head->list_op_pending != nullptr) {
-        release(reinterpret_cast<const robust_list*>(reinterpret_cast<std::uintptr_t>(head->list_op_pending) & ~std::uintptr_t{1}));
-    }
-}
-
 }  // namespace
 
 bool scheduled_thread() { return main_thread() || registered; }
@@ -277,6 +166,13 @@ std::int32_t scheduled_tid() { return registered ? own_virtual_tid : 0; }
 std::int32_t real_tid_of(std::int32_t virtual_tid) {
     for (std::size_t i = 0; i < name_count; ++i) {
         if (names[i].virtual_tid == virtual_tid) return names[i].real_tid;
+    }
+    return 0;
+}
+
+std::int32_t virtual_tid_of(std::int32_t real_tid) {
+    for (std::size_t i = 0; i < name_count; ++i) {
+        if (names[i].real_tid == real_tid) return names[i].virtual_tid;
     }
     return 0;
 }
@@ -333,67 +229,6 @@ void report_thread_signal(std::int32_t real_tid, long signal) {
     request.clear_tid = static_cast<std::uint64_t>(signal);
     request.now_ns = now_realtime_ns();
     thread_call(request, false);
-}
-
-long handle_futex(SyscallArgs& a) {
-    if (connection() < 0) return raw_futex(a);
-    const int flags = static_cast<int>(a.a[1]);
-    const int command = flags & FUTEX_CMD_MASK;
-    wire::FutexRequest request;
-    request.address = static_cast<std::uint64_t>(a.a[0]);
-    if (a.a[0] == 0 || (a.a[0] & 3) != 0) return -EINVAL;
-    switch (command) {
-        case FUTEX_WAIT:
-        case FUTEX_WAIT_BITSET: {
-            request.op = wire::FutexOp::wait;
-            request.bitset = command == FUTEX_WAIT ? FUTEX_BITSET_MATCH_ANY : static_cast<std::uint32_t>(a.a[5]);
-            if (request.bitset == 0) return -EINVAL;
-            if (const long bad = futex_deadline(command, flags, a.a[3], request.deadline_ns); bad != 0) return bad;
-            // Nothing else runs: the check and the wait are one step.
-            if (load_word(a.a[0]) != static_cast<std::uint32_t>(a.a[2])) return -EAGAIN;
-            if (request.deadline_ns != 0 && request.deadline_ns <= now_realtime_ns()) return -ETIMEDOUT;
-            const long woke = futex_call(request);
-            if (woke == -EINTR || woke < 0) return woke;
-            return woke == wire::woke_deadline ? -ETIMEDOUT : 0;
-        }
-        case FUTEX_WAKE:
-        case FUTEX_WAKE_BITSET:
-            request.op = wire::FutexOp::wake;
-            request.count = static_cast<std::uint32_t>(a.a[2] < 0 ? 0 : a.a[2] > INT_MAX ? INT_MAX : a.a[2]);
-            request.bitset = command == FUTEX_WAKE ? FUTEX_BITSET_MATCH_ANY : static_cast<std::uint32_t>(a.a[5]);
-            if (request.bitset == 0) return -EINVAL;
-            return futex_call(request);
-        case FUTEX_REQUEUE:
-        case FUTEX_CMP_REQUEUE:
-            if (a.a[4] == 0 || (a.a[4] & 3) != 0) return -EINVAL;
-            if (command == FUTEX_CMP_REQUEUE && load_word(a.a[0]) != static_cast<std::uint32_t>(a.a[5])) return -EAGAIN;
-            request.op = wire::FutexOp::requeue;
-            request.address2 = static_cast<std::uint64_t>(a.a[4]);
-            request.count = static_cast<std::uint32_t>(a.a[2] < 0 ? 0 : a.a[2]);
-            request.count2 = static_cast<std::uint32_t>(a.a[3] < 0 ? 0 : a.a[3]);
-            // bitset 1: the result counts the requeued waiters too (CMP_REQUEUE).
-            request.bitset = command == FUTEX_CMP_REQUEUE ? 1 : 0;
-            return futex_call(request);
-        case FUTEX_WAKE_OP: {
-            if (a.a[4] == 0 || (a.a[4] & 3) != 0) return -EINVAL;
-            request.op = wire::FutexOp::wake_two;
-            request.address2 = static_cast<std::uint64_t>(a.a[4]);
-            request.count = static_cast<std::uint32_t>(a.a[2] < 0 ? 0 : a.a[2]);
-            const bool second = futex_operate(reinterpret_cast<std::uint32_t*>(a.a[4]), static_cast<std::uint32_t>(a.a[5]));
-            request.count2 = second ? static_cast<std::uint32_t>(a.a[3] < 0 ? 0 : a.a[3]) : 0;
-            return futex_call(request);
-        }
-        default:
-            // Priority-inheritance futexes and the rest: refused, named.
-            locked_kernel().emit_escape("futex", "unsupported_operation", command);
-            return -ENOSYS;
-    }
-}
-
-long handle_futex_waitv(SyscallArgs& a) {
-    if (connection() < 0) return raw_futex(a);
-    locked_kernel().emit_escape("syscall", "futex_waitv");
-    return -ENOSYS;
 }
 
 long handle_sched_yield(SyscallArgs&) {

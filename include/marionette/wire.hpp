@@ -32,7 +32,7 @@
 namespace marionette::wire {
 
 inline constexpr std::uint32_t wire_magic = 0x544e524d;  // "MRNT"
-inline constexpr std::uint16_t wire_version = 8;
+inline constexpr std::uint16_t wire_version = 9;
 /// Largest payload either side accepts: the shim shortens a larger read or
 /// write to this size (a short count, as POSIX allows).
 inline constexpr std::uint32_t max_payload_bytes = 16u << 20;
@@ -194,27 +194,55 @@ struct ThreadRequest {
 static_assert(sizeof(ThreadRequest) == 32);
 
 /// futex(2) on the virtual clock. The shim checks the futex words itself
-/// (the caller holds the run's token, so nothing changes them meanwhile)
-/// and performs FUTEX_WAKE_OP's operation; the coordinator keeps the wait
-/// queues, keyed by process and address.
+/// (the caller holds the run's token, so nothing changes them meanwhile),
+/// performs FUTEX_WAKE_OP's operation and writes PI lock words; the
+/// coordinator keeps the wait queues, keyed by FutexKey.
 enum class FutexOp : std::uint32_t {
-    wait = 1,     ///< address, bitset, deadline_ns (0: none)
-    wake = 2,     ///< address, count, bitset; reply: how many woke
-    requeue = 3,  ///< wake `count` on address, move up to `count2` to address2
-    wake_two = 4, ///< wake `count` on address and `count2` on address2 (WAKE_OP)
+    wait = 1,      ///< key, bitset, deadline_ns (0: none)
+    wake = 2,      ///< key, count, bitset; reply: how many woke
+    requeue = 3,   ///< wake `count` on key, move up to `count2` to key2
+    wake_two = 4,  ///< wake `count` on key and `count2` on key2 (WAKE_OP)
+    /// futex_waitv: `count` FutexKeys follow the request (key is unused);
+    /// parks until a wake on any of them; reply: the index woken + 1, or
+    /// woke_deadline.
+    wait_any = 5,
+    /// A priority-inheritance lock (FUTEX_LOCK_PI): parks as a PI waiter on
+    /// key until unlock_pi hands it the lock, or deadline_ns.
+    lock_pi = 6,
+    /// FUTEX_UNLOCK_PI: picks one PI waiter of key (the seed's choice) and
+    /// wakes it; reply: its real tid, plus futex_more_waiters if others
+    /// still wait, or 0 if none waits (the shim writes the word).
+    unlock_pi = 7,
 };
+
+/// Which futex a call names. A private one is a word of the caller's
+/// process (offset: its address); a shared one a word of an object mapped
+/// MAP_SHARED, possibly by several processes (the object's device and
+/// inode, the word's offset in it), as the kernel keys them.
+struct FutexKey {
+    std::uint64_t offset = 0;
+    std::uint64_t inode = 0;
+    std::uint32_t device = 0;
+    std::uint32_t shared = 0;  ///< 1: device, inode and offset name it
+};
+static_assert(sizeof(FutexKey) == 24);
 
 struct FutexRequest {
     FutexOp op = FutexOp::wait;
     std::uint32_t bitset = 0xffffffff;
-    std::uint64_t address = 0;
-    std::uint64_t address2 = 0;
+    FutexKey key;
+    FutexKey key2;
     std::uint32_t count = 0;
     std::uint32_t count2 = 0;
     std::uint64_t deadline_ns = 0;  ///< absolute virtual realtime
     std::uint64_t now_ns = 0;
 };
-static_assert(sizeof(FutexRequest) == 48);
+static_assert(sizeof(FutexRequest) == 80);
+
+/// futex_waitv's most words (the kernel's FUTEX_WAITV_MAX).
+inline constexpr std::uint32_t max_futex_waitv = 128;
+/// Added to unlock_pi's reply when more PI waiters remain.
+inline constexpr long futex_more_waiters = 1L << 32;
 
 struct PidQuery {
     std::int64_t pid = 0;
