@@ -133,17 +133,10 @@ void wait_readable(long fd) {
 
 long read_when_ready(SyscallArgs& a, long fd) {
     wait_readable(fd);
-    const long got = raw(a);
-    // read(2)/readv(2) at the end of a simulated stream: a reset says so.
-    if (got != 0 || !simulated_socket(fd)) return got;
-    if (a.nr == SYS_read) return stream_read_result(fd, got, a.a[2]);
-    if (a.nr == SYS_readv) {
-        const auto* iov = reinterpret_cast<const iovec*>(a.a[1]);
-        long asked = 0;
-        for (long i = 0; iov != nullptr && i < a.a[2]; ++i) asked += static_cast<long>(iov[i].iov_len);
-        return stream_read_result(fd, got, asked);
-    }
-    return got;
+    // read(2)/readv(2) on a simulated socket: a reset says so at the end of
+    // a stream; a datagram loses its address header.
+    if ((a.nr == SYS_read || a.nr == SYS_readv) && simulated_socket(fd)) return sim_read(a);
+    return raw(a);
 }
 
 long write_when_ready(SyscallArgs& a, long fd) {

@@ -647,6 +647,22 @@ long sim_write(SyscallArgs& a) {
     return sim_sendmsg(as_sendmsg);
 }
 
+long sim_read(SyscallArgs& a) {
+    const long fd = a.a[0];
+    iovec one{reinterpret_cast<void*>(a.a[1]), static_cast<std::size_t>(a.a[2])};
+    msghdr msg{};
+    if (a.nr == SYS_read) {
+        msg.msg_iov = &one;
+        msg.msg_iovlen = 1;
+    } else {
+        if (a.a[2] < 0 || a.a[2] > IOV_MAX) return -EINVAL;
+        msg.msg_iov = reinterpret_cast<iovec*>(a.a[1]);
+        msg.msg_iovlen = static_cast<std::size_t>(a.a[2]);
+    }
+    SyscallArgs as_recvmsg{SYS_recvmsg, {fd, arg(&msg), 0, 0, 0, 0}, nullptr};
+    return sim_recvmsg(as_recvmsg);
+}
+
 long stream_read_result(long fd, long got, long asked) {
     if (got != 0 || asked <= 0) return got;
     SimSocket* s = find(fd);

@@ -35,6 +35,10 @@ long sim_recvmsg(SyscallArgs& args);
 /// while full), what fits when not; after a failed connection the error,
 /// then EPIPE and SIGPIPE, as Linux.
 long sim_write(SyscallArgs& args);
+/// read/readv on a simulated socket (after waiting as the caller does):
+/// the error of a failed stream at its end (stream_read_result), a
+/// datagram without its address header.
+long sim_read(SyscallArgs& args);
 /// A read of `got` bytes (asked for `asked`) from simulated socket `fd`:
 /// at the end of a stream whose connection was reset or timed out, the
 /// error (-ECONNRESET, -ETIMEDOUT) instead of 0, once, as Linux reports it;

@@ -75,6 +75,10 @@ c, peer = s.accept()
 print("server: peer", peer[0], "family", c.family.name)
 c.sendall(c.recv(64).upper())
 c.close()
+# The second connection is closed unread: a reset.
+c, peer = s.accept()
+c.recv(1, socket.MSG_PEEK)
+c.close()
 EOT
 cat >py/client.py <<'EOT'
 import socket, time
@@ -90,6 +94,14 @@ for attempt in range(100):  # until the server listens
         time.sleep(0.01)
 c.sendall(b"over ipv6")
 print("client: got", c.recv(64).decode(), "from", c.getpeername()[0], "as", c.getsockname()[0])
+r = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+r.connect(info[0][4])
+r.sendall(b"never read")
+for call in (lambda: r.recv(8), lambda: r.send(b"more"), lambda: r.send(b"more")):
+    try:
+        print("client: after the reset:", call())
+    except OSError as e:
+        print("client: after the reset:", type(e).__name__)
 EOT
 py_run() {  # py_run NAME SEED
   "$launch" --quiet --seed "$2" --wall-timeout 60s --net 'latency_ns_jitter=300us' --trace "$1.trace" \
@@ -105,6 +117,10 @@ cmp -s p1a.sorted p1b.sorted && cmp -s p1a.trace p1b.trace || fail "python3 over
 expect_line p1a.out '^client: srv is fd00::1$'
 expect_line p1a.out '^client: got OVER IPV6 from fd00::1 as fd00::2$'
 expect_line p1a.out '^server: peer fd00::2 family AF_INET6$'
+# Python ignores SIGPIPE: ECONNRESET once, then EPIPE.
+[[ $(grep -c '^client: after the reset:' p1a.out) -eq 3 ]] || { cat p1a.out >&2; fail "python3: not three calls after the reset"; }
+[[ $(sed -n 's/^client: after the reset: //p' p1a.out | tr '\n' ' ') == 'ConnectionResetError BrokenPipeError BrokenPipeError ' ]] \
+  || { cat p1a.out >&2; fail "python3: not ECONNRESET then EPIPE after the reset"; }
 
 # Redis: the default `bind * -::*` listens on both families; redis-cli
 # reaches it over IPv6 by address.

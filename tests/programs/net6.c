@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static int failures = 0;
@@ -258,6 +259,11 @@ static int client(const char* host, int port) {
     peer_length = sizeof peer;
     check(recvfrom(u, dgram, sizeof dgram, 0, (struct sockaddr*)&peer, &peer_length) == 5, "udp v6 reply");
     printf("a: udp reply %s from %s\n", dgram, text_of((struct sockaddr*)&peer));
+    // A connected datagram socket: write() and read() carry no address.
+    check(connect(u, (struct sockaddr*)&udp_to, sizeof udp_to) == 0, "udp v6 connect");
+    check(write(u, "w", 1) == 1, "udp v6 write");
+    memset(dgram, 0, sizeof dgram);
+    check(read(u, dgram, sizeof dgram) == 1 && dgram[0] == 'w', "udp v6 read of the reply");
     close(u);
 
     // IPv6 loopback inside the node.
@@ -270,7 +276,8 @@ static int client(const char* host, int port) {
     const int accepted = accept(l, (struct sockaddr*)&peer, &peer_length);
     check(accepted >= 0, "accept on [::1]");
     printf("a: loopback accepted %s\n", host_of((struct sockaddr*)&peer));
-    check(write(fd, "lo", 2) == 2 && read(accepted, dgram, 2) == 2 && memcmp(dgram, "lo", 2) == 0, "loopback data");
+    struct iovec parts[2] = {{(void*)"l", 1}, {(void*)"o", 1}};
+    check(writev(fd, parts, 2) == 2 && read(accepted, dgram, 2) == 2 && memcmp(dgram, "lo", 2) == 0, "loopback writev");
     close(accepted);
     close(fd);
     close(l);
