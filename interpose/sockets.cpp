@@ -35,6 +35,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -154,9 +155,11 @@ long parse_address(long address, long length, const SimSocket& s, long unknown, 
         out = {ntohl(in.sin_addr.s_addr), ntohs(in.sin_port), false};
         return 0;
     }
-    if (length < static_cast<long>(sizeof(sockaddr_in6))) return -EINVAL;
+    // Linux takes the RFC 2133 size (no sin6_scope_id) too.
+    constexpr long rfc2133_bytes = 24;
+    if (length < rfc2133_bytes) return -EINVAL;
     sockaddr_in6 in6{};
-    std::memcpy(&in6, reinterpret_cast<const void*>(address), sizeof in6);
+    std::memcpy(&in6, reinterpret_cast<const void*>(address), std::min<std::size_t>(static_cast<std::size_t>(length), sizeof in6));
     if (in6.sin6_family != AF_INET6) return -EAFNOSUPPORT;
     const unsigned char* b = in6.sin6_addr.s6_addr;
     auto zero = [&](int from, int to) {
@@ -789,25 +792,52 @@ MARIONETTE_EXPORT int getaddrinfo(const char* node, const char* service, const s
     return head == nullptr ? EAI_SOCKTYPE : 0;
 }
 
+namespace {
+
+/// A node's hostent (glibc's static-result contract: valid until the
+/// thread's next call).
+struct hostent* node_hostent(const char* name, std::uint32_t address, int family) {
+    static thread_local in6_addr stored;  // an in_addr in its first bytes for AF_INET
+    static thread_local char* list[2];
+    static thread_local char* no_aliases[1] = {nullptr};
+    static thread_local char host_name[64];
+    static thread_local struct hostent entry;
+    stored = {};
+    if (family == AF_INET6) {
+        stored = marionette::shim::ipv6_name(address);
+    } else {
+        const in_addr v4{htonl(address)};
+        std::memcpy(&stored, &v4, sizeof v4);
+    }
+    list[0] = reinterpret_cast<char*>(&stored);
+    list[1] = nullptr;
+    std::strncpy(host_name, name, sizeof host_name - 1);
+    entry.h_name = host_name;
+    entry.h_aliases = no_aliases;
+    entry.h_addrtype = family;
+    entry.h_length = family == AF_INET6 ? sizeof(in6_addr) : sizeof(in_addr);
+    entry.h_addr_list = list;
+    return &entry;
+}
+
+}  // namespace
+
 MARIONETTE_EXPORT struct hostent* gethostbyname(const char* name) {
     using Real = struct hostent* (*)(const char*);
     static std::atomic<Real> real{nullptr};
     marionette::shim::ensure_init();
     const std::optional<std::uint32_t> address = marionette::shim::resolve_host(name);
     if (!address) return marionette::shim::next_symbol(real, "gethostbyname")(name);
-    static thread_local in_addr stored;
-    static thread_local char* list[2];
-    static thread_local char* no_aliases[1] = {nullptr};
-    static thread_local char host_name[64];
-    static thread_local struct hostent entry;
-    stored.s_addr = htonl(*address);
-    list[0] = reinterpret_cast<char*>(&stored);
-    list[1] = nullptr;
-    std::strncpy(host_name, name, sizeof host_name - 1);
-    entry.h_name = host_name;
-    entry.h_aliases = no_aliases;
-    entry.h_addrtype = AF_INET;
-    entry.h_length = sizeof stored;
-    entry.h_addr_list = list;
-    return &entry;
+    return node_hostent(name, *address, AF_INET);
+}
+
+MARIONETTE_EXPORT struct hostent* gethostbyname2(const char* name, int family) {
+    using Real = struct hostent* (*)(const char*, int);
+    static std::atomic<Real> real{nullptr};
+    marionette::shim::ensure_init();
+    const std::optional<std::uint32_t> address = marionette::shim::resolve_host(name);
+    if (!address || (family != AF_INET && family != AF_INET6)) {
+        return marionette::shim::next_symbol(real, "gethostbyname2")(name, family);
+    }
+    return node_hostent(name, *address, family);
 }

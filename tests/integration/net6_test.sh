@@ -40,6 +40,7 @@ cmp -s n1a.trace n1b.trace || fail "net6: one seed, different traces"
 ! cmp -s n1a.trace n2.trace || fail "net6: the seed does not reach the network's jitter"
 if grep -q '^FAIL' n1a.out; then cat n1a.out >&2; fail "net6: a check failed"; fi
 expect_line n1a.out '^a: b is \[fd00::1\]:7000$'
+expect_line n1a.out '^a: gethostbyname2 b AF_INET6: fd00::1 \(length 16\)$'
 expect_line n1a.out '^a: v6 connected from fd00::2 to \[fd00::1\]:7000 \(lengths 28 28\)$'
 expect_line n1a.out '^b: dual-stack accepted fd00::2 on \[fd00::1\]:7000$'
 expect_line n1a.out '^b: dual-stack accepted ::ffff:10\.0\.0\.2 on \[::ffff:10\.0\.0\.1\]:7000$'

@@ -198,6 +198,11 @@ static int client(const char* host, int port) {
     check(getaddrinfo(host, service, &hints, &found) == 0 && found != NULL, "getaddrinfo AF_INET6");
     if (found == NULL) return 1;
     printf("a: %s is %s\n", host, text_of(found->ai_addr));
+    const struct hostent* entry = gethostbyname2(host, AF_INET6);
+    char named[INET6_ADDRSTRLEN] = "?";
+    if (entry != NULL) inet_ntop(AF_INET6, entry->h_addr_list[0], named, sizeof named);
+    printf("a: gethostbyname2 %s AF_INET6: %s (length %d)\n", host, named, entry != NULL ? entry->h_length : -1);
+    check(entry != NULL && entry->h_addrtype == AF_INET6, "gethostbyname2 AF_INET6");
 
     // IPv6 between nodes, then the addresses each end sees.
     int fd = connect_to(AF_INET6, found->ai_addr, found->ai_addrlen);
