@@ -42,7 +42,7 @@ void erase_front(std::vector<std::byte>& bytes, std::size_t n) {
 
 }  // namespace
 
-void encode_datagram_header(SockAddr address, std::span<std::byte, relay_datagram_header_bytes> out) {
+void encode_datagram_header(SockAddr address, std::span<std::byte, relay_datagram_header_bytes> out, bool v6) {
     const std::uint32_t ip = address.ip.value;
     out[0] = static_cast<std::byte>(ip >> 24);
     out[1] = static_cast<std::byte>(ip >> 16);
@@ -50,15 +50,16 @@ void encode_datagram_header(SockAddr address, std::span<std::byte, relay_datagra
     out[3] = static_cast<std::byte>(ip);
     out[4] = static_cast<std::byte>(address.port >> 8);
     out[5] = static_cast<std::byte>(address.port);
-    out[6] = std::byte{0};
+    out[6] = std::byte{v6 ? relay_header_ipv6 : std::uint8_t{0}};
     out[7] = std::byte{0};
 }
 
-SockAddr decode_datagram_header(std::span<const std::byte, relay_datagram_header_bytes> in) {
+SockAddr decode_datagram_header(std::span<const std::byte, relay_datagram_header_bytes> in, bool* v6) {
     auto at = [&](std::size_t i) { return static_cast<std::uint32_t>(in[i]); };
     SockAddr address;
     address.ip.value = at(0) << 24 | at(1) << 16 | at(2) << 8 | at(3);
     address.port = static_cast<std::uint16_t>(at(4) << 8 | at(5));
+    if (v6 != nullptr) *v6 = (at(6) & relay_header_ipv6) != 0;
     return address;
 }
 
@@ -107,9 +108,10 @@ RelayOpened SocketRelay::adopt(SocketId socket, SocketType type, Phase phase) {
     return {socket, fds[1], 0};
 }
 
-RelayOpened SocketRelay::open(NodeId node, SocketType type) {
+RelayOpened SocketRelay::open(NodeId node, SocketType type, bool ipv6) {
     const NetResult opened = network_.open(node, type);
     if (!opened.ok()) return {0, -1, opened.error};
+    if (ipv6) network_.set_ipv6(opened.value);
     const RelayOpened result = adopt(opened.value, type, Phase::fresh);
     if (result.error == 0) {
         trace_.emit("relay.open", {{"sock", result.id}, {"node", node}, {"type", type_name(type)}});
@@ -117,10 +119,29 @@ RelayOpened SocketRelay::open(NodeId node, SocketType type) {
     return result;
 }
 
-int SocketRelay::bind(SocketId socket, SockAddr local) {
+int SocketRelay::bind(SocketId socket, SockAddr local, bool v6) {
     if (find(socket) == nullptr) return -EBADF;
-    return -network_.bind(socket, local);
+    return -network_.bind(socket, local, v6);
 }
+
+int SocketRelay::set_v6_only(SocketId socket, bool on) {
+    if (find(socket) == nullptr) return -EBADF;
+    return -network_.set_v6_only(socket, on);
+}
+
+int SocketRelay::set_buffer(SocketId socket, bool receive, std::uint64_t requested) {
+    if (find(socket) == nullptr) return -EBADF;
+    return -network_.set_socket_buffer(socket, receive, requested);
+}
+
+std::int64_t SocketRelay::buffer(SocketId socket, bool receive) const {
+    const std::optional<std::pair<std::uint64_t, std::uint64_t>> sizes =
+        find(socket) == nullptr ? std::nullopt : network_.buffer_sizes(socket);
+    if (!sizes) return -EBADF;
+    return static_cast<std::int64_t>(receive ? sizes->second : sizes->first);
+}
+
+bool SocketRelay::speaks_v6(SocketId socket) const { return find(socket) != nullptr && network_.speaks_v6(socket); }
 
 int SocketRelay::listen(SocketId socket, std::uint32_t backlog) {
     Relayed* r = find(socket);
@@ -131,10 +152,10 @@ int SocketRelay::listen(SocketId socket, std::uint32_t backlog) {
     return -error;
 }
 
-int SocketRelay::connect(SocketId socket, SockAddr remote) {
+int SocketRelay::connect(SocketId socket, SockAddr remote, bool v6) {
     Relayed* r = find(socket);
     if (r == nullptr) return -EBADF;
-    const int error = network_.connect(socket, remote);
+    const int error = network_.connect(socket, remote, v6);
     if (r->type == SocketType::datagram) return -error;
     if (error == EINPROGRESS) r->phase = Phase::connecting;
     if (error == 0) r->phase = Phase::connected;
@@ -255,6 +276,16 @@ void SocketRelay::pump() {
 
 void SocketRelay::drain_process(SocketId id, Relayed& r, bool unbounded) {
     if (r.relay_fd < 0 || r.process_gone) return;
+    if (r.writes_refused) {
+        // A failed connection: nothing the process writes arrives (EPIPE).
+        // POLLHUP means the process closed its end only while the relay
+        // has not shut its own write side too.
+        if (!r.relay_write_shut && process_end_closed(r.relay_fd)) {
+            r.process_eof = r.process_gone = true;
+            trace_.emit("relay.eof", {{"sock", id}, {"closed", true}});
+        }
+        return;
+    }
     // Read even after EOF: a process that half-closed may close for good
     // later, and a close with unread bytes shows as an error on the read.
     const bool at_eof = r.type == SocketType::stream ? read_stream(r, unbounded) : read_datagrams(id, r);
@@ -299,10 +330,11 @@ bool SocketRelay::read_datagrams(SocketId id, Relayed& r) {
             continue;
         }
         const auto header = std::span<const std::byte>(scratch_).first<relay_datagram_header_bytes>();
-        const SockAddr to = decode_datagram_header(header);
+        bool v6 = false;
+        const SockAddr to = decode_datagram_header(header, &v6);
         const auto payload = std::span<const std::byte>(scratch_).subspan(relay_datagram_header_bytes,
                                                                           length - relay_datagram_header_bytes);
-        const NetResult sent = to == SockAddr{} ? network_.send(id, payload) : network_.send_to(id, payload, to);
+        const NetResult sent = to == SockAddr{} ? network_.send(id, payload) : network_.send_to(id, payload, to, v6);
         if (!sent.ok()) {
             trace_.emit("relay.drop", {{"sock", id}, {"reason", "send_error"}, {"error", sent.error}});
         }
@@ -324,10 +356,12 @@ void SocketRelay::check_state(SocketId id, Relayed& r) {
         r.phase = Phase::connected;
         return;
     }
-    // The process sees EOF on its end and SO_ERROR says why.
+    // The process sees EOF on its end and SO_ERROR says why; its writes
+    // fail with EPIPE, as on a TCP socket whose connect failed.
     r.phase = Phase::failed;
     r.error = error;
     r.outgoing.clear();
+    refuse_writes(r);
     trace_.emit("relay.failed", {{"sock", id}, {"phase", "connect"}, {"error", error}});
 }
 
@@ -370,10 +404,11 @@ void SocketRelay::pull_datagrams(SocketId id, Relayed& r) {
     if (r.relay_fd < 0 || r.read_shut) return;
     while (flush_incoming(r) && network_.readiness(id).readable) {
         SockAddr from;
+        bool from_v6 = false;
         const auto payload = std::span(scratch_).subspan(relay_datagram_header_bytes, datagram_max_payload_bytes);
-        const NetResult got = network_.recv_from(id, payload, &from);
+        const NetResult got = network_.recv_from(id, payload, &from, nullptr, false, &from_v6);
         if (!got.ok()) return;
-        encode_datagram_header(from, std::span(scratch_).first<relay_datagram_header_bytes>());
+        encode_datagram_header(from, std::span(scratch_).first<relay_datagram_header_bytes>(), from_v6);
         const std::size_t length = relay_datagram_header_bytes + static_cast<std::size_t>(got.value);
         r.incoming.assign(scratch_.begin(), scratch_.begin() + static_cast<std::ptrdiff_t>(length));
     }
@@ -420,7 +455,20 @@ void SocketRelay::fail(SocketId id, Relayed& r, int error) {
     // socket vanished with its node. Neither is an SO_ERROR.
     if (error != EPIPE && error != EBADF) r.error = error;
     r.outgoing.clear();
+    refuse_writes(r);
     trace_.emit("relay.failed", {{"sock", id}, {"phase", "data"}, {"error", error}});
+}
+
+// After a failure the process's writes fail with EPIPE (the shim reports
+// the pending error first, as Linux does): the relay end stops reading.
+// What the process wrote and the relay has not read yet is discarded first,
+// so closing the relay end later does not make the socketpair report
+// ECONNRESET to the process on its own.
+void SocketRelay::refuse_writes(Relayed& r) {
+    if (r.writes_refused || r.relay_fd < 0 || r.process_gone) return;
+    read_stream(r, true);
+    ::shutdown(r.relay_fd, SHUT_RD);
+    r.writes_refused = true;
 }
 
 void SocketRelay::announce_connections(SocketId id, Relayed& r) {
@@ -437,7 +485,11 @@ void SocketRelay::announce_connections(SocketId id, Relayed& r) {
 // model (a connect still in progress is abandoned, as close() in SYN_SENT
 // does). Returns true when the caller should forget it.
 bool SocketRelay::retire_if_done(SocketId id, Relayed& r) {
-    if (!r.process_gone) return false;
+    // A failed connection whose end of stream is in the socketpair and
+    // whose error the process has taken has nothing left to tell: later
+    // reads say 0 and writes EPIPE without the relay.
+    const bool told = r.writes_refused && r.relay_write_shut && r.error == 0 && r.incoming.empty();
+    if (!r.process_gone && !told) return false;
     if (r.type == SocketType::stream && r.phase == Phase::connected && !r.outgoing.empty()) return false;
     // Data the process never read makes the close a reset, as on Linux.
     const bool abort = r.type == SocketType::stream && r.phase == Phase::connected &&

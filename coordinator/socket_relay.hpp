@@ -21,8 +21,11 @@
 //    (or exited) → `Network::close` (a reset if it left data unread, as the
 //    model does). The peer's FIN → `shutdown(relay end, SHUT_WR)`, so the
 //    process reads EOF after the last byte. A reset or timeout → the relay
-//    end's write side is shut too (the process reads EOF); `reset()` says
-//    it happened and `pending_error()` (SO_ERROR) says which error.
+//    end's write side is shut too (the process reads EOF) and its read side
+//    at once (the process's writes fail with EPIPE); `reset()` says it
+//    happened and `pending_error()` (SO_ERROR) says which error. Once the
+//    process has taken that error and read to the end, the relay lets the
+//    socket go (it cannot see the process close an end it shut both ways).
 //  - listeners: the process end of a listener is a socketpair end as well.
 //    The relay writes ONE byte into the listener's relay end per connection
 //    the model has queued, so the listener polls readable. The shim reads
@@ -34,8 +37,9 @@
 //
 // Datagram framing (the shim adds and strips it; the program never sees
 // it): every message on a datagram socketpair starts with an 8-byte header
-// {uint32 IPv4 address, uint16 port, uint16 reserved = 0}, address and port
-// in network byte order. Messages written into the relay end carry the
+// {uint32 IPv4 address, uint16 port, uint8 flags, uint8 reserved = 0},
+// address and port in network byte order; flags bit 0 (relay_header_ipv6)
+// says the address is an IPv6 one given as its IPv4 image (docs/network-model.md, "IPv6"). Messages written into the relay end carry the
 // datagram's source; messages the process writes carry the destination, and
 // an all-zero address and port mean "the connected peer" (send()).
 //
@@ -63,10 +67,13 @@ inline constexpr std::size_t relay_datagram_header_bytes = 8;
 /// Most bytes the relay buffers per socket and direction.
 inline constexpr std::size_t relay_buffer_bytes = 64 * 1024;
 
+/// Flag in a datagram header: the address is an IPv6 one.
+inline constexpr std::uint8_t relay_header_ipv6 = 1;
+
 /// Writes the 8-byte datagram header for `address` (network byte order).
-void encode_datagram_header(SockAddr address, std::span<std::byte, relay_datagram_header_bytes> out);
-/// Reads the address out of a datagram header.
-SockAddr decode_datagram_header(std::span<const std::byte, relay_datagram_header_bytes> header);
+void encode_datagram_header(SockAddr address, std::span<std::byte, relay_datagram_header_bytes> out, bool v6 = false);
+/// Reads the address out of a datagram header (and its IPv6 flag).
+SockAddr decode_datagram_header(std::span<const std::byte, relay_datagram_header_bytes> header, bool* v6 = nullptr);
 
 /// A socket handed to a process: `process_fd` is the caller's to pass on
 /// (SCM_RIGHTS) and close. `error` is 0 or a positive errno.
@@ -87,15 +94,25 @@ public:
     SocketRelay(const SocketRelay&) = delete;
     SocketRelay& operator=(const SocketRelay&) = delete;
 
-    /// socket(): a model socket on `node` and the socketpair carrying it.
-    RelayOpened open(NodeId node, SocketType type);
-    /// bind(), listen(): 0 or -errno, as the model answers.
-    int bind(SocketId socket, SockAddr local);
+    /// socket(): a model socket on `node` and the socketpair carrying it
+    /// (`ipv6`: an AF_INET6 socket, Network::set_ipv6).
+    RelayOpened open(NodeId node, SocketType type, bool ipv6 = false);
+    /// bind(), listen(): 0 or -errno, as the model answers. `v6`: see
+    /// Network::bind.
+    int bind(SocketId socket, SockAddr local, bool v6 = false);
     int listen(SocketId socket, std::uint32_t backlog);
     /// connect(): 0 (datagram peer set, or established at once),
     /// -EINPROGRESS (the outcome comes later through pending_error()), or
     /// -errno.
-    int connect(SocketId socket, SockAddr remote);
+    int connect(SocketId socket, SockAddr remote, bool v6 = false);
+    /// setsockopt(IPV6_V6ONLY).
+    int set_v6_only(SocketId socket, bool on);
+    /// setsockopt/getsockopt(SO_SNDBUF, SO_RCVBUF) on the model's socket
+    /// (Linux's arithmetic: Network::set_socket_buffer). get: the value or -errno.
+    int set_buffer(SocketId socket, bool receive, std::uint64_t requested);
+    std::int64_t buffer(SocketId socket, bool receive) const;
+    /// True if getsockname/getpeername/accept should name IPv6 addresses.
+    bool speaks_v6(SocketId socket) const;
     /// accept(): takes a queued connection from the model and gives it its
     /// own socketpair; error EAGAIN when none is queued.
     RelayOpened accept(SocketId listener);
@@ -145,6 +162,7 @@ private:
         bool read_shut = false;            // the process asked for shutdown(read)
         bool model_eof = false;            // peer FIN or failure: shut the relay end once flushed
         bool relay_write_shut = false;     // the relay end's write side is shut
+        bool writes_refused = false;       // failed: the relay end's read side is shut (process writes EPIPE)
         bool reset = false;
         int error = 0;                     // SO_ERROR the relay took from the model
         std::size_t announced = 0;         // listener: bytes written for queued connections
@@ -163,6 +181,7 @@ private:
     bool flush_incoming(Relayed& r);
     void push_stream(SocketId id, Relayed& r);
     void fail(SocketId id, Relayed& r, int error);
+    void refuse_writes(Relayed& r);
     void announce_connections(SocketId id, Relayed& r);
     bool retire_if_done(SocketId id, Relayed& r);
 

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 
 #include <cerrno>
@@ -132,30 +133,16 @@ void wait_readable(long fd) {
 
 long read_when_ready(SyscallArgs& a, long fd) {
     wait_readable(fd);
-    const long got = raw(a);
-    // read(2) at the end of a simulated stream: a reset says so.
-    if (got == 0 && a.nr == SYS_read && simulated_socket(fd)) return stream_read_result(fd, got, a.a[2]);
-    return got;
+    // read(2)/readv(2) on a simulated socket: a reset says so at the end of
+    // a stream; a datagram loses its address header.
+    if ((a.nr == SYS_read || a.nr == SYS_readv) && simulated_socket(fd)) return sim_read(a);
+    return raw(a);
 }
 
 long write_when_ready(SyscallArgs& a, long fd) {
     if (!coordinated()) return raw(a);
-    if (a.nr == SYS_write && simulated_socket(fd) && !nonblocking(fd)) {
-        // A simulated socket: never external, always a socket. Write what
-        // fits without blocking, park for the rest.
-        const auto* data = reinterpret_cast<const char*>(a.a[1]);
-        const auto length = static_cast<unsigned long>(a.a[2]);
-        unsigned long done = 0;
-        while (done < length) {
-            const long n = raw_syscall(SYS_sendto, fd, arg(data + done), static_cast<long>(length - done), MSG_DONTWAIT, 0, 0);
-            if (n > 0) {
-                done += static_cast<unsigned long>(n);
-            } else if (n != -EAGAIN || !park_on(fd, POLLOUT, wire::BlockWhat::write)) {
-                return done > 0 ? static_cast<long>(done) : n;
-            }
-        }
-        return static_cast<long>(done);
-    }
+    // A simulated socket: never external, always a socket (sockets.cpp).
+    if (simulated_socket(fd)) return sim_write(a);
     struct stat st {};
     if (raw_syscall(SYS_fstat, fd, arg(&st)) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) return raw(a);
     const long flags = raw_syscall(SYS_fcntl, fd, F_GETFL);

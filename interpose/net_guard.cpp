@@ -1,12 +1,13 @@
 // The network guard: traffic never leaves the machine.
 //
 // Outside a cluster run sockets are the real kernel's — but only towards
-// this machine (in a cluster run AF_INET sockets are simulated: sockets.cpp). connect,
-// sendto, sendmsg and sendmmsg aimed at anything but loopback (127.0.0.0/8,
-// ::1, ::ffff:127.0.0.0/104), a Unix socket or another local family are
-// refused with ENETUNREACH, a warning and a `determinism.escape network=<call>`
-// trace line; they are never passed to the real kernel. Simulated node
-// addresses (10.0.0.N) exist only on simulated sockets.
+// this machine (in a cluster run AF_INET and AF_INET6 sockets are
+// simulated: sockets.cpp). connect, sendto, sendmsg and sendmmsg aimed at
+// anything but loopback (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104), a Unix
+// socket or another local family are refused with ENETUNREACH, a warning
+// and a `determinism.escape network=<call>` trace line; they are never
+// passed to the real kernel. Simulated node addresses (10.0.0.N, fd00::N)
+// exist only on simulated sockets.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>

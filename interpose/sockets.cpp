@@ -7,12 +7,18 @@
 // or change the socket's state (socket, bind, listen, connect, accept,
 // getsockname, getpeername, SO_ERROR, shutdown) go to the coordinator.
 // Datagram sockets carry an 8-byte address header in front of every message
-// on the socketpair, added and stripped here. Names of nodes resolve through
-// getaddrinfo/gethostbyname to their 10.0.0.N addresses (MARIONETTE_HOSTS).
-// IPv6 sockets are refused with EAFNOSUPPORT (programs fall back to IPv4).
+// on the socketpair, added and stripped here. Names of nodes resolve to
+// their 10.0.0.N addresses (MARIONETTE_HOSTS) and to fd00::N for AF_INET6
+// (resolver.cpp).
 //
-// The rules of interpose/ apply, except getaddrinfo's results: they are
-// malloc'd as glibc's are, so freeaddrinfo frees them.
+// IPv6: the model's addresses are IPv4; an AF_INET6 socket's addresses are
+// translated here. `::` is 0.0.0.0, `::1` is 127.0.0.1 and `fd00::X` is
+// 10.0.0.0 + X (the node 10.0.0.N is fd00::N), each sent with
+// net_flag_ipv6; `::ffff:a.b.c.d` is a.b.c.d without it (IPv4 on the wire).
+// The coordinator says with every address it returns whether it is an
+// IPv6 one or a v4-mapped one (a dual-stack listener's IPv4 peer).
+//
+// The rules of interpose/ apply.
 #include "interpose/sockets.hpp"
 
 #include <arpa/inet.h>
@@ -22,13 +28,16 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "interpose/channel.hpp"
@@ -47,6 +56,8 @@ constexpr int max_hosts = 64;
 struct SimSocket {
     std::atomic<std::uint64_t> id{0};  // 0: not a simulated socket
     std::atomic<bool> datagram{false};
+    std::atomic<bool> ipv6{false};     // AF_INET6
+    std::atomic<bool> v6_only{false};  // IPV6_V6ONLY
 };
 SimSocket sockets[max_socket_fd];
 bool net_sim = false;
@@ -119,30 +130,125 @@ long request_on(wire::NetOp op, long fd, std::int64_t value = 0) {
     return net_call(request, answer);
 }
 
-bool parse_inet(long address, long length, std::uint32_t& ipv4, std::uint16_t& port) {
-    if (address == 0 || length < static_cast<long>(sizeof(sockaddr_in))) return false;
-    sockaddr_in in{};
-    std::memcpy(&in, reinterpret_cast<const void*>(address), sizeof in);
-    if (in.sin_family != AF_INET) return false;
-    ipv4 = ntohl(in.sin_addr.s_addr);
-    port = ntohs(in.sin_port);
-    return true;
+/// An address of a simulated socket as the model sees it: IPv4, plus
+/// whether it stands for an IPv6 address (net_flag_ipv6).
+struct SimAddress {
+    std::uint32_t ipv4 = 0;  // host order
+    std::uint16_t port = 0;
+    bool v6 = false;
+};
+
+constexpr std::uint32_t node_net = 0x0a000000;  // 10.0.0.0/8: node addresses, fd00::/104 in IPv6
+
+/// Reads a sockaddr given to a simulated socket: 0, or -EINVAL (too short),
+/// -EAFNOSUPPORT (another family), or `unknown` for an IPv6 address that
+/// names nothing in the simulation (EADDRNOTAVAIL for bind, ENETUNREACH for
+/// connect and sendto).
+long parse_address(long address, long length, const SimSocket& s, long unknown, SimAddress& out) {
+    if (address == 0) return -EFAULT;
+    if (!s.ipv6.load()) {
+        if (length < static_cast<long>(sizeof(sockaddr_in))) return -EINVAL;
+        sockaddr_in in{};
+        std::memcpy(&in, reinterpret_cast<const void*>(address), sizeof in);
+        if (in.sin_family != AF_INET) return -EAFNOSUPPORT;
+        out = {ntohl(in.sin_addr.s_addr), ntohs(in.sin_port), false};
+        return 0;
+    }
+    // Linux takes the RFC 2133 size (no sin6_scope_id) too.
+    constexpr long rfc2133_bytes = 24;
+    if (length < rfc2133_bytes) return -EINVAL;
+    sockaddr_in6 in6{};
+    std::memcpy(&in6, reinterpret_cast<const void*>(address), std::min<std::size_t>(static_cast<std::size_t>(length), sizeof in6));
+    if (in6.sin6_family != AF_INET6) return -EAFNOSUPPORT;
+    const unsigned char* b = in6.sin6_addr.s6_addr;
+    auto zero = [&](int from, int to) {
+        for (int i = from; i < to; ++i) {
+            if (b[i] != 0) return false;
+        }
+        return true;
+    };
+    const std::uint32_t low = static_cast<std::uint32_t>(b[12]) << 24 | static_cast<std::uint32_t>(b[13]) << 16 |
+                              static_cast<std::uint32_t>(b[14]) << 8 | b[15];
+    out.port = ntohs(in6.sin6_port);
+    if (zero(0, 16)) {
+        out.ipv4 = 0;  // ::
+        out.v6 = true;
+    } else if (zero(0, 15) && b[15] == 1) {
+        out.ipv4 = 0x7f000001;  // ::1
+        out.v6 = true;
+    } else if (zero(0, 10) && b[10] == 0xff && b[11] == 0xff) {
+        if (s.v6_only.load()) return unknown;  // ::ffff:a.b.c.d on an IPV6_V6ONLY socket
+        out.ipv4 = low;
+        out.v6 = false;
+    } else if (b[0] == 0xfd && zero(1, 13)) {
+        out.ipv4 = node_net | (low & 0x00ffffff);  // fd00::N
+        out.v6 = true;
+    } else {
+        return unknown;
+    }
+    return 0;
 }
 
-/// Writes an address where the caller asked for one (getsockname, accept).
-void store_inet(long address, long length_address, std::uint32_t ipv4, std::uint16_t port) {
+/// The IPv6 form of a model address: `::`, `::1`, `fd00::N` when `v6`,
+/// otherwise v4-mapped `::ffff:a.b.c.d`.
+in6_addr v6_address(std::uint32_t ipv4, bool v6) {
+    in6_addr out{};
+    unsigned char* b = out.s6_addr;
+    auto put_low = [&](std::uint32_t v) {
+        b[12] = static_cast<unsigned char>(v >> 24);
+        b[13] = static_cast<unsigned char>(v >> 16);
+        b[14] = static_cast<unsigned char>(v >> 8);
+        b[15] = static_cast<unsigned char>(v);
+    };
+    if (ipv4 == 0) {
+        // ::
+    } else if (v6 && (ipv4 >> 24) == 127) {
+        b[15] = 1;  // ::1
+    } else if (v6 && (ipv4 & 0xff000000) == node_net) {
+        b[0] = 0xfd;  // fd00::N
+        put_low(ipv4 & 0x00ffffff);
+    } else {
+        b[10] = b[11] = 0xff;  // ::ffff:a.b.c.d
+        put_low(ipv4);
+    }
+    return out;
+}
+
+/// Writes an address where the caller asked for one (getsockname, accept,
+/// recvfrom): a sockaddr_in, or on an IPv6 socket a sockaddr_in6 (IPv6
+/// when `v6`, else v4-mapped).
+void store_address(long address, long length_address, const SimSocket& s, SimAddress a) {
     auto* length = reinterpret_cast<socklen_t*>(length_address);
     if (address == 0 || length == nullptr) return;
-    sockaddr_in in{};
-    in.sin_family = AF_INET;
-    in.sin_addr.s_addr = htonl(ipv4);
-    in.sin_port = htons(port);
     const socklen_t room = *length;
-    std::memcpy(reinterpret_cast<void*>(address), &in, room < sizeof in ? room : sizeof in);
-    *length = sizeof in;
+    if (!s.ipv6.load()) {
+        sockaddr_in in{};
+        in.sin_family = AF_INET;
+        in.sin_addr.s_addr = htonl(a.ipv4);
+        in.sin_port = htons(a.port);
+        std::memcpy(reinterpret_cast<void*>(address), &in, room < sizeof in ? room : sizeof in);
+        *length = sizeof in;
+        return;
+    }
+    sockaddr_in6 in6{};
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(a.port);
+    in6.sin6_addr = v6_address(a.ipv4, a.v6);
+    std::memcpy(reinterpret_cast<void*>(address), &in6, room < sizeof in6 ? room : sizeof in6);
+    *length = sizeof in6;
 }
 
-long adopt(int fd, bool datagram, std::uint64_t id, long flags) {
+void put_address(wire::NetRequest& request, const SimAddress& a) {
+    request.ipv4 = a.ipv4;
+    request.port = a.port;
+    if (a.v6) request.flags |= wire::net_flag_ipv6;
+}
+
+SimAddress answered(const wire::NetAnswer& answer) {
+    return {answer.ipv4, answer.port, (answer.flags & wire::net_flag_ipv6) != 0};
+}
+
+long adopt(int fd, bool datagram, std::uint64_t id, long flags, bool ipv6, bool v6_only = false) {
     if (fd < 0) return -EMFILE;
     if (fd >= max_socket_fd) {
         raw_syscall(SYS_close, fd);
@@ -151,6 +257,8 @@ long adopt(int fd, bool datagram, std::uint64_t id, long flags) {
     if ((flags & SOCK_NONBLOCK) != 0) raw_syscall(SYS_fcntl, fd, F_SETFL, O_RDWR | O_NONBLOCK);
     if ((flags & SOCK_CLOEXEC) == 0) raw_syscall(SYS_fcntl, fd, F_SETFD, 0);
     sockets[fd].datagram.store(datagram, std::memory_order_relaxed);
+    sockets[fd].ipv6.store(ipv6, std::memory_order_relaxed);
+    sockets[fd].v6_only.store(v6_only, std::memory_order_relaxed);
     sockets[fd].id.store(id, std::memory_order_relaxed);
     return fd;
 }
@@ -176,15 +284,82 @@ long send_parked(long fd, msghdr& msg, long flags) {
     }
 }
 
-long send_datagram(long fd, const void* data, std::size_t length, long address, long address_length, long flags) {
-    std::uint32_t ipv4 = 0;
-    std::uint16_t port = 0;
-    if (address != 0 && !parse_inet(address, address_length, ipv4, port)) return -EAFNOSUPPORT;
-    unsigned char header[header_bytes] = {};
-    const std::uint32_t ip_net = htonl(ipv4);
-    const std::uint16_t port_net = htons(port);
+/// A write on a simulated stream that the socketpair refused with EPIPE:
+/// the relay refuses writes after the connection failed (or after
+/// shutdown(SHUT_WR)). As Linux, a pending error (ECONNRESET, ETIMEDOUT)
+/// is reported first, once; then EPIPE with SIGPIPE unless MSG_NOSIGNAL.
+long stream_write_error(long fd, long error, long flags) {
+    if (error != -EPIPE) return error;
+    const long pending = request_on(wire::NetOp::take_error, fd);
+    if (pending > 0 && pending != EBADF) return -pending;
+    if ((flags & MSG_NOSIGNAL) == 0) raw_syscall(SYS_tgkill, real_pid(), real_tid(), SIGPIPE);
+    return -EPIPE;
+}
+
+/// send/write on a simulated stream: a blocking socket writes everything
+/// (parking while the socketpair is full), a non-blocking one what fits,
+/// as Linux's TCP does.
+long send_stream(long fd, const iovec* user_iov, std::size_t count, long flags) {
+    const bool wait = blocking(fd) && (flags & MSG_DONTWAIT) == 0;
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < count; ++i) total += user_iov[i].iov_len;
+    std::size_t done = 0;
+    for (;;) {
+        // The iovecs from `done` on, at most 64 at a time.
+        iovec iov[64];
+        std::size_t n_iov = 0, skip = done;
+        for (std::size_t i = 0; i < count && n_iov < 64; ++i) {
+            if (skip >= user_iov[i].iov_len && user_iov[i].iov_len != 0) {
+                skip -= user_iov[i].iov_len;
+                continue;
+            }
+            if (user_iov[i].iov_len == 0) continue;
+            iov[n_iov++] = {static_cast<char*>(user_iov[i].iov_base) + skip, user_iov[i].iov_len - skip};
+            skip = 0;
+        }
+        msghdr msg{};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = n_iov;
+        const long sent = raw_syscall(SYS_sendmsg, fd, arg(&msg), (flags & ~MSG_NOSIGNAL) | MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (sent > 0) {
+            done += static_cast<std::size_t>(sent);
+            if (done >= total || !wait) return static_cast<long>(done);
+            continue;
+        }
+        if (sent == 0 || (sent == -EAGAIN && wait && park_until(fd, POLLOUT))) {
+            if (sent == 0) return static_cast<long>(done);
+            continue;
+        }
+        return done > 0 ? static_cast<long>(done) : stream_write_error(fd, sent, flags);
+    }
+}
+
+/// The datagram header for a destination (all zero: the connected peer).
+long encode_destination(long fd, long address, long address_length, unsigned char (&header)[header_bytes]) {
+    std::memset(header, 0, header_bytes);
+    if (address == 0) return 0;
+    SimAddress to;
+    if (const long error = parse_address(address, address_length, *find(fd), -ENETUNREACH, to); error != 0) return error;
+    const std::uint32_t ip_net = htonl(to.ipv4);
+    const std::uint16_t port_net = htons(to.port);
     std::memcpy(header, &ip_net, 4);
     std::memcpy(header + 4, &port_net, 2);
+    header[6] = to.v6 ? 1 : 0;  // relay_header_ipv6
+    return 0;
+}
+
+/// The source a datagram header names.
+SimAddress decode_source(const unsigned char (&header)[header_bytes]) {
+    std::uint32_t ip_net;
+    std::uint16_t port_net;
+    std::memcpy(&ip_net, header, 4);
+    std::memcpy(&port_net, header + 4, 2);
+    return {ntohl(ip_net), ntohs(port_net), (header[6] & 1) != 0};
+}
+
+long send_datagram(long fd, const void* data, std::size_t length, long address, long address_length, long flags) {
+    unsigned char header[header_bytes];
+    if (const long error = encode_destination(fd, address, address_length, header); error != 0) return error;
     iovec iov[2] = {{header, header_bytes}, {const_cast<void*>(data), length}};
     msghdr msg{};
     msg.msg_iov = iov;
@@ -229,8 +404,12 @@ void copy_socket(long from, long to_arg) {
     if (to < 0 || to >= max_socket_fd) return;
     const SimSocket* source = find(from);
     sockets[to].datagram.store(source != nullptr && source->datagram.load(), std::memory_order_relaxed);
+    sockets[to].ipv6.store(source != nullptr && source->ipv6.load(), std::memory_order_relaxed);
+    sockets[to].v6_only.store(source != nullptr && source->v6_only.load(), std::memory_order_relaxed);
     sockets[to].id.store(source != nullptr ? source->id.load() : 0, std::memory_order_relaxed);
 }
+
+in6_addr ipv6_name(std::uint32_t ipv4) { return v6_address(ipv4, true); }
 
 std::optional<std::uint32_t> resolve_host(const char* name) {
     if (!net_sim || name == nullptr) return std::nullopt;
@@ -245,11 +424,11 @@ long handle_socket(SyscallArgs& a) {
     const long type = static_cast<int>(a.a[1]) & 0xf;
     const long flags = static_cast<int>(a.a[1]) & (SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (!simulated_network() || (domain != AF_INET && domain != AF_INET6)) return raw(a);
-    if (domain == AF_INET6) return -EAFNOSUPPORT;
     if (type != SOCK_STREAM && type != SOCK_DGRAM) return -EPROTONOSUPPORT;
     wire::NetRequest request;
     request.op = wire::NetOp::socket;
     request.arg = type == SOCK_STREAM ? 1 : 2;
+    if (domain == AF_INET6) request.flags = wire::net_flag_ipv6;
     wire::NetAnswer answer;
     int fd = -1;
     const long result = net_call(request, answer, &fd);
@@ -257,7 +436,7 @@ long handle_socket(SyscallArgs& a) {
         if (fd >= 0) raw_syscall(SYS_close, fd);
         return result;
     }
-    return adopt(fd, type == SOCK_DGRAM, answer.socket, flags);
+    return adopt(fd, type == SOCK_DGRAM, answer.socket, flags, domain == AF_INET6);
 }
 
 long handle_bind(SyscallArgs& a) {
@@ -265,7 +444,11 @@ long handle_bind(SyscallArgs& a) {
     wire::NetRequest request;
     request.op = wire::NetOp::bind;
     request.socket = find(a.a[0])->id.load();
-    if (!parse_inet(a.a[1], static_cast<int>(a.a[2]), request.ipv4, request.port)) return -EAFNOSUPPORT;
+    SimAddress local;
+    if (const long error = parse_address(a.a[1], static_cast<int>(a.a[2]), *find(a.a[0]), -EADDRNOTAVAIL, local); error != 0) {
+        return error;
+    }
+    put_address(request, local);
     wire::NetAnswer answer;
     return net_call(request, answer);
 }
@@ -280,7 +463,11 @@ long sim_connect(SyscallArgs& a) {
     wire::NetRequest request;
     request.op = wire::NetOp::connect;
     request.socket = find(fd)->id.load();
-    if (!parse_inet(a.a[1], static_cast<int>(a.a[2]), request.ipv4, request.port)) return -EAFNOSUPPORT;
+    SimAddress remote;
+    if (const long error = parse_address(a.a[1], static_cast<int>(a.a[2]), *find(fd), -ENETUNREACH, remote); error != 0) {
+        return error;
+    }
+    put_address(request, remote);
     wire::NetAnswer answer;
     long result = net_call(request, answer);
     if (result != -EINPROGRESS) return result;
@@ -310,8 +497,9 @@ long sim_accept(SyscallArgs& a, long flags) {
             // One byte on the listener stands for each queued connection.
             char token;
             raw_syscall(SYS_recvfrom, listener, arg(&token), 1, MSG_DONTWAIT, 0, 0);
-            store_inet(a.a[1], a.a[2], answer.ipv4, answer.port);
-            return adopt(fd, false, answer.socket, flags);
+            const SimSocket& l = *find(listener);
+            store_address(a.a[1], a.a[2], l, answered(answer));
+            return adopt(fd, false, answer.socket, flags, l.ipv6.load(), l.v6_only.load());
         }
         if (fd >= 0) raw_syscall(SYS_close, fd);
         if (result != -EAGAIN || !blocking(listener)) return result;
@@ -325,7 +513,7 @@ long sim_name(SyscallArgs& a, wire::NetOp op) {
     request.socket = find(a.a[0])->id.load();
     wire::NetAnswer answer;
     const long result = net_call(request, answer);
-    if (result == 0) store_inet(a.a[1], a.a[2], answer.ipv4, answer.port);
+    if (result == 0) store_address(a.a[1], a.a[2], *find(a.a[0]), answered(answer));
     return result;
 }
 
@@ -353,23 +541,64 @@ long handle_getsockopt(SyscallArgs& a) {
     if (level == SOL_SOCKET) {
         switch (name) {
             case SO_ERROR: {
+                // EBADF: the coordinator let a failed socket go after its
+                // error was reported; nothing is pending.
                 const long error = request_on(wire::NetOp::take_error, a.a[0]);
-                return answer_int(error < 0 ? static_cast<int>(-error) : static_cast<int>(error));
+                const int pending = error < 0 ? static_cast<int>(-error) : static_cast<int>(error);
+                return answer_int(pending == EBADF ? 0 : pending);
             }
             case SO_TYPE: return answer_int(s->datagram.load() ? SOCK_DGRAM : SOCK_STREAM);
-            case SO_DOMAIN: return answer_int(AF_INET);
+            case SO_DOMAIN: return answer_int(s->ipv6.load() ? AF_INET6 : AF_INET);
             case SO_PROTOCOL: return answer_int(s->datagram.load() ? IPPROTO_UDP : IPPROTO_TCP);
-            default: return raw(a);  // buffer sizes and the like: the socketpair's
+            case SO_SNDBUF:
+            case SO_RCVBUF: {
+                // The model's buffers, as Linux reports them (16384 and
+                // 131072 for a fresh TCP socket), not the socketpair's.
+                wire::NetRequest request;
+                request.op = wire::NetOp::get_buffer;
+                request.socket = s->id.load();
+                if (name == SO_RCVBUF) request.flags = wire::net_flag_receive_buffer;
+                wire::NetAnswer answer;
+                const long bytes = net_call(request, answer);
+                return bytes < 0 ? bytes : answer_int(static_cast<int>(bytes));
+            }
+            default: return raw(a);  // other socket-level options: the socketpair's
         }
+    }
+    if (level == IPPROTO_IPV6) {
+        if (!s->ipv6.load()) return -ENOPROTOOPT;
+        if (name == IPV6_V6ONLY) return answer_int(s->v6_only.load() ? 1 : 0);
     }
     return answer_int(0);  // TCP and IP options: the model has no knobs for them
 }
 
 long handle_setsockopt(SyscallArgs& a) {
-    if (find(a.a[0]) == nullptr) return raw(a);
+    SimSocket* s = find(a.a[0]);
+    if (s == nullptr) return raw(a);
     const long level = static_cast<int>(a.a[1]);
     const long name = static_cast<int>(a.a[2]);
-    if (level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_SNDBUF)) return raw(a);
+    const auto* value = reinterpret_cast<const int*>(a.a[3]);
+    const bool has_int = value != nullptr && a.a[4] >= static_cast<long>(sizeof(int));
+    if ((level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_SNDBUF)) || (level == IPPROTO_IPV6 && name == IPV6_V6ONLY)) {
+        if (!has_int) return -EINVAL;
+        if (level == IPPROTO_IPV6 && !s->ipv6.load()) return -ENOPROTOOPT;
+        wire::NetRequest request;
+        request.socket = s->id.load();
+        if (level == IPPROTO_IPV6) {
+            request.op = wire::NetOp::set_v6_only;
+            request.arg = *value != 0 ? 1 : 0;
+        } else {
+            // Linux reads the value as unsigned: a negative one is huge.
+            request.op = wire::NetOp::set_buffer;
+            request.arg = static_cast<std::int64_t>(static_cast<std::uint32_t>(*value));
+            if (name == SO_RCVBUF) request.flags = wire::net_flag_receive_buffer;
+        }
+        wire::NetAnswer answer;
+        const long result = net_call(request, answer);
+        if (result == 0 && level == IPPROTO_IPV6) s->v6_only.store(*value != 0, std::memory_order_relaxed);
+        return result;
+    }
+    if (level == IPPROTO_IPV6 && !s->ipv6.load()) return -ENOPROTOOPT;
     return 0;  // accepted; the simulated network does not model it
 }
 
@@ -379,31 +608,17 @@ long sim_sendto(SyscallArgs& a) {
         return send_datagram(fd, reinterpret_cast<const void*>(a.a[1]), static_cast<std::size_t>(a.a[2]), a.a[4], a.a[5], a.a[3]);
     }
     iovec iov{reinterpret_cast<void*>(a.a[1]), static_cast<std::size_t>(a.a[2])};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    return send_parked(fd, msg, a.a[3]);
+    return send_stream(fd, &iov, 1, a.a[3]);
 }
 
 long sim_sendmsg(SyscallArgs& a) {
     const long fd = a.a[0];
     const auto* user = reinterpret_cast<const msghdr*>(a.a[1]);
     if (user == nullptr) return -EFAULT;
-    if (!find(fd)->datagram.load()) {
-        msghdr msg = *user;
-        msg.msg_name = nullptr;
-        msg.msg_namelen = 0;
-        return send_parked(fd, msg, a.a[2]);
-    }
+    if (!find(fd)->datagram.load()) return send_stream(fd, user->msg_iov, user->msg_iovlen, a.a[2]);
     // A datagram: gather it behind the header.
-    std::uint32_t ipv4 = 0;
-    std::uint16_t port = 0;
-    if (user->msg_name != nullptr && !parse_inet(arg(user->msg_name), user->msg_namelen, ipv4, port)) return -EAFNOSUPPORT;
-    unsigned char header[header_bytes] = {};
-    const std::uint32_t ip_net = htonl(ipv4);
-    const std::uint16_t port_net = htons(port);
-    std::memcpy(header, &ip_net, 4);
-    std::memcpy(header + 4, &port_net, 2);
+    unsigned char header[header_bytes];
+    if (const long error = encode_destination(fd, arg(user->msg_name), user->msg_namelen, header); error != 0) return error;
     iovec iov[65];
     iov[0] = {header, header_bytes};
     std::size_t count = 1, total = 0;
@@ -416,6 +631,38 @@ long sim_sendmsg(SyscallArgs& a) {
     msg.msg_iovlen = count;
     const long sent = send_parked(fd, msg, a.a[2]);
     return sent < 0 ? sent : static_cast<long>(total);
+}
+
+long sim_write(SyscallArgs& a) {
+    const long fd = a.a[0];
+    if (a.nr == SYS_write) {
+        iovec iov{reinterpret_cast<void*>(a.a[1]), static_cast<std::size_t>(a.a[2])};
+        if (find(fd)->datagram.load()) return send_datagram(fd, iov.iov_base, iov.iov_len, 0, 0, 0);
+        return send_stream(fd, &iov, 1, 0);
+    }
+    // writev
+    if (a.a[2] < 0 || a.a[2] > IOV_MAX) return -EINVAL;
+    msghdr msg{};
+    msg.msg_iov = reinterpret_cast<iovec*>(a.a[1]);
+    msg.msg_iovlen = static_cast<std::size_t>(a.a[2]);
+    SyscallArgs as_sendmsg{SYS_sendmsg, {fd, arg(&msg), 0, 0, 0, 0}, nullptr};
+    return sim_sendmsg(as_sendmsg);
+}
+
+long sim_read(SyscallArgs& a) {
+    const long fd = a.a[0];
+    iovec one{reinterpret_cast<void*>(a.a[1]), static_cast<std::size_t>(a.a[2])};
+    msghdr msg{};
+    if (a.nr == SYS_read) {
+        msg.msg_iov = &one;
+        msg.msg_iovlen = 1;
+    } else {
+        if (a.a[2] < 0 || a.a[2] > IOV_MAX) return -EINVAL;
+        msg.msg_iov = reinterpret_cast<iovec*>(a.a[1]);
+        msg.msg_iovlen = static_cast<std::size_t>(a.a[2]);
+    }
+    SyscallArgs as_recvmsg{SYS_recvmsg, {fd, arg(&msg), 0, 0, 0, 0}, nullptr};
+    return sim_recvmsg(as_recvmsg);
 }
 
 long stream_read_result(long fd, long got, long asked) {
@@ -443,11 +690,7 @@ long sim_recvfrom(SyscallArgs& a) {
     msg.msg_iovlen = 2;
     const long got = raw_syscall(SYS_recvmsg, fd, arg(&msg), a.a[3]);
     if (got < static_cast<long>(header_bytes)) return got < 0 ? got : 0;
-    std::uint32_t ip_net;
-    std::uint16_t port_net;
-    std::memcpy(&ip_net, header, 4);
-    std::memcpy(&port_net, header + 4, 2);
-    store_inet(a.a[4], a.a[5], ntohl(ip_net), ntohs(port_net));
+    store_address(a.a[4], a.a[5], *find(fd), decode_source(header));
     return got - static_cast<long>(header_bytes);
 }
 
@@ -476,87 +719,12 @@ long sim_recvmsg(SyscallArgs& a) {
     user->msg_flags = msg.msg_flags;
     user->msg_controllen = msg.msg_controllen;
     if (got < static_cast<long>(header_bytes)) return got < 0 ? got : 0;
-    std::uint32_t ip_net;
-    std::uint16_t port_net;
-    std::memcpy(&ip_net, header, 4);
-    std::memcpy(&port_net, header + 4, 2);
     if (user->msg_name != nullptr) {
         socklen_t length = user->msg_namelen;
-        store_inet(arg(user->msg_name), arg(&length), ntohl(ip_net), ntohs(port_net));
+        store_address(arg(user->msg_name), arg(&length), *find(fd), decode_source(header));
         user->msg_namelen = length;
     }
     return got - static_cast<long>(header_bytes);
 }
 
 }  // namespace marionette::shim
-
-// ---- the resolver -------------------------------------------------------------
-
-MARIONETTE_EXPORT int getaddrinfo(const char* node, const char* service, const struct addrinfo* hints,
-                                  struct addrinfo** result) {
-    using Real = int (*)(const char*, const char*, const struct addrinfo*, struct addrinfo**);
-    static std::atomic<Real> real{nullptr};
-    marionette::shim::ensure_init();
-    const std::optional<std::uint32_t> address = marionette::shim::resolve_host(node);
-    if (!address) return marionette::shim::next_symbol(real, "getaddrinfo")(node, service, hints, result);
-    if (hints != nullptr && hints->ai_family != AF_UNSPEC && hints->ai_family != AF_INET) return EAI_FAMILY;
-    long port = 0;
-    if (service != nullptr) {
-        char* end = nullptr;
-        port = std::strtol(service, &end, 10);
-        if (end == nullptr || *end != '\0' || port < 0 || port > 65535) {
-            const servent* entry = getservbyname(service, nullptr);
-            if (entry == nullptr) return EAI_SERVICE;
-            port = ntohs(static_cast<std::uint16_t>(entry->s_port));
-        }
-    }
-    // One entry per socket type asked for (both when none is), each with its
-    // address in the same allocation, as glibc lays them out.
-    const int types[2] = {SOCK_STREAM, SOCK_DGRAM};
-    struct addrinfo* head = nullptr;
-    struct addrinfo** tail = &head;
-    for (int type : types) {
-        if (hints != nullptr && hints->ai_socktype != 0 && hints->ai_socktype != type) continue;
-        auto* entry = static_cast<struct addrinfo*>(std::calloc(1, sizeof(struct addrinfo) + sizeof(sockaddr_in)));
-        if (entry == nullptr) {
-            freeaddrinfo(head);
-            return EAI_MEMORY;
-        }
-        auto* in = reinterpret_cast<sockaddr_in*>(entry + 1);
-        in->sin_family = AF_INET;
-        in->sin_port = htons(static_cast<std::uint16_t>(port));
-        in->sin_addr.s_addr = htonl(*address);
-        entry->ai_family = AF_INET;
-        entry->ai_socktype = type;
-        entry->ai_protocol = type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP;
-        entry->ai_addrlen = sizeof(sockaddr_in);
-        entry->ai_addr = reinterpret_cast<sockaddr*>(in);
-        *tail = entry;
-        tail = &entry->ai_next;
-    }
-    *result = head;
-    return head == nullptr ? EAI_SOCKTYPE : 0;
-}
-
-MARIONETTE_EXPORT struct hostent* gethostbyname(const char* name) {
-    using Real = struct hostent* (*)(const char*);
-    static std::atomic<Real> real{nullptr};
-    marionette::shim::ensure_init();
-    const std::optional<std::uint32_t> address = marionette::shim::resolve_host(name);
-    if (!address) return marionette::shim::next_symbol(real, "gethostbyname")(name);
-    static thread_local in_addr stored;
-    static thread_local char* list[2];
-    static thread_local char* no_aliases[1] = {nullptr};
-    static thread_local char host_name[64];
-    static thread_local struct hostent entry;
-    stored.s_addr = htonl(*address);
-    list[0] = reinterpret_cast<char*>(&stored);
-    list[1] = nullptr;
-    std::strncpy(host_name, name, sizeof host_name - 1);
-    entry.h_name = host_name;
-    entry.h_aliases = no_aliases;
-    entry.h_addrtype = AF_INET;
-    entry.h_length = sizeof stored;
-    entry.h_addr_list = list;
-    return &entry;
-}

@@ -1,6 +1,8 @@
 // Sockets on the simulated network (see sockets.cpp).
 #pragma once
 
+#include <netinet/in.h>
+
 #include <cstdint>
 #include <optional>
 
@@ -19,6 +21,8 @@ void forget_socket(long fd);
 void copy_socket(long from, long to);
 /// A node name's simulated address (host byte order).
 std::optional<std::uint32_t> resolve_host(const char* name);
+/// The IPv6 name of a node address: 10.0.0.N is fd00::N (127/8 is ::1).
+in6_addr ipv6_name(std::uint32_t ipv4);
 
 /// Calls on a simulated socket (the callers checked simulated_socket).
 long sim_connect(SyscallArgs& args);
@@ -27,6 +31,14 @@ long sim_sendto(SyscallArgs& args);
 long sim_sendmsg(SyscallArgs& args);
 long sim_recvfrom(SyscallArgs& args);
 long sim_recvmsg(SyscallArgs& args);
+/// write/writev on a simulated socket: all of it when blocking (parked
+/// while full), what fits when not; after a failed connection the error,
+/// then EPIPE and SIGPIPE, as Linux.
+long sim_write(SyscallArgs& args);
+/// read/readv on a simulated socket (after waiting as the caller does):
+/// the error of a failed stream at its end (stream_read_result), a
+/// datagram without its address header.
+long sim_read(SyscallArgs& args);
 /// A read of `got` bytes (asked for `asked`) from simulated socket `fd`:
 /// at the end of a stream whose connection was reset or timed out, the
 /// error (-ECONNRESET, -ETIMEDOUT) instead of 0, once, as Linux reports it;

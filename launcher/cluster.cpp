@@ -585,23 +585,32 @@ private:
         }
         if (node == nullptr) return response;
         const SockAddr address{Ipv4{request.ipv4}, request.port};
-        auto put = [&](std::optional<SockAddr> a) {
+        const bool v6 = (request.flags & wire::net_flag_ipv6) != 0;
+        const bool receive = (request.flags & wire::net_flag_receive_buffer) != 0;
+        auto put = [&](std::optional<SockAddr> a, SocketId socket) {
             if (a) {
                 response.answer.ipv4 = a->ip.value;
                 response.answer.port = a->port;
+                if (relay_.speaks_v6(socket)) response.answer.flags = wire::net_flag_ipv6;
             }
         };
         switch (request.op) {
             case wire::NetOp::socket: {
-                const RelayOpened opened = relay_.open(node->net, request.arg == 2 ? SocketType::datagram : SocketType::stream);
+                const RelayOpened opened =
+                    relay_.open(node->net, request.arg == 2 ? SocketType::datagram : SocketType::stream, v6);
                 response.result = -opened.error;
                 response.fd = opened.process_fd;
                 response.answer.socket = opened.id;
                 break;
             }
-            case wire::NetOp::bind: response.result = relay_.bind(request.socket, address); break;
+            case wire::NetOp::bind: response.result = relay_.bind(request.socket, address, v6); break;
             case wire::NetOp::listen: response.result = relay_.listen(request.socket, static_cast<std::uint32_t>(request.arg)); break;
-            case wire::NetOp::connect: response.result = relay_.connect(request.socket, address); break;
+            case wire::NetOp::connect: response.result = relay_.connect(request.socket, address, v6); break;
+            case wire::NetOp::set_v6_only: response.result = relay_.set_v6_only(request.socket, request.arg != 0); break;
+            case wire::NetOp::get_buffer: response.result = relay_.buffer(request.socket, receive); break;
+            case wire::NetOp::set_buffer:
+                response.result = relay_.set_buffer(request.socket, receive, static_cast<std::uint64_t>(std::max<std::int64_t>(request.arg, 0)));
+                break;
             case wire::NetOp::connect_status: {
                 if (relay_.connecting(request.socket)) {
                     response.result = -EINPROGRESS;
@@ -616,17 +625,17 @@ private:
                 response.result = -opened.error;
                 response.fd = opened.process_fd;
                 response.answer.socket = opened.id;
-                if (opened.error == 0) put(relay_.peer_address(opened.id));
+                if (opened.error == 0) put(relay_.peer_address(opened.id), opened.id);
                 break;
             }
             case wire::NetOp::getsockname:
                 response.result = 0;
-                put(relay_.local_address(request.socket));
+                put(relay_.local_address(request.socket), request.socket);
                 break;
             case wire::NetOp::getpeername: {
                 const std::optional<SockAddr> peer = relay_.peer_address(request.socket);
                 response.result = peer ? 0 : -ENOTCONN;
-                put(peer);
+                put(peer, request.socket);
                 break;
             }
             case wire::NetOp::take_error: response.result = relay_.pending_error(request.socket); break;

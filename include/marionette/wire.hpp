@@ -265,7 +265,18 @@ enum class NetOp : std::uint32_t {
     getpeername = 8,
     take_error = 9,      ///< getsockopt(SO_ERROR)
     shutdown = 10,       ///< arg: SHUT_RD/SHUT_WR/SHUT_RDWR
+    set_v6_only = 11,    ///< arg: IPV6_V6ONLY 0/1
+    get_buffer = 12,     ///< result: SO_SNDBUF, or SO_RCVBUF with net_flag_receive_buffer
+    set_buffer = 13,     ///< arg: the bytes setsockopt asked for (net_flag_receive_buffer: SO_RCVBUF)
 };
+
+/// NetRequest::flags and NetAnswer::flags.
+/// The address is an IPv6 one (`::`, `::1`, `fd00::N`) given as its IPv4
+/// image; without it an IPv6 socket's address is v4-mapped. On `socket`:
+/// an AF_INET6 socket.
+inline constexpr std::uint16_t net_flag_ipv6 = 1;
+/// get_buffer/set_buffer: SO_RCVBUF instead of SO_SNDBUF.
+inline constexpr std::uint16_t net_flag_receive_buffer = 2;
 
 struct NetRequest {
     NetOp op = NetOp::socket;
@@ -274,7 +285,8 @@ struct NetRequest {
     std::int64_t arg = 0;
     std::uint64_t now_ns = 0;
     std::uint16_t port = 0;
-    std::uint16_t reserved[3] = {};
+    std::uint16_t flags = 0;  ///< net_flag_*
+    std::uint16_t reserved[2] = {};
 };
 static_assert(sizeof(NetRequest) == 40);
 
@@ -282,7 +294,7 @@ struct NetAnswer {
     std::uint64_t socket = 0;  ///< socket/accept: the new socket's id
     std::uint32_t ipv4 = 0;    ///< accept/getsockname/getpeername
     std::uint16_t port = 0;
-    std::uint16_t reserved = 0;
+    std::uint16_t flags = 0;  ///< net_flag_ipv6: the address is an IPv6 one
 };
 static_assert(sizeof(NetAnswer) == 16);
 

@@ -36,6 +36,9 @@ struct NetPacket {
     NodeId from = 0;
     NodeId to = 0;
     bool tcp = false;
+    /// Sent by an IPv6 socket to an IPv6 address (not a v4-mapped one):
+    /// only IPv6 sockets receive it, and they see its source as IPv6.
+    bool v6 = false;
     SockAddr src;
     SockAddr dst;
     // TCP header. Sequence numbers count stream bytes from 0; the FIN takes
@@ -115,6 +118,12 @@ struct NetSocket {
     bool has_peer = false;
     SockAddr peer;
     int error = 0;  // pending SO_ERROR
+    // IPv6 (addresses stay IPv4 inside; see "IPv6" in docs/network-model.md).
+    bool ipv6 = false;        // an AF_INET6 socket
+    bool v6_only = false;     // IPV6_V6ONLY
+    bool accepts_v4 = true;   // its binding takes IPv4 packets ...
+    bool accepts_v6 = false;  // ... and IPv6 ones
+    bool native_v6 = false;   // its binding or connection speaks IPv6 (else IPv4, v4-mapped on an IPv6 socket)
     bool closed = false;  // the kernel closed it; a stream may linger to finish
     bool write_shut = false;
     // Listener.
@@ -125,6 +134,7 @@ struct NetSocket {
     // UDP.
     struct Datagram {
         SockAddr from;
+        bool from_v6 = false;
         std::vector<std::byte> data;
     };
     std::deque<Datagram> datagrams;

@@ -200,7 +200,16 @@ public:
     /// socket(): a new unbound socket owned by `node`. EHOSTDOWN if down.
     NetResult open(NodeId node, SocketType type);
     /// bind(): port 0 picks an ephemeral port. EADDRINUSE, EADDRNOTAVAIL, EINVAL.
-    int bind(SocketId socket, SockAddr local);
+    /// `v6` on an IPv6 socket: `local` is the IPv4 image of an IPv6 address
+    /// (`::`, `::1`, `fd00::N`); otherwise a v4-mapped one.
+    int bind(SocketId socket, SockAddr local, bool v6 = false);
+    /// socket(AF_INET6): makes a fresh socket an IPv6 one (dual-stack).
+    int set_ipv6(SocketId socket);
+    /// IPV6_V6ONLY before bind (EINVAL after; ENOPROTOOPT on IPv4 sockets).
+    int set_v6_only(SocketId socket, bool on);
+    /// True if the socket's addresses are IPv6 ones (an IPv6 socket whose
+    /// binding or connection speaks IPv6, not IPv4 through v4-mapping).
+    bool speaks_v6(SocketId socket) const;
     /// listen(): binds an ephemeral port first if unbound.
     int listen(SocketId socket, std::uint32_t backlog);
     /// accept(): an established connection, or EAGAIN.
@@ -209,7 +218,7 @@ public:
     /// connection is established or has failed (then take_error says why:
     /// ECONNREFUSED, ETIMEDOUT, ...). Datagram sockets set their peer and
     /// return 0. ENETUNREACH for an address no node owns.
-    int connect(SocketId socket, SockAddr remote);
+    int connect(SocketId socket, SockAddr remote, bool v6 = false);
     /// send()/write(): bytes accepted (may be fewer than given), EAGAIN when
     /// the send buffer is full, EPIPE after shutdown, ECONNRESET/ETIMEDOUT
     /// once after a failure (then EPIPE), ENOTCONN before connect.
@@ -218,12 +227,12 @@ public:
     /// is queued. `peek` leaves the data queued (MSG_PEEK).
     NetResult recv(SocketId socket, std::span<std::byte> out, bool peek = false);
     /// sendto() on a datagram socket; EMSGSIZE above 65507 bytes.
-    NetResult send_to(SocketId socket, std::span<const std::byte> data, SockAddr remote);
+    NetResult send_to(SocketId socket, std::span<const std::byte> data, SockAddr remote, bool v6 = false);
     /// recvfrom(): copies at most out.size() bytes of the next datagram
     /// (the rest is discarded, as with MSG_TRUNC semantics) and reports its
     /// sender and full length.
     NetResult recv_from(SocketId socket, std::span<std::byte> out, SockAddr* from, std::uint64_t* full_length = nullptr,
-                        bool peek = false);
+                        bool peek = false, bool* from_v6 = nullptr);
     /// shutdown(): SHUT_RD / SHUT_WR / SHUT_RDWR.
     int shutdown(SocketId socket, bool read, bool write);
     /// close(): a stream with unread data resets the connection (as Linux
@@ -239,8 +248,12 @@ public:
     /// getsockname()/getpeername().
     std::optional<SockAddr> local_address(SocketId socket) const;
     std::optional<SockAddr> peer_address(SocketId socket) const;
-    /// SO_SNDBUF / SO_RCVBUF (0 keeps the current value).
+    /// SO_SNDBUF / SO_RCVBUF (0 keeps the current value), taken as is.
     int set_buffer_sizes(SocketId socket, std::uint64_t send_bytes, std::uint64_t receive_bytes);
+    /// setsockopt(SO_SNDBUF or SO_RCVBUF, requested) as Linux does it: the
+    /// request capped at net.core.wmem_max/rmem_max (212992), doubled, at
+    /// least 4608 (send) or 2304 (receive) bytes.
+    int set_socket_buffer(SocketId socket, bool receive, std::uint64_t requested);
     /// SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT (Linux
     /// defaults 2 h, 75 s, 9). `on = false` stops probing.
     int set_keepalive(SocketId socket, bool on, Ns idle_ns = 7200 * ns_per_s, Ns interval_ns = 75 * ns_per_s,
@@ -308,10 +321,10 @@ private:
     const detail::NetSocket* find(SocketId socket) const;
     std::optional<NodeId> route(NodeId from, Ipv4 to) const;
     bool local_ip(NodeId node, Ipv4 ip) const;
-    bool port_taken(NodeId node, SocketType type, SockAddr local, SocketId except) const;
+    bool port_taken(const detail::NetSocket& socket, SockAddr local) const;
     std::uint16_t ephemeral_port(NodeId node, SocketType type);
     int bind_ephemeral(detail::NetSocket& socket);
-    SocketId find_bound(NodeId node, SocketType type, SockAddr local, bool listening) const;
+    SocketId find_bound(NodeId node, SocketType type, SockAddr local, bool listening, bool v6) const;
     void unbind(detail::NetSocket& socket);
     void destroy(SocketId socket);
     void notify(SocketId socket);

@@ -58,8 +58,11 @@ struct NetOptions {
     Ns tcp_rto_ns_min = 200 * ns_per_ms;        ///< first retransmission timeout; doubles per retry
     Ns tcp_rto_ns_max = 5 * ns_per_s;           ///< retransmission backoff ceiling
     std::uint64_t tcp_mss_bytes = 1460;         ///< largest segment payload
-    std::uint64_t tcp_send_buffer_bytes = 256 * 1024;     ///< default SO_SNDBUF
-    std::uint64_t tcp_receive_buffer_bytes = 256 * 1024;  ///< default SO_RCVBUF (the advertised window)
+    // Linux's defaults: what getsockopt reports for a fresh TCP socket
+    // (net.ipv4.tcp_wmem / tcp_rmem, middle values). The model counts
+    // payload bytes against them.
+    std::uint64_t tcp_send_buffer_bytes = 16 * 1024;       ///< default SO_SNDBUF
+    std::uint64_t tcp_receive_buffer_bytes = 128 * 1024;   ///< default SO_RCVBUF (the largest advertised window)
     std::uint64_t tcp_window_bytes = 64 * 1024;           ///< most bytes in flight per connection
     /// Delayed acknowledgement: 0 acks every data segment at once; > 0
     /// waits up to this long for outgoing data to carry the ack (every

@@ -12,6 +12,11 @@ namespace {
 constexpr std::uint16_t ephemeral_port_min = 32768;  // Linux ip_local_port_range
 constexpr std::uint16_t ephemeral_port_max = 60999;
 constexpr std::uint64_t udp_max_payload_bytes = 65507;
+// Linux: net.core.{w,r}mem_max and _default (a UDP socket's buffers), and
+// the floors of sock_setsockopt (SOCK_MIN_SNDBUF, SOCK_MIN_RCVBUF).
+constexpr std::uint64_t socket_buffer_max_bytes = 212992;
+constexpr std::uint64_t min_send_buffer_bytes = 4608;
+constexpr std::uint64_t min_receive_buffer_bytes = 2304;
 
 }  // namespace
 
@@ -49,13 +54,18 @@ std::optional<NodeId> Network::route(NodeId from, Ipv4 to) const {
 
 // ---- ports -----------------------------------------------------------------------
 
-bool Network::port_taken(NodeId node, SocketType type, SockAddr local, SocketId except) const {
-    auto it = bound_.find({node, type, local.port});
+// IPv4 and IPv6 bindings share a port only where they take the same
+// family: an IPV6_V6ONLY socket on [::]:80 and an IPv4 one on 0.0.0.0:80
+// coexist, a dual-stack [::]:80 conflicts with both.
+bool Network::port_taken(const detail::NetSocket& socket, SockAddr local) const {
+    auto it = bound_.find({socket.node, socket.type, local.port});
     if (it == bound_.end()) return false;
     for (SocketId id : it->second) {
-        if (id == except) continue;
-        const Ipv4 ip = sockets_.at(id)->local.ip;
-        if (ip.is_any() || local.ip.is_any() || ip == local.ip) return true;
+        if (id == socket.id) continue;
+        const detail::NetSocket& other = *sockets_.at(id);
+        const bool same_family = (other.accepts_v4 && socket.accepts_v4) || (other.accepts_v6 && socket.accepts_v6);
+        const Ipv4 ip = other.local.ip;
+        if (same_family && (ip.is_any() || local.ip.is_any() || ip == local.ip)) return true;
     }
     return false;
 }
@@ -70,13 +80,13 @@ std::uint16_t Network::ephemeral_port(NodeId node, SocketType type) {
     return 0;
 }
 
-SocketId Network::find_bound(NodeId node, SocketType type, SockAddr local, bool listening) const {
+SocketId Network::find_bound(NodeId node, SocketType type, SockAddr local, bool listening, bool v6) const {
     auto it = bound_.find({node, type, local.port});
     if (it == bound_.end()) return 0;
     SocketId wildcard = 0;
     for (SocketId id : it->second) {
         const detail::NetSocket& s = *sockets_.at(id);
-        if (s.closed || (listening && !s.listening)) continue;
+        if (s.closed || (listening && !s.listening) || !(v6 ? s.accepts_v6 : s.accepts_v4)) continue;
         if (s.local.ip == local.ip) return id;  // the more specific binding wins
         if (s.local.ip.is_any() && wildcard == 0) wildcard = id;
     }
@@ -111,22 +121,58 @@ NetResult Network::open(NodeId node, SocketType type) {
     socket->id = next_socket_id_++;
     socket->node = node;
     socket->type = type;
-    socket->tcp.send_capacity = options_.tcp_send_buffer_bytes;
-    socket->tcp.receive_capacity = options_.tcp_receive_buffer_bytes;
+    const bool stream = type == SocketType::stream;
+    socket->tcp.send_capacity = stream ? options_.tcp_send_buffer_bytes : socket_buffer_max_bytes;
+    socket->tcp.receive_capacity = stream ? options_.tcp_receive_buffer_bytes : socket_buffer_max_bytes;
     const SocketId id = socket->id;
     sockets_.emplace(id, std::move(socket));
     return {0, id};
 }
 
-int Network::bind(SocketId id, SockAddr local) {
+int Network::set_ipv6(SocketId id) {
+    detail::NetSocket* s = find(id);
+    if (s == nullptr) return EBADF;
+    if (s->bound || s->has_peer) return EINVAL;
+    s->ipv6 = true;
+    s->accepts_v4 = !s->v6_only;
+    s->accepts_v6 = true;
+    s->native_v6 = true;
+    return 0;
+}
+
+int Network::set_v6_only(SocketId id, bool on) {
+    detail::NetSocket* s = find(id);
+    if (s == nullptr) return EBADF;
+    if (!s->ipv6) return ENOPROTOOPT;
+    if (s->bound || s->has_peer) return EINVAL;  // Linux: only before bind
+    s->v6_only = on;
+    s->accepts_v4 = !on;
+    return 0;
+}
+
+bool Network::speaks_v6(SocketId id) const {
+    const detail::NetSocket* s = find(id);
+    return s != nullptr && s->ipv6 && s->native_v6;
+}
+
+int Network::bind(SocketId id, SockAddr local, bool v6) {
     detail::NetSocket* s = find(id);
     if (s == nullptr) return EBADF;
     if (s->bound || s->tcp.state != detail::TcpState::none) return EINVAL;
+    if (v6 && !s->ipv6) return EAFNOSUPPORT;
+    if (s->ipv6 && !v6 && s->v6_only) return EINVAL;  // a v4-mapped address on an IPV6_V6ONLY socket
     if (!local.ip.is_any() && !local_ip(s->node, local.ip)) return EADDRNOTAVAIL;
+    if (s->ipv6) {
+        // [::] takes both families (unless IPV6_V6ONLY), a specific IPv6
+        // address IPv6 only, a v4-mapped one IPv4 only.
+        s->native_v6 = v6;
+        s->accepts_v6 = v6;
+        s->accepts_v4 = !v6 || (local.ip.is_any() && !s->v6_only);
+    }
     if (local.port == 0) {
         local.port = ephemeral_port(s->node, s->type);
         if (local.port == 0) return EADDRINUSE;
-    } else if (port_taken(s->node, s->type, local, id)) {
+    } else if (port_taken(*s, local)) {
         return EADDRINUSE;
     }
     s->local = local;
@@ -291,6 +337,12 @@ int Network::set_buffer_sizes(SocketId id, std::uint64_t send_bytes, std::uint64
     return 0;
 }
 
+int Network::set_socket_buffer(SocketId id, bool receive, std::uint64_t requested) {
+    const std::uint64_t floor = receive ? min_receive_buffer_bytes : min_send_buffer_bytes;
+    const std::uint64_t bytes = std::max(std::min(requested, socket_buffer_max_bytes) * 2, floor);
+    return receive ? set_buffer_sizes(id, 0, bytes) : set_buffer_sizes(id, bytes, 0);
+}
+
 std::optional<std::pair<std::uint64_t, std::uint64_t>> Network::buffer_sizes(SocketId id) const {
     const detail::NetSocket* s = find(id);
     if (s == nullptr) return std::nullopt;
@@ -336,11 +388,13 @@ void Network::restart(NodeId node) {
 
 // ---- UDP ------------------------------------------------------------------------------
 
-NetResult Network::send_to(SocketId id, std::span<const std::byte> data, SockAddr remote) {
+NetResult Network::send_to(SocketId id, std::span<const std::byte> data, SockAddr remote, bool v6) {
     detail::NetSocket* s = find(id);
     if (s == nullptr) return {EBADF, 0};
     if (s->type == SocketType::stream) return send(id, data);
     if (s->write_shut) return {EPIPE, 0};
+    if (v6 && !s->ipv6) return {EAFNOSUPPORT, 0};
+    if (s->ipv6 && !v6 && s->v6_only) return {ENETUNREACH, 0};
     if (data.size() > udp_max_payload_bytes) return {EMSGSIZE, 0};
     if (remote.ip.is_any()) remote.ip = ipv4_loopback;
     const std::optional<NodeId> to = route(s->node, remote.ip);
@@ -352,6 +406,7 @@ NetResult Network::send_to(SocketId id, std::span<const std::byte> data, SockAdd
     packet.from = s->node;
     packet.to = *to;
     packet.tcp = false;
+    packet.v6 = v6;
     Ipv4 src_ip = s->local.ip;
     if (src_ip.is_any()) src_ip = remote.ip.is_loopback() ? ipv4_loopback : nodes_[s->node].address;
     packet.src = SockAddr{src_ip, s->local.port};
@@ -362,11 +417,12 @@ NetResult Network::send_to(SocketId id, std::span<const std::byte> data, SockAdd
 }
 
 NetResult Network::recv_from(SocketId id, std::span<std::byte> out, SockAddr* from, std::uint64_t* full_length,
-                             bool peek) {
+                             bool peek, bool* from_v6) {
     detail::NetSocket* s = find(id);
     if (s == nullptr) return {EBADF, 0};
     if (s->type == SocketType::stream) {
         if (from != nullptr && s->has_peer) *from = s->peer;
+        if (from_v6 != nullptr) *from_v6 = s->ipv6 && s->native_v6;
         const NetResult r = recv(id, out, peek);
         if (full_length != nullptr) *full_length = r.value;
         return r;
@@ -376,19 +432,20 @@ NetResult Network::recv_from(SocketId id, std::span<std::byte> out, SockAddr* fr
     const std::size_t n = std::min(out.size(), d.data.size());
     if (n > 0) std::memcpy(out.data(), d.data.data(), n);
     if (from != nullptr) *from = d.from;
+    if (from_v6 != nullptr) *from_v6 = d.from_v6;
     if (full_length != nullptr) *full_length = d.data.size();
     if (!peek) s->datagrams.pop_front();
     return {0, n};
 }
 
 void Network::udp_receive(detail::NetPacket& packet) {
-    const SocketId id = find_bound(packet.to, SocketType::datagram, packet.dst, false);
+    const SocketId id = find_bound(packet.to, SocketType::datagram, packet.dst, false, packet.v6);
     if (id == 0) return drop(packet, "port_unreachable");
     detail::NetSocket& s = *sockets_.at(id);
     if (s.has_peer && packet.src != s.peer) return drop(packet, "filtered");
     if (s.datagrams.size() >= options_.udp_queue_capacity) return drop(packet, "queue_full");
     trace_deliver(packet);
-    s.datagrams.push_back({packet.src, std::move(packet.payload)});
+    s.datagrams.push_back({packet.src, packet.v6, std::move(packet.payload)});
     notify(id);
 }
 

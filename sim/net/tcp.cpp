@@ -52,6 +52,7 @@ void Network::tcp_send_segment(detail::NetSocket& s, std::uint8_t flags, std::ui
     p.from = s.node;
     p.to = t.peer_node;
     p.tcp = true;
+    p.v6 = s.ipv6 && s.native_v6;
     p.src = s.local;
     p.dst = s.peer;
     p.flags = flags;
@@ -79,6 +80,7 @@ void Network::tcp_send_rst(const detail::NetPacket& cause) {
     p.from = cause.to;
     p.to = cause.from;
     p.tcp = true;
+    p.v6 = cause.v6;
     p.src = cause.dst;
     p.dst = cause.src;
     p.flags = detail::tcp_rst;
@@ -256,7 +258,7 @@ void Network::tcp_receive(detail::NetPacket& packet) {
 }
 
 void Network::tcp_receive_syn(detail::NetPacket& packet) {
-    const SocketId lid = find_bound(packet.to, SocketType::stream, packet.dst, true);
+    const SocketId lid = find_bound(packet.to, SocketType::stream, packet.dst, true, packet.v6);
     if (lid == 0) {
         trace_deliver(packet);
         return tcp_send_rst(packet);  // nothing listens: the client sees ECONNREFUSED
@@ -272,6 +274,9 @@ void Network::tcp_receive_syn(detail::NetPacket& packet) {
     child->peer = packet.src;
     child->has_peer = true;
     child->listener = lid;
+    child->ipv6 = listener.ipv6;
+    child->v6_only = listener.v6_only;
+    child->native_v6 = packet.v6;  // a dual-stack listener's IPv4 peers are v4-mapped
     TcpConn& t = child->tcp;
     t.send_capacity = listener.tcp.send_capacity;
     t.receive_capacity = listener.tcp.receive_capacity;

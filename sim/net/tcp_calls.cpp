@@ -25,9 +25,11 @@ int Network::set_keepalive(SocketId id, bool on, Ns idle_ns, Ns interval_ns, std
     return 0;
 }
 
-int Network::connect(SocketId id, SockAddr remote) {
+int Network::connect(SocketId id, SockAddr remote, bool v6) {
     detail::NetSocket* s = find(id);
     if (s == nullptr) return EBADF;
+    if (v6 && !s->ipv6) return EAFNOSUPPORT;
+    if (s->ipv6 && !v6 && s->v6_only) return ENETUNREACH;  // v4-mapped on an IPV6_V6ONLY socket
     if (remote.ip.is_any()) remote.ip = ipv4_loopback;
     const std::optional<NodeId> to = route(s->node, remote.ip);
     if (s->type == SocketType::datagram) {
@@ -37,6 +39,7 @@ int Network::connect(SocketId id, SockAddr remote) {
         }
         s->peer = remote;
         s->has_peer = true;
+        if (s->ipv6) s->native_v6 = v6;
         return 0;
     }
     if (s->listening) return EINVAL;
@@ -63,6 +66,7 @@ int Network::connect(SocketId id, SockAddr remote) {
     if (connections_.contains({s->node, s->local, remote})) return EADDRNOTAVAIL;
     s->peer = remote;
     s->has_peer = true;
+    if (s->ipv6) s->native_v6 = v6;
     s->error = 0;
     TcpConn fresh;  // keep the socket options, reset the connection
     fresh.send_capacity = s->tcp.send_capacity;
@@ -89,7 +93,7 @@ NetResult Network::send(SocketId id, std::span<const std::byte> data) {
     if (s == nullptr) return {EBADF, 0};
     if (s->type == SocketType::datagram) {
         if (!s->has_peer) return {EDESTADDRREQ, 0};
-        return send_to(id, data, s->peer);
+        return send_to(id, data, s->peer, s->ipv6 && s->native_v6);
     }
     TcpConn& t = s->tcp;
     if (s->listening || t.state == TcpState::none) return {ENOTCONN, 0};

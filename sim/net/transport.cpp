@@ -250,6 +250,7 @@ void Network::trace_send(const detail::NetPacket& packet, Ns latency_ns) {
         fields.emplace_back("ack", packet.ack);
     }
     fields.emplace_back("bytes", packet.payload.size());
+    if (packet.v6) fields.emplace_back("family", "ipv6");
     fields.emplace_back("deliver_at_ns", packet.deliver_at_ns);
     fields.emplace_back("latency_ns", latency_ns);
     trace_->emit("net.send", std::move(fields));

@@ -56,8 +56,8 @@ struct RelayFixture {
     }
 
     /// A socket the "process" keeps; its fd is closed with the fixture.
-    RelayOpened open(NodeId node, SocketType type) {
-        const RelayOpened opened = relay.open(node, type);
+    RelayOpened open(NodeId node, SocketType type, bool ipv6 = false) {
+        const RelayOpened opened = relay.open(node, type, ipv6);
         REQUIRE(opened.error == 0);
         REQUIRE(opened.process_fd >= 0);
         fds.push_back(opened.process_fd);
@@ -417,4 +417,71 @@ TEST_CASE("relay/one seed replays the same trace and another seed differs", "[re
     CHECK(got3 == want);
     CHECK(hash1 == hash2);
     CHECK(hash1 != hash3);
+}
+
+TEST_CASE("relay/after a reset the process's writes fail with EPIPE and the socket is let go", "[relay]") {
+    RelayFixture f;
+    const RelayOpened l = f.listener(f.b, 7000);
+    auto [c, s] = f.connect_pair(l, 7000);
+    write_text(c.process_fd, "unread");
+    f.run_for(5 * ms);
+    f.close_fd(s.process_fd);
+    f.relay.close(s.id);
+    f.run_for(5 * ms);
+    REQUIRE(f.relay.reset(c.id));
+    // The relay end no longer reads: the socketpair refuses the write.
+    CHECK(::send(c.process_fd, "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT) == -1);
+    CHECK(errno == EPIPE);
+    CHECK(read_now(c.process_fd).eof);
+    const std::size_t before = f.relay.open_sockets();
+    f.run_for(1 * ms);
+    CHECK(f.relay.open_sockets() == before);  // the error is not reported yet
+    CHECK(f.relay.pending_error(c.id) == ECONNRESET);
+    f.run_for(1 * ms);
+    CHECK(f.relay.open_sockets() == before - 1);  // reported: nothing left to say
+    CHECK(f.relay.pending_error(c.id) == EBADF);  // the shim reads that as "nothing pending"
+    CHECK(::send(c.process_fd, "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT) == -1);
+    CHECK(errno == EPIPE);
+    CHECK(read_now(c.process_fd).eof);
+}
+
+TEST_CASE("relay/a refused connect refuses the process's writes too", "[relay]") {
+    RelayFixture f;
+    const RelayOpened c = f.open(f.a, SocketType::stream);
+    REQUIRE(f.relay.connect(c.id, SockAddr{f.net.node_address(f.b), 7999}) == -EINPROGRESS);
+    f.run_for(5 * ms);
+    CHECK(f.relay.pending_error(c.id) == ECONNREFUSED);
+    CHECK(::send(c.process_fd, "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT) == -1);
+    CHECK(errno == EPIPE);
+}
+
+TEST_CASE("relay/IPv6 sockets: the datagram header and the address family", "[relay]") {
+    std::array<std::byte, relay_datagram_header_bytes> h{};
+    encode_datagram_header(SockAddr{Ipv4{0x0a000002}, 7}, h, true);
+    CHECK(h[6] == std::byte{relay_header_ipv6});
+    bool v6 = false;
+    CHECK(decode_datagram_header(h, &v6) == SockAddr{Ipv4{0x0a000002}, 7});
+    CHECK(v6);
+
+    RelayFixture f;
+    const RelayOpened l = f.open(f.b, SocketType::stream, true);
+    REQUIRE(f.relay.set_v6_only(l.id, true) == 0);
+    REQUIRE(f.relay.bind(l.id, SockAddr{ipv4_any, 7000}, true) == 0);
+    REQUIRE(f.relay.listen(l.id, 4) == 0);
+    const RelayOpened c4 = f.open(f.a, SocketType::stream);
+    REQUIRE(f.relay.connect(c4.id, SockAddr{f.net.node_address(f.b), 7000}) == -EINPROGRESS);
+    f.run_for(5 * ms);
+    CHECK(f.relay.pending_error(c4.id) == ECONNREFUSED);  // V6ONLY
+    const RelayOpened c6 = f.open(f.a, SocketType::stream, true);
+    REQUIRE(f.relay.connect(c6.id, SockAddr{f.net.node_address(f.b), 7000}, true) == -EINPROGRESS);
+    f.run_for(5 * ms);
+    CHECK(f.relay.pending_error(c6.id) == 0);
+    const RelayOpened s = f.accept(l);
+    CHECK(f.relay.speaks_v6(s.id));
+    CHECK(f.relay.speaks_v6(c6.id));
+    CHECK_FALSE(f.relay.speaks_v6(c4.id));
+    CHECK(f.relay.buffer(s.id, false) == 16384);
+    CHECK(f.relay.buffer(s.id, true) == 131072);
+    REQUIRE(f.relay.set_buffer(s.id, false, 4096) == 0);
+    CHECK(f.relay.buffer(s.id, false) == 8192);
 }
