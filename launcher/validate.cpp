@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "sim/disk/disk_options.hpp"
 #include "sim/time.hpp"
 
 namespace marionette {
@@ -63,16 +64,35 @@ void check_driven(const RunCommandOptions& options) {
     reject(!options.export_disk_dir.empty(), "--export-disk", "it is not exported from a scenario run yet; remove it");
 }
 
-void check_disk_dir(const std::string& text, const std::string& dir) {
+/// The bytes of the regular files under `dir` (symbolic links not followed).
+std::uintmax_t bytes_under(const std::string& dir) {
+    std::uintmax_t total = 0;
+    std::error_code error;
+    for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, error), end;
+         !error && it != end; it.increment(error)) {
+        if (it->is_regular_file(error) && !it->is_symlink(error)) total += it->file_size(error);
+    }
+    return total;
+}
+
+/// `capacity_bytes`: 0 when unlimited.
+void check_disk_dir(const std::string& text, const std::string& dir, std::uint64_t capacity_bytes) {
     std::error_code error;
     if (!fs::exists(dir, error)) usage("--disk '" + text + "' does not exist (give an existing directory)");
     if (!fs::is_directory(dir, error)) usage("--disk '" + text + "' is not a directory");
+    if (capacity_bytes == 0) return;
+    if (const std::uintmax_t held = bytes_under(dir); held > capacity_bytes) {
+        usage("--disk '" + text + "' holds " + std::to_string(held) + " bytes, more than the disk's capacity (--capacity-bytes " +
+              std::to_string(capacity_bytes) + "): it would not fit on the simulated disk");
+    }
 }
 
 void check_disk_paths(const RunCommandOptions& options, bool sweep) {
     std::error_code error;
-    if (!options.disk_dir.empty()) check_disk_dir(options.disk_dir, options.disk_dir);
-    for (const auto& [node, dir] : options.node_disks) check_disk_dir(node + "=" + dir, dir);
+    DiskOptions disk;
+    for (const auto& [key, value] : options.disk_options) set_disk_option(disk, key, value);
+    if (!options.disk_dir.empty()) check_disk_dir(options.disk_dir, options.disk_dir, disk.capacity_bytes);
+    for (const auto& [node, dir] : options.node_disks) check_disk_dir(node + "=" + dir, dir, disk.capacity_bytes);
     if (options.export_disk_dir.empty()) return;
     if (sweep) usage("--export-disk names one directory; it cannot be shared by the runs of a sweep");
     if (options.disk_dir.empty() && options.node_disks.empty()) {

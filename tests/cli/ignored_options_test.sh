@@ -38,6 +38,11 @@ bad "--export-disk needs --disk DIR" --export-disk exp -- true
 bad "--disk 'dta' does not exist" --disk dta -- true
 touch afile
 bad "--disk 'afile' is not a directory" --disk afile -- true
+# A --disk directory that holds more than the disk's capacity.
+head -c 5000 /dev/zero >data/five-k
+bad "--disk 'data' holds 5000 bytes, more than the disk's capacity (--capacity-bytes 4096)" --disk data --capacity-bytes 4096 -- true
+bad "--disk 'server=data' holds 5000 bytes, more than the disk's capacity" --disk server=data --capacity-bytes 4096 "${node[@]}"
+rm data/five-k
 # A non-empty --export-disk directory: refused before the run, not after it.
 mkdir full && touch full/x
 bad "--export-disk 'full' is not empty" --disk data --export-disk full -- sh -c 'echo ran > ran.txt'
