@@ -38,6 +38,7 @@ long handle_futex(SyscallArgs& args);           // threads.cpp
 long handle_futex_waitv(SyscallArgs& args);     // threads.cpp
 long handle_sched_yield(SyscallArgs& args);     // threads.cpp
 long handle_exit(SyscallArgs& args);            // threads.cpp
+long handle_clone(SyscallArgs& args);           // threads.cpp
 
 namespace {
 

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Threads made by a raw clone(2) with CLONE_THREAD, not by pthread_create
+# (docs/processes.md, "Raw clones"): the shim performs the clone, and the
+# new thread is scheduled from its first instruction like a pthread.
+# Three threads from glibc's clone() wrapper, three from a bare `syscall`
+# instruction, each contending on a futex-based lock and sleeping while it
+# holds it: one seed twice gives the same output and trace, another seed
+# another order. pthread_create falling back to clone (clone3 refused by
+# a filter) still schedules each thread once. A thread sharing its creator's TLS is refused: it runs
+# unscheduled, and the trace says why.
+source "$(dirname "$0")/lib.sh"
+launch=$1
+guests=$2
+guest=$guests/marionette_guest_raw_clone
+cd "$scratch"
+
+for mode in clone syscall; do
+  deterministic "$mode" "$guest" "$mode"
+  expect_line "$mode.1a" '^log( [0-2]){12}$'
+  expect_line "$mode.1a" '^gettid in each thread is what clone returned: yes$'
+  [[ $(grep -c ' thread\.start ' "$mode.1a.trace") -eq 3 ]] || { cat "$mode.1a.trace" >&2; fail "$mode: not 3 thread.start events"; }
+  [[ $(grep -c ' thread\.end ' "$mode.1a.trace") -ge 3 ]] || fail "$mode: fewer than 3 thread.end events"
+  if grep -q 'determinism\.escape' "$mode.1a.trace"; then
+    grep 'determinism\.escape' "$mode.1a.trace" >&2
+    fail "$mode: a raw clone's thread escaped the scheduler"
+  fi
+done
+
+# pthread_create where clone3 fails with ENOSYS (a container's filter, here
+# the program's own): glibc falls back to clone, which the shim traps; the
+# threads are scheduled once each, by the pthread_create wrapper.
+deterministic pthread "$guest" pthread
+expect_line pthread.1a '^log( [0-2]){12}$'
+[[ $(grep -c ' thread\.start ' pthread.1a.trace) -eq 3 ]] || { cat pthread.1a.trace >&2; fail "pthread: not 3 thread.start events"; }
+if grep -q 'determinism\.escape' pthread.1a.trace; then grep 'determinism\.escape' pthread.1a.trace >&2; fail "pthread: a thread escaped"; fi
+
+# Refused: no CLONE_SETTLS, so the new thread would share the shim's state
+# with its creator. It runs (spinning, no system calls) outside the
+# scheduler, with a warning and a determinism.escape naming the reason.
+under 1 shared "$guest" shared_tls
+expect_line shared '^made a thread sharing the main thread.s TLS$'
+expect_line shared.trace ' determinism\.escape at_ns=[0-9]+ thread=clone_shared_tls'
+expect_line shared.err 'a thread made by a raw clone cannot be scheduled'
+! grep -q ' thread\.start ' shared.trace || fail "shared_tls: the refused thread was scheduled"
+echo "PASS"

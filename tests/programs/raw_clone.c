@@ -1,0 +1,218 @@
+// Guest: threads made by a raw clone(2) with CLONE_THREAD, not by
+// pthread_create (tests/integration/raw_clone_test.sh).
+//   raw_clone clone        three threads from glibc's clone() wrapper
+//   raw_clone syscall      three threads from syscall(SYS_clone, ...)
+//   raw_clone pthread      three threads from pthread_create, after a
+//                          seccomp filter of the program's own makes
+//                          clone3 fail with ENOSYS: glibc falls back to
+//                          clone, which the shim traps and must leave to
+//                          its pthread_create wrapper to schedule
+//   raw_clone shared_tls   one thread without CLONE_SETTLS, which shares
+//                          the main thread's TLS: refused (it runs
+//                          unscheduled, and the trace says so); it spins
+//                          without a system call until the process ends
+// Each thread gets its own stack and a TLS block of glibc's layout (a copy
+// of the main thread's static TLS and thread control block, as glibc's
+// pthread_create would lay it out). The threads contend on a futex-based
+// lock, sleeping while they hold it, so the order in the log is the
+// seed's. The main thread joins them on their CLONE_CHILD_CLEARTID words.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <link.h>
+#include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { threads = 3, rounds = 4, stack_bytes = 256 * 1024, tcb_bytes = 1024 };
+
+static _Atomic uint32_t lock_word;
+static int log_entries[threads * rounds];
+static int log_length;
+static pid_t seen_tid[threads];
+static _Atomic pid_t child_tid[threads];
+
+static void lock(void) {
+    uint32_t expected = 0;
+    if (atomic_compare_exchange_strong(&lock_word, &expected, 1)) return;
+    while (atomic_exchange(&lock_word, 2) != 0) syscall(SYS_futex, &lock_word, FUTEX_WAIT_PRIVATE, 2, NULL, NULL, 0);
+}
+
+static void unlock(void) {
+    if (atomic_exchange(&lock_word, 0) == 2) syscall(SYS_futex, &lock_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static int worker(void* argument) {
+    const int id = (int)(intptr_t)argument;
+    seen_tid[id] = (pid_t)syscall(SYS_gettid);
+    for (int round = 0; round < rounds; round++) {
+        lock();
+        log_entries[log_length++] = id;
+        const struct timespec nap = {0, 1000000 * (1 + id)};
+        syscall(SYS_nanosleep, &nap, NULL);
+        unlock();
+        syscall(SYS_sched_yield);
+    }
+    return 0;
+}
+
+static int spinner(void* argument) {
+    (void)argument;
+    for (;;) __builtin_ia32_pause();
+    return 0;
+}
+
+// The static TLS of the calling thread lies below its thread pointer
+// (x86_64, TLS variant II): from the lowest module block to the TCB.
+static uintptr_t lowest_block;
+static int find_lowest(struct dl_phdr_info* info, size_t size, void* data) {
+    (void)size;
+    (void)data;
+    const uintptr_t block = (uintptr_t)info->dlpi_tls_data;
+    if (block != 0 && (lowest_block == 0 || block < lowest_block)) lowest_block = block;
+    return 0;
+}
+
+/// A TLS block of glibc's layout for a new thread: a copy of this thread's
+/// static TLS and the start of its TCB, the TCB's self pointers fixed.
+static void* new_tls(void) {
+    uintptr_t tp;
+    __asm__("movq %%fs:0, %0" : "=r"(tp));
+    lowest_block = 0;
+    dl_iterate_phdr(find_lowest, NULL);
+    const size_t below = (tp - (lowest_block & ~(uintptr_t)63));
+    char* area = mmap(NULL, below + tcb_bytes + 64, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (area == MAP_FAILED) abort();
+    char* new_tp = area + ((below + 63) & ~(size_t)63);
+    memcpy(new_tp - below, (const char*)tp - below, below + tcb_bytes);
+    ((void**)new_tp)[0] = new_tp;  // tcb
+    ((void**)new_tp)[2] = new_tp;  // self
+    return new_tp;
+}
+
+static char* new_stack(void) {
+    char* stack = mmap(NULL, stack_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) abort();
+    return stack + stack_bytes;
+}
+
+static const int thread_flags =
+    CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID;
+
+/// syscall(SYS_clone, ...) returns in the new thread too, on its new
+/// stack: only registers and the stack may be used until it calls on.
+static __attribute__((noinline)) long raw_clone(int flags, char* stack, _Atomic pid_t* tid, void* tls, int id) {
+    long result;
+    register long r10 __asm__("r10") = (long)tid;
+    register long r8 __asm__("r8") = (long)tls;
+    register long r9 __asm__("r9") = id;
+    __asm__ volatile(
+        "syscall\n"
+        "testq %%rax, %%rax\n"
+        "jnz 1f\n"
+        "xorl %%ebp, %%ebp\n"
+        "andq $-16, %%rsp\n"
+        "movq %%r9, %%rdi\n"
+        "call worker\n"
+        "movq %%rax, %%rdi\n"
+        "movl $60, %%eax\n"
+        "syscall\n"
+        "hlt\n"
+        "1:\n"
+        : "=a"(result)
+        : "0"((long)SYS_clone), "D"((long)flags), "S"(stack), "d"(tid), "r"(r10), "r"(r8), "r"(r9)
+        : "rcx", "r11", "memory");
+    return result;
+}
+
+static void* pthread_worker(void* argument) {
+    worker(argument);
+    return NULL;
+}
+
+/// clone3 fails with ENOSYS from now on, as under a container runtime's
+/// filter that cannot read its flags.
+static void refuse_clone3(void) {
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog program = {sizeof filter / sizeof filter[0], filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) != 0) {
+        printf("FAILED: seccomp (%s)\n", strerror(errno));
+        exit(1);
+    }
+}
+
+static void join(int i) {
+    pid_t tid;
+    while ((tid = atomic_load(&child_tid[i])) != 0) syscall(SYS_futex, &child_tid[i], FUTEX_WAIT, tid, NULL, NULL, 0);
+}
+
+int main(int argc, char** argv) {
+    const char* mode = argc > 1 ? argv[1] : "clone";
+    const int count = strcmp(mode, "shared_tls") == 0 ? 1 : threads;
+    pid_t made[threads];
+    if (strcmp(mode, "pthread") == 0) {
+        refuse_clone3();
+        pthread_t handles[threads];
+        for (int i = 0; i < threads; i++) {
+            if (pthread_create(&handles[i], NULL, pthread_worker, (void*)(intptr_t)i) != 0) {
+                printf("FAILED: pthread_create\n");
+                return 1;
+            }
+        }
+        for (int i = 0; i < threads; i++) pthread_join(handles[i], NULL);
+        printf("log");
+        for (int k = 0; k < log_length; k++) printf(" %d", log_entries[k]);
+        printf("\n");
+        return 0;
+    }
+    for (int i = 0; i < count; i++) {
+        char* stack = new_stack();
+        long result;
+        if (strcmp(mode, "clone") == 0) {
+            result = clone(worker, stack, thread_flags | CLONE_SETTLS, (void*)(intptr_t)i, &child_tid[i], new_tls(),
+                           &child_tid[i]);
+        } else if (strcmp(mode, "syscall") == 0) {
+            result = raw_clone(thread_flags | CLONE_SETTLS, stack, &child_tid[i], new_tls(), i);
+        } else if (strcmp(mode, "shared_tls") == 0) {
+            result = clone(spinner, stack, thread_flags, NULL, &child_tid[i], NULL, &child_tid[i]);
+        } else {
+            fprintf(stderr, "usage: raw_clone clone|syscall|pthread|shared_tls\n");
+            return 2;
+        }
+        if (result <= 0) {
+            printf("FAILED: clone %d returned %ld\n", i, result);
+            return 1;
+        }
+        made[i] = (pid_t)result;
+    }
+    if (strcmp(mode, "shared_tls") == 0) {
+        printf("made a thread sharing the main thread's TLS\n");
+        fflush(stdout);
+        _exit(0);
+    }
+    for (int i = 0; i < count; i++) join(i);
+    printf("log");
+    for (int k = 0; k < log_length; k++) printf(" %d", log_entries[k]);
+    printf("\n");
+    int same = 1;
+    for (int i = 0; i < count; i++) same = same && made[i] == seen_tid[i];
+    printf("gettid in each thread is what clone returned: %s\n", same ? "yes" : "no");
+    return 0;
+}
