@@ -20,6 +20,7 @@ for mode in clone syscall; do
   expect_line "$mode.1a" '^gettid in each thread is what clone returned: yes$'
   [[ $(grep -c ' thread\.start ' "$mode.1a.trace") -eq 3 ]] || { cat "$mode.1a.trace" >&2; fail "$mode: not 3 thread.start events"; }
   [[ $(grep -c ' thread\.end ' "$mode.1a.trace") -ge 3 ]] || fail "$mode: fewer than 3 thread.end events"
+  [[ $mode != syscall ]] || expect_line "$mode.1a" '^xmm1 and MXCSR as at the clone: yes$'
   if grep -q 'determinism\.escape' "$mode.1a.trace"; then
     grep 'determinism\.escape' "$mode.1a.trace" >&2
     fail "$mode: a raw clone's thread escaped the scheduler"
@@ -33,6 +34,26 @@ deterministic pthread "$guest" pthread
 expect_line pthread.1a '^log( [0-2]){12}$'
 [[ $(grep -c ' thread\.start ' pthread.1a.trace) -eq 3 ]] || { cat pthread.1a.trace >&2; fail "pthread: not 3 thread.start events"; }
 if grep -q 'determinism\.escape' pthread.1a.trace; then grep 'determinism\.escape' pthread.1a.trace >&2; fail "pthread: a thread escaped"; fi
+
+# The same with a program nobody here wrote: Python's threading, four
+# threads putting into a queue.Queue, yielding between puts.
+cat >threads.py <<'PY'
+import os, queue, threading
+items = queue.Queue()
+def worker(i):
+    for k in range(4):
+        items.put((i, k))
+        os.sched_yield()
+threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+for t in threads: t.start()
+order = [items.get() for _ in range(16)]
+for t in threads: t.join()
+print("order", " ".join(f"{i}{k}" for i, k in order))
+PY
+deterministic python "$guest" no_clone3 /usr/bin/python3 threads.py
+expect_line python.1a '^order( [0-3][0-3]){16}$'
+[[ $(grep -c ' thread\.start ' python.1a.trace) -ge 4 ]] || { cat python.1a.trace >&2; fail "python: fewer than 4 thread.start events"; }
+if grep -q 'determinism\.escape' python.1a.trace; then grep 'determinism\.escape' python.1a.trace >&2; fail "python: a thread escaped"; fi
 
 # Refused: no CLONE_SETTLS, so the new thread would share the shim's state
 # with its creator. It runs (spinning, no system calls) outside the

@@ -7,6 +7,9 @@
 //                          clone3 fail with ENOSYS: glibc falls back to
 //                          clone, which the shim traps and must leave to
 //                          its pthread_create wrapper to schedule
+//   raw_clone no_clone3 PROGRAM ARGS...
+//                          execs PROGRAM under that filter (a real
+//                          program's threads through glibc's fallback)
 //   raw_clone shared_tls   one thread without CLONE_SETTLS, which shares
 //                          the main thread's TLS: refused (it runs
 //                          unscheduled, and the trace says so); it spins
@@ -35,6 +38,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <xmmintrin.h>
 
 enum { threads = 3, rounds = 4, stack_bytes = 256 * 1024, tcb_bytes = 1024 };
 
@@ -111,21 +115,36 @@ static char* new_stack(void) {
 static const int thread_flags =
     CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID;
 
+// What a thread of `syscall` mode found at its first instruction: xmm1
+// and MXCSR as its creator had them at the clone (the shim must load the
+// extended state of the trap, not leave the SIGSYS handler's).
+enum { tag = 0x5ca1ab1e00, clone_mxcsr = 0x7f80 };
+static int extended_kept[threads];
+
+static __attribute__((used)) int syscall_worker(long tagged, long xmm1) {
+    const int id = (int)(tagged & 0xff);
+    extended_kept[id] = xmm1 == tagged && _mm_getcsr() == clone_mxcsr;
+    _mm_setcsr(0x1f80);
+    return worker((void*)(intptr_t)id);
+}
+
 /// syscall(SYS_clone, ...) returns in the new thread too, on its new
 /// stack: only registers and the stack may be used until it calls on.
 static __attribute__((noinline)) long raw_clone(int flags, char* stack, _Atomic pid_t* tid, void* tls, int id) {
     long result;
     register long r10 __asm__("r10") = (long)tid;
     register long r8 __asm__("r8") = (long)tls;
-    register long r9 __asm__("r9") = id;
+    register long r9 __asm__("r9") = tag + id;
     __asm__ volatile(
+        "movq %%r9, %%xmm1\n"
         "syscall\n"
         "testq %%rax, %%rax\n"
         "jnz 1f\n"
         "xorl %%ebp, %%ebp\n"
         "andq $-16, %%rsp\n"
         "movq %%r9, %%rdi\n"
-        "call worker\n"
+        "movq %%xmm1, %%rsi\n"
+        "call syscall_worker\n"
         "movq %%rax, %%rdi\n"
         "movl $60, %%eax\n"
         "syscall\n"
@@ -133,7 +152,7 @@ static __attribute__((noinline)) long raw_clone(int flags, char* stack, _Atomic 
         "1:\n"
         : "=a"(result)
         : "0"((long)SYS_clone), "D"((long)flags), "S"(stack), "d"(tid), "r"(r10), "r"(r8), "r"(r9)
-        : "rcx", "r11", "memory");
+        : "rcx", "r11", "xmm1", "memory");
     return result;
 }
 
@@ -167,6 +186,12 @@ int main(int argc, char** argv) {
     const char* mode = argc > 1 ? argv[1] : "clone";
     const int count = strcmp(mode, "shared_tls") == 0 ? 1 : threads;
     pid_t made[threads];
+    if (strcmp(mode, "no_clone3") == 0 && argc > 2) {
+        refuse_clone3();
+        execv(argv[2], argv + 2);
+        printf("FAILED: exec %s (%s)\n", argv[2], strerror(errno));
+        return 1;
+    }
     if (strcmp(mode, "pthread") == 0) {
         refuse_clone3();
         pthread_t handles[threads];
@@ -189,11 +214,14 @@ int main(int argc, char** argv) {
             result = clone(worker, stack, thread_flags | CLONE_SETTLS, (void*)(intptr_t)i, &child_tid[i], new_tls(),
                            &child_tid[i]);
         } else if (strcmp(mode, "syscall") == 0) {
-            result = raw_clone(thread_flags | CLONE_SETTLS, stack, &child_tid[i], new_tls(), i);
+            void* tls = new_tls();
+            _mm_setcsr(clone_mxcsr);
+            result = raw_clone(thread_flags | CLONE_SETTLS, stack, &child_tid[i], tls, i);
+            _mm_setcsr(0x1f80);
         } else if (strcmp(mode, "shared_tls") == 0) {
             result = clone(spinner, stack, thread_flags, NULL, &child_tid[i], NULL, &child_tid[i]);
         } else {
-            fprintf(stderr, "usage: raw_clone clone|syscall|pthread|shared_tls\n");
+            fprintf(stderr, "usage: raw_clone clone|syscall|pthread|shared_tls|no_clone3 PROGRAM ARGS...\n");
             return 2;
         }
         if (result <= 0) {
@@ -214,5 +242,10 @@ int main(int argc, char** argv) {
     int same = 1;
     for (int i = 0; i < count; i++) same = same && made[i] == seen_tid[i];
     printf("gettid in each thread is what clone returned: %s\n", same ? "yes" : "no");
+    if (strcmp(mode, "syscall") == 0) {
+        int kept = 1;
+        for (int i = 0; i < count; i++) kept = kept && extended_kept[i];
+        printf("xmm1 and MXCSR as at the clone: %s\n", kept ? "yes" : "no");
+    }
     return 0;
 }
