@@ -10,8 +10,8 @@
 // region to the coordinator (`start`, the memfd named by number) and is
 // parked in turn: who runs next, creator or new thread, is the seed's choice.
 //
-// A thread the program makes with a raw clone(2) and CLONE_THREAD (not
-// through pthread_create) is trapped by the filter and made by the shim
+// A thread the program makes with a raw clone(2) or clone3(2) and
+// CLONE_THREAD (not through pthread_create) is trapped and made by the shim
 // from the SIGSYS handler (clone_from_trap): the new thread starts in the
 // shim, on its own stack below the pointer the program gave, registers and
 // parks like a pthread_create thread, then loads the registers the kernel
@@ -285,6 +285,15 @@ constexpr unsigned long uc_fp_xstate = 1;
 constexpr std::size_t fxsave_bytes = 512;
 constexpr std::size_t max_extended_bytes = 16 * 1024;
 
+/// struct clone_args (linux/sched.h) as 64-bit words: flags, pidfd,
+/// child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+/// set_tid_size, cgroup; room for later versions' fields (the kernel
+/// takes up to a page).
+constexpr std::size_t clone3_args_words = page_bytes / 8;
+constexpr std::size_t clone3_stack = 5;
+constexpr std::size_t clone3_stack_size = 6;
+constexpr std::size_t clone3_min_bytes = 64;  // CLONE_ARGS_SIZE_VER0
+
 /// The new thread's scheduled start: as thread_start, before any of the
 /// program's code. Its TLS block is glibc's and the shim's part of it
 /// fresh (prepare_tls).
@@ -425,6 +434,7 @@ long handle_exit(SyscallArgs& a) {
 }
 
 long handle_clone(SyscallArgs& a) { return clone_from_trap(a, true); }
+long handle_clone3(SyscallArgs& a) { return clone_from_trap(a, true); }
 
 }  // namespace marionette::shim
 
@@ -503,16 +513,41 @@ extern "C" __attribute__((visibility("hidden"), used, noreturn, no_stack_protect
 
 namespace marionette::shim {
 
-long clone_from_trap(SyscallArgs& a, bool entered) {
+namespace {
+
+/// A trapped clone or clone3 that makes a thread, in either's terms.
+struct ThreadClone {
+    unsigned long flags = 0;
+    /// The new thread's stack pointer (clone3: stack + stack_size).
+    std::uintptr_t stack = 0;
+    std::int32_t* parent_tid = nullptr;
+    std::int32_t* child_tid = nullptr;
+    std::uintptr_t tls = 0;
+    /// clone3: the program's clone_args, copied; the stack is changed to
+    /// end at the shim's entry word.
+    bool is_clone3 = false;
+    std::uint64_t clone3_args[clone3_args_words] = {};
+    std::size_t clone3_size = 0;
+};
+
+long issue_clone(ThreadClone& c, const SyscallArgs& a, std::uintptr_t entry) {
+    if (!c.is_clone3) return raw_syscall(SYS_clone, a.a[0], arg(entry), a.a[2], a.a[3], a.a[4]);
+    c.clone3_args[clone3_stack_size] = entry - c.clone3_args[clone3_stack];
+    return raw_syscall(SYS_clone3, arg(c.clone3_args), static_cast<long>(c.clone3_size));
+}
+
+long clone_thread(SyscallArgs& a, bool entered, ThreadClone& c) {
     ucontext_t* uc = a.trap_context;
-    if (uc == nullptr) return -ENOSYS;  // clone only ever comes through the trap
-    const auto flags = static_cast<unsigned long>(a.a[0]);
-    const auto stack = static_cast<std::uintptr_t>(a.a[1]);
-    auto* parent_tid = reinterpret_cast<std::int32_t*>(a.a[2]);
-    const auto tls = static_cast<std::uintptr_t>(a.a[4]);
+    const unsigned long flags = c.flags;
+    const std::uintptr_t stack = c.stack;
+    std::int32_t* parent_tid = c.parent_tid;
+    const std::uintptr_t tls = c.tls;
     // Without a stack the new thread would share the caller's, and the
-    // shim's start-up on it would overwrite the caller's frames.
-    if (stack == 0 || !stack_writable(stack)) {
+    // shim's start-up on it would overwrite the caller's frames. glibc's
+    // own thread stacks are not probed: large, and touching pages of
+    // thousands of them costs (probing writes each page).
+    const bool small = !making_pthread && (!stack_writable(stack) || (c.is_clone3 && c.clone3_args[clone3_stack_size] < clone_stack_bytes));
+    if (stack == 0 || small) {
         if (entered) locked_kernel().emit_escape("thread", stack == 0 ? "clone_without_stack" : "clone_small_stack");
         warn(stack == 0 ? "clone: EINVAL: a thread without its own stack cannot be started under Marionette"
                         : "clone: EINVAL: the new thread's stack has less than 32 KiB writable below its stack pointer");
@@ -552,7 +587,7 @@ long clone_from_trap(SyscallArgs& a, bool entered) {
     *start = CloneStart{};
     std::memcpy(&start->mask, &uc->uc_sigmask, sizeof start->mask);
     start->region = refusal == nullptr ? channel.region : nullptr;
-    start->child_tid = (flags & CLONE_CHILD_SETTID) != 0 ? reinterpret_cast<std::int32_t*>(a.a[3]) : nullptr;
+    start->child_tid = (flags & CLONE_CHILD_SETTID) != 0 ? c.child_tid : nullptr;
     start->registers = registers;
     std::uintptr_t below = reinterpret_cast<std::uintptr_t>(start);
     const auto* fpstate = reinterpret_cast<const unsigned char*>(uc->uc_mcontext.fpregs);
@@ -583,7 +618,7 @@ long clone_from_trap(SyscallArgs& a, bool entered) {
         threads_starting.fetch_add(1);
         creating = true;
     }
-    const long child = raw_syscall(SYS_clone, a.a[0], arg(entry), a.a[2], a.a[3], a.a[4]);
+    const long child = issue_clone(c, a, reinterpret_cast<std::uintptr_t>(entry));
     raw_syscall(SYS_rt_sigprocmask, SIG_SETMASK, arg(&previous), 0, sizeof previous);
     if (refusal != nullptr) return child;
     if (child < 0) {
@@ -624,6 +659,45 @@ long clone_from_trap(SyscallArgs& a, bool entered) {
         copy_checked(parent_tid, &value, sizeof value, true);
     }
     return virtual_tid;
+}
+
+}  // namespace
+
+long clone_from_trap(SyscallArgs& a, bool entered) {
+    if (a.trap_context == nullptr) return -ENOSYS;  // clone only ever comes through the trap
+    ThreadClone c;
+    if (a.nr == SYS_clone) {
+        c.flags = static_cast<unsigned long>(a.a[0]);
+        c.stack = static_cast<std::uintptr_t>(a.a[1]);
+        c.parent_tid = reinterpret_cast<std::int32_t*>(a.a[2]);
+        c.child_tid = reinterpret_cast<std::int32_t*>(a.a[3]);
+        c.tls = static_cast<std::uintptr_t>(a.a[4]);
+        return clone_thread(a, entered, c);
+    }
+    // clone3: every one is trapped (its flags are in memory, out of the
+    // filter's reach). Copied as the kernel reads it; a size or an
+    // address it would refuse goes to the kernel as given.
+    const auto size = static_cast<std::size_t>(a.a[1]);
+    if (size < clone3_min_bytes || size > sizeof c.clone3_args ||
+        !copy_checked(c.clone3_args, reinterpret_cast<const void*>(a.a[0]), size, false)) {
+        // The kernel fails these (EINVAL, E2BIG, EFAULT): it makes nothing.
+        return raw_syscall(SYS_clone3, a.a[0], a.a[1]);
+    }
+    c.flags = c.clone3_args[0];
+    if ((c.flags & CLONE_THREAD) == 0) {
+        // A fork or vfork cannot start inside this handler: its child would
+        // resume in it. ENOSYS, as where clone3 does not exist (and under
+        // container runtimes' filters): glibc and others fall back to
+        // clone, which the filter lets through.
+        return -ENOSYS;
+    }
+    c.is_clone3 = true;
+    c.clone3_size = size;
+    c.child_tid = reinterpret_cast<std::int32_t*>(c.clone3_args[2]);
+    c.parent_tid = reinterpret_cast<std::int32_t*>(c.clone3_args[3]);
+    c.stack = c.clone3_args[clone3_stack] != 0 ? c.clone3_args[clone3_stack] + c.clone3_args[clone3_stack_size] : 0;
+    c.tls = c.clone3_args[7];
+    return clone_thread(a, entered, c);
 }
 
 }  // namespace marionette::shim

@@ -1,7 +1,9 @@
 // Guest: threads made by a raw clone(2) with CLONE_THREAD, not by
 // pthread_create (tests/integration/raw_clone_test.sh).
 //   raw_clone clone        three threads from glibc's clone() wrapper
-//   raw_clone syscall      three threads from syscall(SYS_clone, ...)
+//   raw_clone syscall      three threads from a bare `syscall` instruction
+//                          making clone (xmm1 and MXCSR must survive)
+//   raw_clone clone3       the same with clone3
 //   raw_clone pthread      three threads from pthread_create, after a
 //                          seccomp filter of the program's own makes
 //                          clone3 fail with ENOSYS: glibc falls back to
@@ -10,6 +12,8 @@
 //   raw_clone no_clone3 PROGRAM ARGS...
 //                          execs PROGRAM under that filter (a real
 //                          program's threads through glibc's fallback)
+//   raw_clone forks        a fork-like raw clone (still the kernel's),
+//                          and a fork-like clone3 (ENOSYS under the shim)
 //   raw_clone shared_tls   one thread without CLONE_SETTLS, which shares
 //                          the main thread's TLS: refused (it runs
 //                          unscheduled, and the trace says so); it spins
@@ -24,9 +28,11 @@
 #include <link.h>
 #include <linux/filter.h>
 #include <linux/futex.h>
+#include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,6 +41,7 @@
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -128,12 +135,12 @@ static __attribute__((used)) int syscall_worker(long tagged, long xmm1) {
     return worker((void*)(intptr_t)id);
 }
 
-/// syscall(SYS_clone, ...) returns in the new thread too, on its new
-/// stack: only registers and the stack may be used until it calls on.
-static __attribute__((noinline)) long raw_clone(int flags, char* stack, _Atomic pid_t* tid, void* tls, int id) {
+/// A raw clone or clone3 returns in the new thread too, on its new stack:
+/// only registers and the stack may be used until it calls on.
+static __attribute__((noinline)) long raw_thread(long nr, long a0, long a1, long a2, long a3, long a4, int id) {
     long result;
-    register long r10 __asm__("r10") = (long)tid;
-    register long r8 __asm__("r8") = (long)tls;
+    register long r10 __asm__("r10") = a3;
+    register long r8 __asm__("r8") = a4;
     register long r9 __asm__("r9") = tag + id;
     __asm__ volatile(
         "movq %%r9, %%xmm1\n"
@@ -151,7 +158,7 @@ static __attribute__((noinline)) long raw_clone(int flags, char* stack, _Atomic 
         "hlt\n"
         "1:\n"
         : "=a"(result)
-        : "0"((long)SYS_clone), "D"((long)flags), "S"(stack), "d"(tid), "r"(r10), "r"(r8), "r"(r9)
+        : "0"(nr), "D"(a0), "S"(a1), "d"(a2), "r"(r10), "r"(r8), "r"(r9)
         : "rcx", "r11", "xmm1", "memory");
     return result;
 }
@@ -192,6 +199,30 @@ int main(int argc, char** argv) {
         printf("FAILED: exec %s (%s)\n", argv[2], strerror(errno));
         return 1;
     }
+    if (strcmp(mode, "forks") == 0) {
+        const long child = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+        if (child == 0) _exit(7);
+        int status = 0;
+        // waitpid(-1): the child, made behind the shim's back, is adopted
+        // under a virtual pid the real one clone returned is not.
+        if (child < 0 || waitpid(-1, &status, 0) <= 0) {
+            printf("FAILED: fork-like clone (%s)\n", strerror(errno));
+            return 1;
+        }
+        printf("fork-like clone: child exit %d\n", WEXITSTATUS(status));
+        struct clone_args args;
+        memset(&args, 0, sizeof args);
+        args.exit_signal = SIGCHLD;
+        const long forked = syscall(SYS_clone3, &args, sizeof args);
+        if (forked == 0) _exit(8);
+        if (forked > 0) {
+            waitpid(-1, &status, 0);
+            printf("fork-like clone3: child exit %d\n", WEXITSTATUS(status));
+        } else {
+            printf("fork-like clone3: %s\n", strerror(errno));
+        }
+        return 0;
+    }
     if (strcmp(mode, "pthread") == 0) {
         refuse_clone3();
         pthread_t handles[threads];
@@ -216,12 +247,25 @@ int main(int argc, char** argv) {
         } else if (strcmp(mode, "syscall") == 0) {
             void* tls = new_tls();
             _mm_setcsr(clone_mxcsr);
-            result = raw_clone(thread_flags | CLONE_SETTLS, stack, &child_tid[i], tls, i);
+            result = raw_thread(SYS_clone, thread_flags | CLONE_SETTLS, (long)stack, (long)&child_tid[i],
+                                (long)&child_tid[i], (long)tls, i);
+            _mm_setcsr(0x1f80);
+        } else if (strcmp(mode, "clone3") == 0) {
+            struct clone_args args;
+            memset(&args, 0, sizeof args);
+            args.flags = thread_flags | CLONE_SETTLS;
+            args.child_tid = (uintptr_t)&child_tid[i];
+            args.parent_tid = (uintptr_t)&child_tid[i];
+            args.stack = (uintptr_t)(stack - stack_bytes);
+            args.stack_size = stack_bytes;
+            args.tls = (uintptr_t)new_tls();
+            _mm_setcsr(clone_mxcsr);
+            result = raw_thread(SYS_clone3, (long)&args, sizeof args, 0, 0, 0, i);
             _mm_setcsr(0x1f80);
         } else if (strcmp(mode, "shared_tls") == 0) {
             result = clone(spinner, stack, thread_flags, NULL, &child_tid[i], NULL, &child_tid[i]);
         } else {
-            fprintf(stderr, "usage: raw_clone clone|syscall|pthread|shared_tls|no_clone3 PROGRAM ARGS...\n");
+            fprintf(stderr, "usage: raw_clone clone|syscall|clone3|pthread|forks|shared_tls|no_clone3 PROGRAM ARGS...\n");
             return 2;
         }
         if (result <= 0) {
@@ -242,7 +286,7 @@ int main(int argc, char** argv) {
     int same = 1;
     for (int i = 0; i < count; i++) same = same && made[i] == seen_tid[i];
     printf("gettid in each thread is what clone returned: %s\n", same ? "yes" : "no");
-    if (strcmp(mode, "syscall") == 0) {
+    if (strcmp(mode, "syscall") == 0 || strcmp(mode, "clone3") == 0) {
         int kept = 1;
         for (int i = 0; i < count; i++) kept = kept && extended_kept[i];
         printf("xmm1 and MXCSR as at the clone: %s\n", kept ? "yes" : "no");
