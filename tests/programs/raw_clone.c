@@ -18,6 +18,9 @@
 //                          the main thread's TLS: refused (it runs
 //                          unscheduled, and the trace says so); it spins
 //                          without a system call until the process ends
+//   raw_clone foreign_tls  the same with CLONE_SETTLS to a block not of
+//                          glibc's layout (refused; the shim's start-up
+//                          must not touch it)
 // Each thread gets its own stack and a TLS block of glibc's layout (a copy
 // of the main thread's static TLS and thread control block, as glibc's
 // pthread_create would lay it out). The threads contend on a futex-based
@@ -79,8 +82,11 @@ static int worker(void* argument) {
     return 0;
 }
 
+static atomic_int spinner_running;
+
 static int spinner(void* argument) {
     (void)argument;
+    atomic_store(&spinner_running, 1);
     for (;;) __builtin_ia32_pause();
     return 0;
 }
@@ -191,7 +197,8 @@ static void join(int i) {
 
 int main(int argc, char** argv) {
     const char* mode = argc > 1 ? argv[1] : "clone";
-    const int count = strcmp(mode, "shared_tls") == 0 ? 1 : threads;
+    const int refused = strcmp(mode, "shared_tls") == 0 || strcmp(mode, "foreign_tls") == 0;
+    const int count = refused ? 1 : threads;
     pid_t made[threads];
     if (strcmp(mode, "no_clone3") == 0 && argc > 2) {
         refuse_clone3();
@@ -262,10 +269,16 @@ int main(int argc, char** argv) {
             _mm_setcsr(clone_mxcsr);
             result = raw_thread(SYS_clone3, (long)&args, sizeof args, 0, 0, 0, i);
             _mm_setcsr(0x1f80);
+        } else if (strcmp(mode, "foreign_tls") == 0) {
+            // A thread pointer into a page of zeros, as a runtime with its
+            // own TLS layout would give (Go puts its g pointer there).
+            char* block = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (block == MAP_FAILED) abort();
+            result = clone(spinner, stack, thread_flags | CLONE_SETTLS, NULL, &child_tid[i], block + 2048, &child_tid[i]);
         } else if (strcmp(mode, "shared_tls") == 0) {
             result = clone(spinner, stack, thread_flags, NULL, &child_tid[i], NULL, &child_tid[i]);
         } else {
-            fprintf(stderr, "usage: raw_clone clone|syscall|clone3|pthread|forks|shared_tls|no_clone3 PROGRAM ARGS...\n");
+            fprintf(stderr, "usage: raw_clone clone|syscall|clone3|pthread|forks|shared_tls|foreign_tls|no_clone3 PROGRAM ARGS...\n");
             return 2;
         }
         if (result <= 0) {
@@ -274,8 +287,10 @@ int main(int argc, char** argv) {
         }
         made[i] = (pid_t)result;
     }
-    if (strcmp(mode, "shared_tls") == 0) {
-        printf("made a thread sharing the main thread's TLS\n");
+    if (refused) {
+        // It runs outside the scheduler: wait for it without a system call.
+        while (!atomic_load(&spinner_running)) __builtin_ia32_pause();
+        printf("made a thread with %s\n", mode);
         fflush(stdout);
         _exit(0);
     }
