@@ -561,6 +561,10 @@ long clone_thread(SyscallArgs& a, bool entered, ThreadClone& c) {
         report = false;
     } else if (!entered || !can_schedule_threads() || raw_syscall(SYS_getpid) != real_pid()) {
         refusal = "unscheduled";
+    } else if ((flags & CLONE_VFORK) != 0) {
+        // Its creator stays in the kernel until it ends or execs: it could
+        // never hand the new thread its first turn.
+        refusal = "clone_vfork";
     } else if ((flags & CLONE_SETTLS) == 0) {
         // It shares the creator's TLS, and with it the shim's own state.
         refusal = "clone_shared_tls";
