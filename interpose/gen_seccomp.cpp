@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
 #undef MARIONETTE_SYSCALL
         // clone is trapped only when it makes a thread (CLONE_THREAD): a
         // fork-like clone or a vfork must reach the kernel from where the
-        // program issued it (threads.cpp, "Raw clones").
+        // program issued it (clone.cpp; docs/processes.md, "Raw clones").
         if (with_files && seccomp_rule_add(ctx, SCMP_ACT_TRAP, SCMP_SYS(clone), 1,
                                            SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)) != 0) {
             return fail("seccomp_rule_add clone");

@@ -175,7 +175,7 @@ bool run_trapped(siginfo_t* info, ucontext_t* uc) {
         result = -ENOSYS;
     } else if (!enter.entered() && (nr == SYS_clone || nr == SYS_clone3)) {
         // A thread's clone cannot be issued from here as it is: the new
-        // thread would start inside this handler (threads.cpp).
+        // thread would start inside this handler (clone.cpp).
         SyscallArgs args{nr, {regs[REG_RDI], regs[REG_RSI], regs[REG_RDX], regs[REG_R10], regs[REG_R8], regs[REG_R9]}, uc};
         result = clone_from_trap(args, false);
         mask_changed = true;
