@@ -38,6 +38,8 @@ long handle_futex(SyscallArgs& args);           // threads.cpp
 long handle_futex_waitv(SyscallArgs& args);     // threads.cpp
 long handle_sched_yield(SyscallArgs& args);     // threads.cpp
 long handle_exit(SyscallArgs& args);            // threads.cpp
+long handle_clone(SyscallArgs& args);           // clone.cpp
+long handle_clone3(SyscallArgs& args);          // clone.cpp
 
 namespace {
 

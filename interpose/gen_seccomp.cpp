@@ -5,6 +5,7 @@
 // shim's start-up free of libseccomp's malloc calls (the program's heap must
 // look as in production) and of its start-up cost. The shim prepends a short
 // raw-BPF prefix that allows its own raw-syscall stub (see seccomp.cpp).
+#include <sched.h>
 #include <seccomp.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -49,12 +50,19 @@ int main(int argc, char** argv) {
         // trap, and every call of the shim's own stub, runs the program).
         if (seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2) != 0) return fail("seccomp_attr_set optimize");
 #define MARIONETTE_SYSCALL(name, handling)                                                          \
-    if (std::string_view(#handling) != "passthrough" &&                                             \
+    if (std::string_view(#name) != "clone" && std::string_view(#handling) != "passthrough" &&      \
         (with_files || (std::string_view(#handling) != "file" &&                                    \
                         std::string_view(#handling) != "scheduled")) &&                             \
         seccomp_rule_add(ctx, SCMP_ACT_TRAP, SCMP_SYS(name), 0) != 0) return fail("seccomp_rule_add " #name);
 #include "interpose/syscalls.def"
 #undef MARIONETTE_SYSCALL
+        // clone is trapped only when it makes a thread (CLONE_THREAD): a
+        // fork-like clone or a vfork must reach the kernel from where the
+        // program issued it (clone.cpp; docs/processes.md, "Raw clones").
+        if (with_files && seccomp_rule_add(ctx, SCMP_ACT_TRAP, SCMP_SYS(clone), 1,
+                                           SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)) != 0) {
+            return fail("seccomp_rule_add clone");
+        }
         const int fd = memfd_create("bpf", 0);
         if (fd < 0) return fail("memfd_create");
         if (seccomp_export_bpf(ctx, fd) != 0) return fail("seccomp_export_bpf");

@@ -52,6 +52,11 @@ bool shim_owns_signal(long signal);
 inline constexpr int preempt_signal = 16;  // SIGSTKFLT
 /// The tick arrived (signals.cpp's handler; threads.cpp).
 void preempt_tick();
+/// Performs a trapped clone or clone3 (clone.cpp): a new thread resumes
+/// the program where the kernel would have started it, scheduled if the
+/// shim can make that safe (`entered`: the caller holds the shim).
+/// Returns the syscall's result for the creator.
+long clone_from_trap(SyscallArgs& args, bool entered);
 
 }  // namespace marionette::shim
 

@@ -173,6 +173,12 @@ bool run_trapped(siginfo_t* info, ucontext_t* uc) {
         // An int 0x80 or x32 call: no handler table for that ABI.
         if (enter.entered()) locked_kernel().emit_escape("foreign_abi_syscall", "unknown", nr);
         result = -ENOSYS;
+    } else if (!enter.entered() && (nr == SYS_clone || nr == SYS_clone3)) {
+        // A thread's clone cannot be issued from here as it is: the new
+        // thread would start inside this handler (clone.cpp).
+        SyscallArgs args{nr, {regs[REG_RDI], regs[REG_RSI], regs[REG_RDX], regs[REG_R10], regs[REG_R8], regs[REG_R9]}, uc};
+        result = clone_from_trap(args, false);
+        mask_changed = true;
     } else if (!enter.entered()) {
         result = raw_syscall(nr, regs[REG_RDI], regs[REG_RSI], regs[REG_RDX], regs[REG_R10], regs[REG_R8], regs[REG_R9]);
         // The real mask may have changed (a program's signal handler that

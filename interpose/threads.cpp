@@ -10,6 +10,9 @@
 // region to the coordinator (`start`, the memfd named by number) and is
 // parked in turn: who runs next, creator or new thread, is the seed's choice.
 //
+// A thread the program makes with a raw clone(2) or clone3(2) registers the
+// same way (arrive_as_thread, hand_over_thread), from interpose/clone.cpp.
+//
 // futex(2) is emulated on the virtual clock (interpose/futex.cpp). A
 // thread's end (the exit syscall) is reported before it happens; the
 // coordinator wakes whoever waits on its CLONE_CHILD_CLEARTID word
@@ -33,6 +36,7 @@
 #include "interpose/raw_syscall.hpp"
 #include "interpose/shim.hpp"
 #include "interpose/shim_internal.hpp"
+#include "interpose/threads.hpp"
 #include "marionette/wire.hpp"
 
 namespace marionette::shim {
@@ -52,6 +56,10 @@ MARIONETTE_THREAD_STATE bool preempting = false;
 MARIONETTE_THREAD_STATE unsigned silent_ticks = 0;
 /// Waiting for a new thread's first message: not spinning in program code.
 MARIONETTE_THREAD_STATE bool creating = false;
+/// Inside glibc's pthread_create, called by the wrapper: a clone trapped
+/// now (glibc falls back to clone where clone3 fails with ENOSYS) makes a
+/// thread that registers in thread_start.
+MARIONETTE_THREAD_STATE bool making_pthread = false;
 bool main_ticks = false;
 std::atomic<bool> warned_preempt{false};
 
@@ -86,7 +94,7 @@ void stop_tick() {
 /// creation beyond it fails with EAGAIN, as at a kernel limit, with a
 /// warning and a trace event: the scheduler's decisions cost time linear
 /// in the number of threads (docs/processes.md).
-constexpr std::size_t max_threads = 4096;
+constexpr std::size_t max_threads = max_scheduled_threads;
 struct ThreadName {
     std::int32_t virtual_tid = 0;
     std::int32_t real_tid = 0;
@@ -124,23 +132,7 @@ void* thread_start(void* block_address) {
     auto* block = static_cast<StartBlock*>(block_address);
     void* (*start)(void*) = block->start;
     void* argument = block->argument;
-    channel_adopt(block->region);
-    const auto real_tid = static_cast<std::int32_t>(raw_syscall(SYS_gettid));
-    block->real_tid.store(real_tid, std::memory_order_release);
-    wire::ThreadRequest request;
-    request.op = wire::ThreadOp::arrive;
-    request.real_tid = real_tid;
-    // Returns at this thread's first turn.
-    const long virtual_tid = thread_call(request, true);
-    restore_signal_mask_now();
-    if (virtual_tid > 0) {
-        own_virtual_tid = static_cast<std::int32_t>(virtual_tid);
-        registered = true;
-        remember(own_virtual_tid, real_tid);
-        start_tick();
-    } else {
-        channel_leave_thread();
-    }
+    arrive_as_thread(block->region, &block->real_tid);
     return start(argument);
 }
 
@@ -158,6 +150,73 @@ void unscheduled_thread(Kernel& kernel) {
 }
 
 }  // namespace
+
+bool threads_schedulable() { return can_schedule_threads(); }
+
+bool thread_limit_reached() { return name_count >= max_threads; }
+
+bool inside_pthread_create() { return making_pthread; }
+
+void expect_thread() { threads_starting.fetch_add(1); }
+
+void thread_not_made(ThreadChannel& channel) {
+    threads_starting.fetch_sub(1);
+    channel_discard(channel);
+}
+
+void wait_for_arrival(const ThreadChannel& channel) {
+    creating = true;
+    for (unsigned waits = 0; !channel_posted(channel.region); ++waits) {
+        // Yield the CPU to it; on a busy machine, sleep a little.
+        if (waits < 64) {
+            raw_syscall(SYS_sched_yield);
+        } else {
+            const timespec pause{0, 20'000};
+            raw_syscall(SYS_nanosleep, arg(&pause), 0);
+        }
+    }
+    creating = false;
+    threads_starting.fetch_sub(1);
+}
+
+long hand_over_thread(const ThreadChannel& channel, std::int32_t real_tid) {
+    Enter enter;
+    wire::ThreadRequest request;
+    request.op = wire::ThreadOp::start;
+    request.real_tid = real_tid;
+    request.region_fd = channel.fd;
+    request.now_ns = now_realtime_ns();
+    const long virtual_tid = thread_call(request, true);
+    raw_syscall(SYS_close, channel.fd);
+    // From now on the main thread has a thread to starve, too.
+    if (main_thread() && !main_ticks) {
+        main_ticks = true;
+        start_tick();
+    }
+    if (registered) start_tick();
+    return virtual_tid;
+}
+
+std::int32_t arrive_as_thread(void* region, std::atomic<std::int32_t>* real_tid_out) {
+    channel_adopt(region);
+    const auto real_tid = static_cast<std::int32_t>(raw_syscall(SYS_gettid));
+    if (real_tid_out != nullptr) real_tid_out->store(real_tid, std::memory_order_release);
+    wire::ThreadRequest request;
+    request.op = wire::ThreadOp::arrive;
+    request.real_tid = real_tid;
+    // Returns at this thread's first turn.
+    const long virtual_tid = thread_call(request, true);
+    restore_signal_mask_now();
+    if (virtual_tid <= 0) {
+        channel_leave_thread();
+        return 0;
+    }
+    own_virtual_tid = static_cast<std::int32_t>(virtual_tid);
+    registered = true;
+    remember(own_virtual_tid, real_tid);
+    start_tick();
+    return own_virtual_tid;
+}
 
 bool scheduled_thread() { return main_thread() || registered; }
 
@@ -293,40 +352,17 @@ MARIONETTE_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* at
     start_block.real_tid.store(0, std::memory_order_relaxed);
     // Counted before the real pthread_create: the new thread may run
     // glibc's start-up (rt_sigprocmask) before that call returns here.
-    threads_starting.fetch_add(1);
+    expect_thread();
+    making_pthread = true;
     const int result = function(thread, attr, &thread_start, &start_block);
+    making_pthread = false;
     if (result != 0) {
-        threads_starting.fetch_sub(1);
-        channel_discard(channel);
+        thread_not_made(channel);
         return result;
     }
     // glibc starts the thread meanwhile; it posts `arrive` before any of
     // the program's code runs, and nothing else of the run runs until then.
-    creating = true;
-    for (unsigned waits = 0; !channel_posted(channel.region); ++waits) {
-        // Yield the CPU to it; on a busy machine, sleep a little.
-        if (waits < 64) {
-            raw_syscall(SYS_sched_yield);
-        } else {
-            const timespec pause{0, 20'000};
-            raw_syscall(SYS_nanosleep, arg(&pause), 0);
-        }
-    }
-    creating = false;
-    threads_starting.fetch_sub(1);
-    Enter enter;
-    wire::ThreadRequest request;
-    request.op = wire::ThreadOp::start;
-    request.real_tid = start_block.real_tid.load(std::memory_order_acquire);
-    request.region_fd = channel.fd;
-    request.now_ns = now_realtime_ns();
-    thread_call(request, true);
-    raw_syscall(SYS_close, channel.fd);
-    // From now on the main thread has a thread to starve, too.
-    if (main_thread() && !main_ticks) {
-        main_ticks = true;
-        start_tick();
-    }
-    if (registered) start_tick();
+    wait_for_arrival(channel);
+    hand_over_thread(channel, start_block.real_tid.load(std::memory_order_acquire));
     return 0;
 }
