@@ -19,11 +19,12 @@ trap 'rm -rf "$scratch" "$pending"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # under SEED OUTFILE CMD...: stdout of CMD under Marionette into OUTFILE;
-# fails the test if the launcher does not exit 0.
+# fails the test if the launcher does not exit 0. The wall-clock guard is
+# $under_wall_timeout (default 30s): a hang guard, not a timing check.
 under() {
   local seed=$1 out=$2; shift 2
   local code=0
-  "$launch" --quiet --wall-timeout 30s --seed "$seed" --trace "$out.trace" -- "$@" >"$out" 2>"$out.err" || code=$?
+  "$launch" --quiet --wall-timeout "${under_wall_timeout:-30s}" --seed "$seed" --trace "$out.trace" -- "$@" >"$out" 2>"$out.err" || code=$?
   [[ $code -eq 0 ]] || { cat "$out.err" >&2; fail "seed $seed: '$*' exited $code under marionette-launch"; }
   # Every trace the launcher writes must pass its own validator.
   "$launch" --check-trace "$out.trace" >/dev/null 2>"$out.check" || { cat "$out.check" >&2; fail "seed $seed: invalid trace"; }
