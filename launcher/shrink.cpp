@@ -441,6 +441,12 @@ int run_shrink_command(int argc, char** argv, const ShrinkCommand& command, cons
     char pattern[] = "/tmp/marionette-shrink.XXXXXX";
     if (::mkdtemp(pattern) == nullptr) throw std::runtime_error("cannot create the shrink's work directory");
     const std::string dir = pattern;
+    // The work directory goes when the shrink ends well; when it does not,
+    // the messages name the logs in it.
+    auto remove_dir = [&] {
+        std::error_code ignored;
+        fs::remove_all(dir, ignored);
+    };
     const auto started = std::chrono::steady_clock::now();
 
     // 1. The run as given, recording the faults that fired.
@@ -450,6 +456,7 @@ int run_shrink_command(int argc, char** argv, const ShrinkCommand& command, cons
     const ChildRun first = run_child(first_args, dir, processes++);
     if (first.code == 0) {
         fmt::print(stderr, "marionette shrink: nothing to shrink: the run passes (seed {})\n", seed);
+        remove_dir();
         return 0;
     }
     if (first.code != 1 || first.outcome.empty()) {
@@ -600,8 +607,7 @@ int run_shrink_command(int argc, char** argv, const ShrinkCommand& command, cons
                lookahead.runs(), seconds, processes, jobs, first.outcome);
     fmt::print(stderr, "marionette shrink: scenario written to {}\n", out_path);
     fmt::print(stderr, "marionette shrink: replay with: {}\n", replay);
-    std::error_code ignored;
-    fs::remove_all(dir, ignored);
+    remove_dir();
     return 1;
 }
 

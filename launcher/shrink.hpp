@@ -5,17 +5,21 @@
 // The run is re-executed as a child (`/proc/self/exe`, the user's options,
 // `--quiet`, the hidden `--record-faults FILE`): first as given, which
 // records every random network fault that fired as a `net.force` line
-// (sim/net/forced.cpp) and how the run ended; then once per candidate set,
-// each a scenario of `net.force only` (random faults off), the candidate's
-// `net.force` lines, and the original scenario's lines (its own fault lines
+// (sim/net/forced.cpp), every random disk fault as a `disk.force` line
+// (sim/disk/disk_forced.cpp) and how the run ended; then once per candidate
+// set, each a scenario of `net.force only` and `disk.force only` (random
+// faults off), the candidate's forced lines, and the original scenario's
+// lines (`crash random within` written as the time it drew; its own fault lines
 // -- partitions, clogs, connect failures, crashes, kills, corruptions --
 // also being candidates), or, for a run without a scenario, `run until exit
 // <client>` and `expect exit <client> 0`. A candidate "still fails" when the
 // launcher's exit code and the recorded outcome (the deciding program's
 // exit, a timeout, the scenario line that failed) equal the full set's.
 // The search is delta debugging (ddmin), which ends 1-minimal: removing any
-// one kept fault makes the failure go away (or change). docs/shrinking.md
-// explains it and its limits.
+// one kept fault makes the failure go away (or change); then each kept
+// time-based crash is bisected earlier. With --shrink-jobs N the runs the
+// search will make next run N at a time (Lookahead), with the same result.
+// docs/shrinking.md explains it and its limits.
 #pragma once
 
 #include <cstdint>
