@@ -129,6 +129,8 @@ const std::vector<CommandInfo>& command_table() {
         {"net.unclog", "net.unclog [<from> <to>]", "release one clog, or all"},
         {"net.force", "net.force only | net.force drop|duplicate|clog|reset <from> <to> <packet> | net.force partial_write <send> <bytes> | net.force partition <tick> <a,b> | net.force heal <tick>",
          "force one random network fault (shrinking; docs/shrinking.md)"},
+        {"disk.force", "disk.force only | disk.force <fault> <node> <roll> | disk.force lost <node> <crash> <change> | disk.force torn <node> <crash> <change> <mask>",
+         "force one random disk fault (shrinking; docs/shrinking.md)"},
         {"spawn", "spawn <name> [node=<node>] -- <argv...>", "start a helper process"},
         {"expect", "expect exit [<name>] <code> | expect output <name> contains <text>", "check a process's outcome"},
         {"trace.read", "trace.read [since=<event>]", "the trace from an event index on"},
@@ -190,6 +192,7 @@ std::string_view command_name(const Command& command) {
                           [](const NetUnclog&) -> std::string_view { return "net.unclog"; },
                           [](const NetFailConnect&) -> std::string_view { return "net.fail_connect"; },
                           [](const NetForce&) -> std::string_view { return "net.force"; },
+                          [](const DiskForce&) -> std::string_view { return "disk.force"; },
                           [](const Spawn&) -> std::string_view { return "spawn"; },
                           [](const ExpectExit&) -> std::string_view { return "expect"; },
                           [](const ExpectOutput&) -> std::string_view { return "expect"; },
@@ -223,6 +226,15 @@ std::string to_string(const Command& command) {
                               std::string out = "expect exit";
                               add_node(out, c.name);
                               return out + " " + std::to_string(c.code);
+                          },
+                          [](const DiskForce& c) {
+                              std::string out = "disk.force " + c.what;
+                              if (c.what == "only") return out;
+                              add(out, c.node);
+                              out += " " + std::to_string(c.number);
+                              if (c.what == "lost" || c.what == "torn") out += " " + std::to_string(c.position);
+                              if (c.what == "torn") out += " " + c.mask;
+                              return out;
                           },
                           [](const NetForce& c) {
                               std::string out = "net.force " + c.what;
@@ -274,6 +286,7 @@ std::vector<std::string> named_nodes(const Command& command) {
                    [&](const NetClog& c) { add(c.from), add(c.to); },
                    [&](const NetUnclog& c) { add(c.from), add(c.to); },
                    [&](const NetFailConnect& c) { add(c.from), add(c.to); },
+                   [&](const DiskForce& c) { add(c.node); },
                    [&](const NetForce& c) {
                        add(c.from), add(c.to);
                        std::for_each(c.side.begin(), c.side.end(), add);

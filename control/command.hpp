@@ -171,6 +171,22 @@ struct NetForce {
     friend bool operator==(const NetForce&, const NetForce&) = default;
 };
 
+/// `disk.force <what> ...`: one random disk fault decision, forced
+/// (docs/shrinking.md). `what` is `only` (random disk faults off from now on:
+/// only forced ones fire, on every node), an I/O fault kind
+/// (disk_forced_fault_kinds(): `node`, `number` = its roll on that disk,
+/// from 1), `lost` (`node`, `number` = the node's power loss, from 1,
+/// `position` = the unsynced change's place in it, from 1) or `torn` (the
+/// same, `mask` = which of its sectors survive, `0`/`1` first sector first).
+struct DiskForce {
+    std::string what;
+    std::string node;
+    std::uint64_t number = 0;
+    std::uint64_t position = 0;
+    std::string mask;
+    friend bool operator==(const DiskForce&, const DiskForce&) = default;
+};
+
 /// `spawn <name> [node=<node>] -- <argv...>`: start a helper process.
 struct Spawn {
     std::string name;
@@ -217,7 +233,7 @@ struct After {
 /// Any command of the language.
 using Command = std::variant<Hello, Status, Quit, TraceRead, Run, At, After, CrashRandom, Crash, Kill, Restart,
                              DiskSetFaults, DiskCorruptSector, NetPartition, NetHeal, NetSetOptions,
-                             NetClog, NetUnclog, NetFailConnect, NetForce, Spawn, ExpectExit, ExpectOutput>;
+                             NetClog, NetUnclog, NetFailConnect, NetForce, DiskForce, Spawn, ExpectExit, ExpectOutput>;
 
 /// One entry of the command table: the first word, a usage line, a summary.
 struct CommandInfo {

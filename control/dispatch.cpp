@@ -47,6 +47,7 @@ Reply route(CommandExecutor& e, const Command& command) {
                           [&](const NetUnclog& c) { return e.net_unclog(c); },
                           [&](const NetFailConnect& c) { return e.net_fail_connect(c); },
                           [&](const NetForce& c) { return e.net_force(c); },
+                          [&](const DiskForce& c) { return e.disk_force(c); },
                           [&](const Spawn& c) { return e.spawn(c); },
                           [&](const ExpectExit& c) { return e.expect_exit(c); },
                           [&](const ExpectOutput& c) { return e.expect_output(c); },
@@ -74,6 +75,10 @@ Reply CommandExecutor::net_fail_connect(const NetFailConnect&) {
 
 Reply CommandExecutor::net_force(const NetForce&) {
     return Reply::failure(ErrorCode::unsupported, "net.force needs a cluster run (--node)");
+}
+
+Reply CommandExecutor::disk_force(const DiskForce&) {
+    return Reply::failure(ErrorCode::unsupported, "disk.force needs a cluster run (--node)");
 }
 
 Reply dispatch(CommandExecutor& executor, const Command& command) {

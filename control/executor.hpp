@@ -52,6 +52,8 @@ public:
     virtual Reply net_fail_connect(const NetFailConnect& command);
     /// `net.force ...` (shrinking); not pure: refused where there is no network.
     virtual Reply net_force(const NetForce& command);
+    /// `disk.force ...` (shrinking); refused where there is no cluster.
+    virtual Reply disk_force(const DiskForce& command);
     virtual Reply spawn(const Spawn& command) = 0;
     /// Fails with ErrorCode::expect_failed when the expectation does not hold.
     virtual Reply expect_exit(const ExpectExit& command) = 0;

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "control/parse_args.hpp"
+#include "sim/disk/disk.hpp"
 #include "sim/trace.hpp"
 
 namespace marionette {
@@ -196,6 +197,43 @@ NetFailConnect parse_net_fail_connect(Cursor& args) {
     const Word& state = args.next("on|off");
     if (state.text != "on" && state.text != "off") fail(ErrorCode::bad_argument, state.column, "expected on or off, got '" + state.text + "'");
     out.on = state.text == "on";
+    args.finish();
+    return out;
+}
+
+DiskForce parse_disk_force(Cursor& args) {
+    DiskForce out;
+    std::vector<std::string_view> kinds = disk_forced_fault_kinds();
+    kinds.insert(kinds.begin(), {"only", "lost", "torn"});
+    const Word& what = args.next("what to force (only, lost, torn, or an I/O fault: read_error, write_error, ...)");
+    out.what = what.text;
+    auto count = [&](std::string_view name) {
+        const Word& word = args.next("<" + std::string(name) + ">");
+        const std::uint64_t value = parse_u64(word, std::string(name));
+        if (value == 0) fail(ErrorCode::bad_argument, word.column, std::string(name) + " counts from 1");
+        return value;
+    };
+    if (std::find(kinds.begin(), kinds.end(), out.what) == kinds.end()) {
+        fail(ErrorCode::bad_argument, what.column,
+             "unknown forced disk fault '" + what.text + "'" + did_you_mean(what.text, kinds) +
+                 " (usage: " + std::string(usage_of("disk.force")) + ")");
+    }
+    if (out.what != "only") {
+        out.node = node_name(args.next("<node>"), "node name");
+        if (out.what == "lost" || out.what == "torn") {
+            out.number = count("crash");
+            out.position = count("change");
+        } else {
+            out.number = count("roll");
+        }
+        if (out.what == "torn") {
+            const Word& mask = args.next("<mask> (which sectors survive: 0s and 1s, first sector first)");
+            if (mask.text.empty() || mask.text.find_first_not_of("01") != std::string::npos) {
+                fail(ErrorCode::bad_argument, mask.column, "a sector mask is 0s and 1s, got '" + mask.text + "'");
+            }
+            out.mask = mask.text;
+        }
+    }
     args.finish();
     return out;
 }
@@ -428,6 +466,7 @@ Command parse_words(const std::vector<Word>& words, std::size_t end_column) {
     if (name == "expect") return parse_expect(args);
     if (name == "crash") return parse_crash(args);
     if (name == "net.force") return parse_net_force(args);
+    if (name == "disk.force") return parse_disk_force(args);
     if (std::optional<Action> action = parse_action_named(name, args)) return to_command(*action);
     unknown_command(word);
 }

@@ -261,6 +261,7 @@ public:
         if (node == nullptr) return no_node(command.node);
         const Ns at = prng_.uint_in_range(command.from_ns, command.to_ns);
         pending_.emplace(start_ns_ + at, Crash{node->name});
+        crash_randoms_.emplace_back(node->name, at);
         trace_.emit("control.crash_random", {{"node", node->name}, {"crash_at_ns", at}});
         return Reply::success({{"at_ns", std::to_string(at)}});
     }
@@ -413,13 +414,46 @@ public:
         return Reply::success();
     }
 
+    /// `disk.force ...`: one recorded random disk fault, forced; `only` applies
+    /// to every node's disk (docs/shrinking.md).
+    Reply disk_force(const DiskForce& command) override {
+        try {
+            if (command.what == "only") {
+                for (Node& node : nodes_) node.coordinator->disk().force_only();
+                return Reply::success();
+            }
+            Node* node = find(command.node);
+            if (node == nullptr) return no_node(command.node);
+            Disk& disk = node->coordinator->disk();
+            if (command.what == "lost" || command.what == "torn") {
+                disk.force_crash(command.number, command.position, command.what == "torn" ? command.mask : "");
+            } else {
+                disk.force_fault(command.what, command.number);
+            }
+        } catch (const std::invalid_argument& e) {
+            return Reply::failure(ErrorCode::bad_argument, e.what());
+        }
+        return Reply::success();
+    }
+
     /// --record-faults FILE: how the run ended, then every random fault that
-    /// fired (`<ns since start> <net.force line>`), for --shrink.
+    /// fired (`<ns since start> <net.force or disk.force line>`, in time
+    /// order), for --shrink.
     void record_faults(const std::string& path, const std::string& failed) const {
         std::ofstream out(path);
         out << "outcome " << outcome << (outcome.empty() || failed.empty() ? "" : " | ") << (failed.empty() ? "" : "failed " + failed)
             << "\n";
-        for (const FiredFault& fault : network_.fired_faults()) out << (fault.at_ns - start_ns_) << ' ' << fault.line << '\n';
+        std::vector<FiredFault> fired = network_.fired_faults();
+        for (const Node& node : nodes_) {
+            for (const DiskFiredFault& fault : node.coordinator->disk().fired_faults()) {
+                fired.push_back(FiredFault{fault.at_ns, "disk.force " + fault.what + " " + node.name + " " + fault.args});
+            }
+        }
+        std::stable_sort(fired.begin(), fired.end(), [](const FiredFault& a, const FiredFault& b) { return a.at_ns < b.at_ns; });
+        for (const FiredFault& fault : fired) out << (fault.at_ns - start_ns_) << ' ' << fault.line << '\n';
+        // The times `crash random within` drew, in scenario order, so the
+        // shrink can write them as `at <time> crash <node>`.
+        for (const auto& [node, at] : crash_randoms_) out << "crash_random " << node << ' ' << at << '\n';
         if (!out) throw std::runtime_error("cannot write --record-faults '" + path + "'");
     }
 
@@ -720,6 +754,7 @@ private:
     std::map<std::string, std::string> outputs_;
     std::map<std::string, int> exits_;
     Prng prng_;  ///< `crash random within`: the scenario's own stream
+    std::vector<std::pair<std::string, Ns>> crash_randoms_;  ///< each `crash random within`: node, time drawn
     // Last: its destructor ends processes that use the members above.
     Session session_;
 };

@@ -218,6 +218,9 @@ int main(int argc, char** argv) {
                    "Shrink: the scenario file to write (default marionette-shrink-SEED.scenario)")
         ->group("Shrinking");
     app.add_option("--shrink-budget", shrink.budget_text, "Shrink: at most this many runs (default 200)")->group("Shrinking");
+    app.add_option("--shrink-jobs", shrink.jobs_text,
+                   "Shrink: candidate runs at a time (default 1); the result is the same for every value")
+        ->group("Shrinking");
     app.add_option("--run-report", cli.run.run_report_path)->group("");  // written for the sweep (launcher/run_report.hpp)
     app.add_option("--record-faults", cli.run.record_faults_path)->group("");  // written for --shrink (launcher/shrink.hpp)
     app.add_option("command", cli.run.command, "The program and its arguments, after --");

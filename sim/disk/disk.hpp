@@ -128,6 +128,19 @@ struct CrashReport {
     std::uint64_t namespace_lost = 0;
 };
 
+/// A random disk fault that fired, as the arguments of the `disk.force`
+/// line that forces it again without the node (`read_error 7`,
+/// `lost 1 3`, `torn 1 4 0110`); `at_ns` is when it fired (docs/shrinking.md).
+struct DiskFiredFault {
+    Ns at_ns = 0;
+    std::string what;
+    std::string args;
+};
+
+/// The random I/O fault kinds a run can force, by the name `disk.force` and
+/// the `disk.fault` trace event give them.
+const std::vector<std::string_view>& disk_forced_fault_kinds();
+
 namespace detail {
 
 /// Old bytes of [offset, offset + length); empty data means zeros (the
@@ -243,6 +256,18 @@ public:
     /// Marks the sector holding `offset` as a latent sector error.
     int set_bad_sector(std::string_view path, std::uint64_t offset);
 
+    // --- forced faults (docs/shrinking.md) ---------------------------------
+    /// From now on random faults are still drawn but fire only where forced.
+    void force_only();
+    /// The n-th roll (from 1) of the I/O fault `kind` (disk_forced_fault_kinds()) fires.
+    void force_fault(std::string_view kind, std::uint64_t roll);
+    /// At the crash-th power loss (from 1), the position-th unsynced change
+    /// (from 1, in issue order) is lost (`mask` empty) or torn, keeping the
+    /// sectors whose `mask` character is 1 (first sector first).
+    void force_crash(std::uint64_t crash, std::uint64_t position, std::string mask);
+    /// Every random fault that fired (empty under force_only()).
+    const std::vector<DiskFiredFault>& fired_faults() const { return fired_; }
+
     // --- trees -------------------------------------------------------------
     /// Copies a real directory tree into the disk as durable state (regular
     /// files, directories, symlinks; modes kept). Never writes to `source`.
@@ -327,7 +352,9 @@ private:
     void restore(detail::Inode& inode, const detail::JournalEntry& entry, std::uint64_t begin, std::uint64_t end,
                  const detail::IntervalSet& protect, std::uint64_t final_size);
     std::vector<Ino> durable_reachable(std::map<Ino, std::vector<std::string>>* dropped) const;
-    std::uint8_t decide_crash(const detail::JournalEntry& entry, bool broken, std::vector<bool>& sectors);
+    std::uint8_t decide_crash(const detail::JournalEntry& entry, bool broken, std::vector<bool>& sectors,
+                              std::uint64_t position);
+    void fired(std::string what, std::string args);
     void rebuild_namespace(const std::vector<Ino>& reachable,
                            const std::map<Ino, std::vector<std::string>>& dropped, CrashReport& report);
 
@@ -346,6 +373,13 @@ private:
     std::uint64_t allocated_blocks_ = 0;
     Ns last_latency_ns_ = 0;
     bool crashed_ = false;
+    // Forced faults (disk_forced.cpp).
+    bool forced_only_ = false;
+    std::map<std::string, std::uint64_t, std::less<>> fault_rolls_;  ///< rolls so far, per kind
+    std::map<std::string, std::set<std::uint64_t>, std::less<>> forced_faults_;  ///< kind -> forced rolls
+    std::uint64_t crashes_ = 0;                                                  ///< power losses so far
+    std::map<std::pair<std::uint64_t, std::uint64_t>, std::string> forced_crash_;  ///< (crash, position) -> mask ("" lost)
+    std::vector<DiskFiredFault> fired_;
 };
 
 std::string_view to_string(FileType type);

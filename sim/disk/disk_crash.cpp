@@ -150,12 +150,34 @@ void Disk::undo_inode(Inode& inode, const std::vector<std::uint8_t>& results,
     inode.journal.clear();
 }
 
-std::uint8_t Disk::decide_crash(const JournalEntry& entry, bool broken, std::vector<bool>& sectors) {
+std::uint8_t Disk::decide_crash(const JournalEntry& entry, bool broken, std::vector<bool>& sectors,
+                                std::uint64_t position) {
     const DiskFaults& f = options_.faults;
     if (entry.synced) return synced;  // durable already: no decision to make
     if (entry.doomed) return doomed;
     if (broken && !f.crash_reorder_writes) return lost;  // only a prefix survives
-    if (f.crash_lost_write_rate.roll(crash_prng_).fired) return lost;
+    const std::string where = std::to_string(crashes_) + " " + std::to_string(position);
+    if (forced_only_) {
+        // Exactly the forced changes fail (disk_forced.cpp); the crash
+        // stream is used by nothing else, so nothing is drawn.
+        const auto forced = forced_crash_.find({crashes_, position});
+        if (forced == forced_crash_.end()) return landed;
+        const std::string& mask = forced->second;
+        if (mask.empty()) return lost;
+        if (entry.kind == JournalEntry::Kind::write && mask.size() == sector_count(entry, options_.sector_size_bytes)) {
+            for (char c : mask) sectors.push_back(c == '1');
+            return torn;
+        }
+        // The forced change is not the write it was recorded as (an earlier
+        // change of the candidate run differs): say so, and land it.
+        trace_.emit("disk.force_unmatched", {{"crash", crashes_}, {"position", position}, {"mask", mask},
+                                             {"op", kind_name(entry.kind)}, {"len", entry.length}});
+        return landed;
+    }
+    if (f.crash_lost_write_rate.roll(crash_prng_).fired) {
+        fired("lost", where);
+        return lost;
+    }
     if (entry.kind != JournalEntry::Kind::write || !f.crash_torn_write_rate.roll(crash_prng_).fired) return landed;
     const std::uint64_t n = sector_count(entry, options_.sector_size_bytes);
     std::uint64_t kept_count = 0;
@@ -169,12 +191,16 @@ std::uint8_t Disk::decide_crash(const JournalEntry& entry, bool broken, std::vec
         const std::uint64_t flip = crash_prng_.uint_less_than(n);
         sectors[flip] = !sectors[flip];
     }
+    std::string mask;
+    for (bool s : sectors) mask += s ? '1' : '0';
+    fired("torn", where + " " + mask);
     return torn;
 }
 
 CrashReport Disk::crash() {
     CrashReport report;
     if (crashed_) return report;
+    ++crashes_;
     std::map<Ino, std::vector<std::string>> dropped;
     const std::vector<Ino> reachable = durable_reachable(&dropped);
     // Decide every pending change of a file that survives, in issue order.
@@ -195,11 +221,12 @@ CrashReport Disk::crash() {
     }
     std::sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) { return a.seq < b.seq; });
     bool broken = false;  // without reordering, nothing after a failed change survives
+    std::uint64_t position = 0;  // the change's place in this crash, from 1 (how disk.force names it)
     for (const Pending& p : pending) {
         const JournalEntry& entry = find(p.ino)->journal[p.index];
         std::uint8_t& outcome = results[p.ino][p.index];
         std::vector<bool>& sectors = kept[p.ino][p.index];
-        outcome = decide_crash(entry, broken, sectors);
+        outcome = decide_crash(entry, broken, sectors, ++position);
         broken = broken || (outcome != landed && outcome != synced);
         std::uint64_t kept_sectors = 0;
         std::string kept_mask;  // which sectors of a torn write survived, first sector first

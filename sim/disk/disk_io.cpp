@@ -16,13 +16,25 @@ using detail::UndoPiece;
 
 bool Disk::fault(std::string_view kind, const Rate& rate, Prng& prng, Ino ino) {
     const RateRoll r = rate.roll(prng);
+    // Every roll is counted per kind: `disk.force read_error 7` names the
+    // 7th read_error roll (disk_forced.cpp). Under force_only() the roll is
+    // still drawn, so the stream does not shift, but only forced ones fire.
+    auto count = fault_rolls_.find(kind);
+    if (count == fault_rolls_.end()) count = fault_rolls_.emplace(std::string(kind), 0).first;
+    const std::uint64_t number = ++count->second;
+    bool fires = r.fired;
+    if (forced_only_) {
+        const auto forced = forced_faults_.find(kind);
+        fires = forced != forced_faults_.end() && forced->second.contains(number);
+    }
+    if (!forced_only_ && fires) fired(std::string(kind), std::to_string(number));
     // A `never` rate still draws (so the stream does not shift) but is not a
     // decision worth a trace line.
-    if (!rate.is_never()) {
+    if (!rate.is_never() || fires) {
         trace_.emit("disk.fault", {{"kind", kind}, {"ino", ino}, {"rate", rate.to_string()}, {"roll", r.roll},
-                                   {"fired", r.fired}});
+                                   {"fired", fires}});
     }
-    return r.fired;
+    return fires;
 }
 
 void Disk::journal_write(Inode& inode, std::uint64_t offset, std::uint64_t length) {

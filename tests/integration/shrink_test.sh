@@ -36,6 +36,18 @@ expect_line s.a.err '^shrink: faults=[0-9]+ -> [0-9]+ \(1-minimal'
 expect_line s.a.err '^marionette shrink: run [0-9]+/200: [0-9]+ faults?: '
 # Progress, then the same search and the same result every time.
 cmp -s <(grep -v "^#" shrunk.a.scenario) <(grep -v "^#" shrunk.b.scenario) || fail "two shrinks of seed $seed wrote different scenarios"
+# Three candidate runs at a time: the same search (progress lines, run
+# count) and the same scenario; more runs launched (the ones run ahead).
+code=0
+"$launch" --seed "$seed" --shrink --shrink-jobs 3 --shrink-out shrunk.j3.scenario "${quorum[@]}" >s.j3.out 2>s.j3.err || code=$?
+[[ $code -eq 1 ]] || { cat s.j3.err >&2; fail "--shrink --shrink-jobs 3 exited $code, expected 1"; }
+cmp -s <(grep -v "^#" shrunk.a.scenario) <(grep -v "^#" shrunk.j3.scenario) || fail "--shrink-jobs 3 wrote another scenario"
+cmp -s <(grep '^marionette shrink: run ' s.a.err) <(grep '^marionette shrink: run ' s.j3.err) \
+  || { diff <(grep '^marionette shrink: run ' s.a.err) <(grep '^marionette shrink: run ' s.j3.err) >&2; fail "--shrink-jobs 3 searched differently"; }
+runs1=$(sed -nE 's/^marionette shrink: ([0-9]+) runs in .* \(([0-9]+) launched, 1 at a time\).*/\1 \2/p' s.a.err)
+runs3=$(sed -nE 's/^marionette shrink: ([0-9]+) runs in .* \(([0-9]+) launched, 3 at a time\).*/\1 \2/p' s.j3.err)
+[[ -n $runs1 && -n $runs3 && ${runs1% *} == "${runs3% *}" && ${runs1#* } -eq ${runs1% *} && ${runs3#* } -gt ${runs3% *} ]] \
+  || fail "runs (launched): $runs1 with one job, $runs3 with three"
 [[ $(grep -c '^net\.force drop ' shrunk.a.scenario) -eq $after ]] || fail "the scenario does not hold the $after kept drops"
 expect_line shrunk.a.scenario '^net\.force only$'
 expect_line shrunk.a.scenario '^run until exit client$'
@@ -92,7 +104,7 @@ pbefore=$(sed -nE 's/^shrink: faults=([0-9]+) -> ([0-9]+) .*/\1/p' p.err)
 pafter=$(sed -nE 's/^shrink: faults=([0-9]+) -> ([0-9]+) .*/\2/p' p.err)
 (( pafter >= 1 && pafter * 3 <= pbefore )) || fail "the partition scenario kept $pafter of $pbefore faults"
 # The scenario's other lines stay, in their order.
-[[ $(grep -vE '^#|^net\.force |^at [0-9]+ms net\.(clog|partition|fail_connect) ' part.shrunk) == \
+[[ $(grep -vE '^#|^net\.force |^disk\.force only$|^at [0-9]+ms net\.(clog|partition|fail_connect) ' part.shrunk) == \
    $'net.set_lossiness drop_rate=20%\nat 30ms net.heal\nrun until exit client\nexpect exit client 0' ]] \
   || { cat part.shrunk >&2; fail "the shrunk scenario lost or reordered the original's other lines"; }
 # It fails as the original did; without any one of its faults it does not
@@ -134,6 +146,9 @@ bad 'invalid --shrink-budget' --shrink --shrink-budget 0 "${quorum[@]}"
 bad 'invalid --shrink-budget' --shrink --shrink-budget many "${quorum[@]}"
 bad 'goes with --shrink' --shrink-out x.scenario "${quorum[@]}"
 bad 'goes with --shrink' --shrink-budget 5 "${quorum[@]}"
+bad 'goes with --shrink' --shrink-jobs 2 "${quorum[@]}"
+bad 'invalid --shrink-jobs' --shrink --shrink-jobs 0 "${quorum[@]}"
+bad 'invalid --shrink-jobs' --shrink --shrink-jobs two "${quorum[@]}"
 bad 'no directory' --shrink --shrink-out /nonexistent/dir/x.scenario "${quorum[@]}"
 bad 'is a directory' --shrink --shrink-out . "${quorum[@]}"
 bad 'does not go with --verify' --shrink --verify "${quorum[@]}"

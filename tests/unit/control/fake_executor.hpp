@@ -36,6 +36,7 @@ public:
     Reply net_clog(const NetClog& c) override { return record("net_clog", c); }
     Reply net_unclog(const NetUnclog& c) override { return record("net_unclog", c); }
     Reply net_force(const NetForce& c) override { return record("net_force", c); }
+    Reply disk_force(const DiskForce& c) override { return record("disk_force", c); }
     Reply spawn(const Spawn& c) override { return record("spawn", c); }
     Reply expect_exit(const ExpectExit& c) override { return record("expect_exit", c); }
     Reply expect_output(const ExpectOutput& c) override { return record("expect_output", c); }

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "control/parse.hpp"
+#include "sim/disk/disk.hpp"
 
 using namespace marionette;
 
@@ -140,6 +141,27 @@ TEST_CASE("unknown commands name near matches") {
     e = parse_error("at 5s crsh");
     CHECK(e.code == ErrorCode::unknown_command);
     CHECK(e.column == 7);
+}
+
+TEST_CASE("disk.force: only, I/O faults by roll, crash decisions by power loss and change") {
+    CHECK(parse_ok("disk.force only") == Command(DiskForce{"only", {}, 0, 0, {}}));
+    CHECK(parse_ok("disk.force read_error server 7") == Command(DiskForce{"read_error", "server", 7, 0, {}}));
+    CHECK(parse_ok("disk.force lost server 1 3") == Command(DiskForce{"lost", "server", 1, 3, {}}));
+    CHECK(parse_ok("disk.force torn n1 2 4 0110") == Command(DiskForce{"torn", "n1", 2, 4, "0110"}));
+    CHECK(to_string(parse_ok("disk.force  torn n1 2 4 0110")) == "disk.force torn n1 2 4 0110");
+    for (std::string_view kind : disk_forced_fault_kinds()) {
+        CHECK(std::get<DiskForce>(parse_ok("disk.force " + std::string(kind) + " a 1")).what == kind);
+    }
+    ParseError e = parse_error("disk.force lose server 1 3");
+    CHECK(e.code == ErrorCode::bad_argument);
+    CHECK(e.message.find("unknown forced disk fault 'lose'") == 0);
+    CHECK(e.message.find("did you mean 'lost'") != std::string::npos);
+    CHECK(parse_error("disk.force torn server 1 3 012").message.find("0s and 1s") != std::string::npos);
+    CHECK(parse_error("disk.force torn server 1 3").message.find("missing <mask>") == 0);
+    CHECK(parse_error("disk.force lost server 0 3").message.find("crash counts from 1") != std::string::npos);
+    CHECK(parse_error("disk.force lost server 1").message.find("missing <change>") == 0);
+    CHECK(parse_error("disk.force read_error server 1 2").message.find("unexpected argument '2'") == 0);
+    CHECK(parse_error("disk.force only x").message.find("unexpected argument 'x'") == 0);
 }
 
 TEST_CASE("missing, extra and mistyped arguments are bad_argument with a column") {

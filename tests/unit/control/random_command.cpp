@@ -2,6 +2,9 @@
 
 #include <array>
 #include <string_view>
+#include <vector>
+
+#include "sim/disk/disk.hpp"
 
 namespace marionette::test {
 namespace {
@@ -110,7 +113,7 @@ std::string random_text(Prng& prng, std::size_t max_bytes) {
 Action random_action(Prng& prng) { return random_action_of(prng, below(prng, 12)); }
 
 Command random_command(Prng& prng) {
-    switch (below(prng, 14)) {
+    switch (below(prng, 15)) {
         case 0: return Hello{coin(prng) ? std::optional<std::uint64_t>(below(prng, 5)) : std::nullopt};
         case 1: return coin(prng) ? Command(Status{}) : Command(Quit{});
         case 2: return TraceRead{coin(prng) ? below(prng, 100000) : 0};
@@ -143,6 +146,17 @@ Command random_command(Prng& prng) {
             if (coin(prng)) return NetForce{"partial_write", {}, {}, 1 + below(prng, 1000), 1 + below(prng, 1000), {}};
             if (coin(prng)) return NetForce{"heal", {}, {}, 1 + below(prng, 1000), 0, {}};
             return NetForce{"partition", {}, {}, 1 + below(prng, 1000), 0, {node(prng), node(prng)}};
+        }
+        case 11: {
+            if (coin(prng)) return DiskForce{"only", {}, 0, 0, {}};
+            if (coin(prng)) {
+                std::string mask;
+                for (std::uint64_t i = 1 + below(prng, 8); i > 0; --i) mask += coin(prng) ? '1' : '0';
+                return DiskForce{"torn", node(prng), 1 + below(prng, 5), 1 + below(prng, 1000), mask};
+            }
+            if (coin(prng)) return DiskForce{"lost", node(prng), 1 + below(prng, 5), 1 + below(prng, 1000), {}};
+            const std::vector<std::string_view>& kinds = disk_forced_fault_kinds();
+            return DiskForce{std::string(kinds[below(prng, kinds.size())]), node(prng), 1 + below(prng, 100000), 0, {}};
         }
         default: return to_command(random_action(prng));
     }
