@@ -339,6 +339,7 @@ private:
     /// yields, if another one could run (see horizon()).
     static constexpr Ns time_slice_ns = 1'000'000;
     Ns slice_end_ns_ = 0;
+    Ns last_decision_ns_ = 0;  ///< virtual time at the last decision (never goes back)
     ProcessId running_hint_ = 0;   ///< running()'s last answer
     ProcessId told_to_ring_ = 0;   ///< whose channel prepare_to_sleep told
 };

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "coordinator/scheduler_internal.hpp"
+#include "sim/assert.hpp"
 
 namespace marionette {
 
@@ -65,6 +66,7 @@ std::optional<Ns> Scheduler::fire_timers() {
             if (timer.fd >= 0) (void)!::write(timer.fd, &count, sizeof count);
             trace_.emit("timer.fire", {{"timer", id.second}, {"expirations", count}});
             timer.deadline = timer.interval == 0 ? 0 : timer.deadline + count * timer.interval;
+            MARIONETTE_ASSERT(timer.deadline == 0 || timer.deadline > now, "a periodic timer's next expiry is ahead");
         }
         if (timer.deadline != 0) consider(timer.deadline);
     }
@@ -112,6 +114,11 @@ void Scheduler::poll_waits() {
 }
 
 void Scheduler::resume(Proc& p, long result) {
+    // Exactly one runner: the one resumed now, and only if it could run.
+    for (const auto& [id, other] : processes_) {
+        MARIONETTE_ASSERT(other->state != State::running, "a process is resumed while another one runs");
+    }
+    MARIONETTE_ASSERT(can_run(p), "the resumed process was runnable");
     if (p.deferred.size() >= sizeof(wire::Header) + sizeof(wire::SyscallReply)) {
         wire::SyscallReply body;
         std::memcpy(&body, p.deferred.data() + sizeof(wire::Header), sizeof body);
@@ -155,6 +162,9 @@ void Scheduler::schedule() {
             paused_ = true;
             return;
         }
+        // Virtual time never goes backwards from one decision to the next.
+        MARIONETTE_ASSERT(clock_.now_ns() >= last_decision_ns_, "scheduler: virtual time went backwards");
+        last_decision_ns_ = clock_.now_ns();
         const std::optional<Ns> timer_ns = fire_timers();
         if (hooks_.on_decision) hooks_.on_decision();
         poll_waits();

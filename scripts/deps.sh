@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake ninja-build pkg-config
+  # nm, readelf, objdump: tests/unit/interpose/trap_path_test.py
+  binutils
   libseccomp-dev libcapstone-dev catch2 libfmt-dev libcli11-dev
   # install and packaging: man pages from --help, the .deb (cpack -G DEB, dpkg-shlibdeps)
   help2man dpkg-dev

@@ -345,6 +345,8 @@ private:
     void journal_truncate(detail::Inode& inode, std::uint64_t new_size);
     int reserve_blocks(detail::Inode& inode, std::uint64_t offset, std::uint64_t length, std::uint64_t* fits);
     void release_blocks_past(detail::Inode& inode, std::uint64_t size);
+    /// Returns `count` blocks to the free pool (asserting it had them).
+    void release_blocks(std::uint64_t count);
     void make_durable(detail::Inode& inode);
     void trim_older(detail::Inode& inode, std::uint64_t begin, std::uint64_t end, std::size_t before);
     void undo_inode(detail::Inode& inode, const std::vector<std::uint8_t>& results,

@@ -9,6 +9,7 @@
 #include <limits>
 #include <set>
 
+#include "sim/assert.hpp"
 #include "sim/disk/disk.hpp"
 #include "sim/disk/disk_internal.hpp"
 
@@ -116,6 +117,9 @@ void Disk::undo_inode(Inode& inode, const std::vector<std::uint8_t>& results,
             if (entry.kind == JournalEntry::Kind::truncate) size = entry.offset;
             if (entry.kind == JournalEntry::Kind::extend) size = std::max(size, entry.offset);
         } else if (results[i] == torn) {
+            MARIONETTE_ASSERT(entry.kind == JournalEntry::Kind::write, "only a write can be torn");
+            MARIONETTE_ASSERT(kept_sectors[i].size() == sector_count(entry, ss),
+                              "a torn write decides each of its own sectors, no more, no fewer");
             for_each_sector(entry, ss, [&](std::uint64_t, std::uint64_t e, std::uint64_t k) {
                 if (kept_sectors[i][k]) size = std::max(size, e);
             });
@@ -137,6 +141,8 @@ void Disk::undo_inode(Inode& inode, const std::vector<std::uint8_t>& results,
                 if (!kept_sectors[i][k]) restore(inode, entry, b, e, protect, size);
             });
             for_each_sector(entry, ss, [&](std::uint64_t b, std::uint64_t e, std::uint64_t k) {
+                MARIONETTE_ASSERT(b >= entry.offset && e <= entry.offset + entry.length && b < e,
+                                  "a torn write keeps only bytes it wrote");
                 if (kept_sectors[i][k]) protect.add(b, e);
             });
         } else {
@@ -191,6 +197,7 @@ std::uint8_t Disk::decide_crash(const JournalEntry& entry, bool broken, std::vec
         const std::uint64_t flip = crash_prng_.uint_less_than(n);
         sectors[flip] = !sectors[flip];
     }
+    MARIONETTE_ASSERT(sectors.size() == n, "one decision per sector of the torn write");
     std::string mask;
     for (bool s : sectors) mask += s ? '1' : '0';
     fired("torn", where + " " + mask);
@@ -222,6 +229,9 @@ CrashReport Disk::crash() {
     std::sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) { return a.seq < b.seq; });
     bool broken = false;  // without reordering, nothing after a failed change survives
     std::uint64_t position = 0;  // the change's place in this crash, from 1 (how disk.force names it)
+    for (std::size_t i = 1; i < pending.size(); ++i) {
+        MARIONETTE_ASSERT(pending[i - 1].seq < pending[i].seq, "every pending change has its own issue number");
+    }
     for (const Pending& p : pending) {
         const JournalEntry& entry = find(p.ino)->journal[p.index];
         std::uint8_t& outcome = results[p.ino][p.index];
@@ -242,9 +252,20 @@ CrashReport Disk::crash() {
         report.landed += outcome == landed || outcome == synced;
         report.lost += outcome == lost || outcome == doomed;
         report.torn += outcome == torn;
+        if (outcome == torn) {
+            MARIONETTE_ASSERT(sectors.size() < 2 || (kept_sectors > 0 && kept_sectors < sectors.size()),
+                              "a torn write of several sectors mixes old and new ones");
+        } else {
+            MARIONETTE_ASSERT(sectors.empty(), "only a torn write decides sectors");
+        }
     }
+    MARIONETTE_ASSERT(report.landed + report.lost + report.torn == report.pending,
+                      "every pending change is decided exactly once: landed, lost or torn");
     for (auto& [ino, r] : results) undo_inode(*find(ino), r, kept[ino]);
     rebuild_namespace(reachable, dropped, report);
+    std::uint64_t blocks = 0;
+    for (const auto& [ino, inode] : inodes_) blocks += inode.allocated.total();
+    MARIONETTE_ASSERT(blocks == allocated_blocks_, "after a crash the disk's block count is its files' blocks");
     crashed_ = true;
     trace_.emit("disk.crash", {{"pending_writes", report.pending}, {"landed", report.landed}, {"lost", report.lost},
                                {"torn", report.torn}, {"removed_inodes", report.removed_inodes},
@@ -277,7 +298,7 @@ void Disk::rebuild_namespace(const std::vector<Ino>& reachable,
             continue;
         }
         if (it->second.type == FileType::regular) store_.remove(it->first);
-        allocated_blocks_ -= it->second.allocated.total();
+        release_blocks(it->second.allocated.total());
         ++report.removed_inodes;
         it = inodes_.erase(it);
     }

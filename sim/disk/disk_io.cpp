@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "sim/assert.hpp"
 #include "sim/disk/disk.hpp"
 #include "sim/disk/disk_internal.hpp"
 
@@ -72,6 +73,7 @@ int Disk::reserve_blocks(Inode& inode, std::uint64_t offset, std::uint64_t lengt
     const std::uint64_t fresh = (last - first + 1) - inode.allocated.covered(first, last + 1);
     const std::uint64_t capacity_blocks =
         options_.capacity_bytes == 0 ? std::numeric_limits<std::uint64_t>::max() : options_.capacity_bytes / bs;
+    const std::uint64_t allocated_before = allocated_blocks_;
     if (allocated_blocks_ + fresh <= capacity_blocks) {
         inode.allocated.add(first, last + 1);
         allocated_blocks_ += fresh;
@@ -86,6 +88,8 @@ int Disk::reserve_blocks(Inode& inode, std::uint64_t offset, std::uint64_t lengt
         inode.allocated.add(block, block + 1);
         ++allocated_blocks_;
     }
+    MARIONETTE_ASSERT(allocated_blocks_ <= std::max(capacity_blocks, allocated_before),
+                      "a write never allocates past the disk's capacity");
     *fits = block > last ? length : (block * bs > offset ? block * bs - offset : 0);
     return *fits == 0 ? ENOSPC : 0;
 }
@@ -94,7 +98,12 @@ void Disk::release_blocks_past(Inode& inode, std::uint64_t size) {
     const std::uint64_t keep = (size + options_.block_size_bytes - 1) / options_.block_size_bytes;
     const std::uint64_t before = inode.allocated.total();
     inode.allocated.remove(keep, std::numeric_limits<std::uint64_t>::max());
-    allocated_blocks_ -= before - inode.allocated.total();
+    release_blocks(before - inode.allocated.total());
+}
+
+void Disk::release_blocks(std::uint64_t count) {
+    MARIONETTE_ASSERT(count <= allocated_blocks_, "a disk never frees more blocks than it has allocated");
+    allocated_blocks_ -= count;
 }
 
 Result<std::uint64_t> Disk::read(Ino ino, std::uint64_t offset, std::span<std::byte> out) {

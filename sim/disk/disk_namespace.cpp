@@ -203,7 +203,7 @@ void Disk::maybe_free(Ino ino) {
     if (inode->links > 0 || inode->open_count > 0 || inode->durable_refs > 0) return;
     std::map<std::string, Ino> durable = std::move(inode->durable_entries);
     if (inode->type == FileType::regular) store_.remove(ino);
-    allocated_blocks_ -= inode->allocated.total();
+    release_blocks(inode->allocated.total());
     inodes_.erase(ino);
     for (const auto& [name, child] : durable) {
         --find(child)->durable_refs;

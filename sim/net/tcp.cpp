@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "sim/assert.hpp"
 #include "sim/net/network.hpp"
 
 namespace marionette {
@@ -26,6 +27,15 @@ std::uint64_t data_end(const TcpConn& t) { return t.snd_una + t.snd_buf.size(); 
 // Something sent and not yet acknowledged.
 bool outstanding(const TcpConn& t) {
     return (t.snd_nxt > t.snd_una && t.snd_una < data_end(t)) || (t.fin_sent && !t.fin_acked);
+}
+
+// The sequence-space invariants of an established connection's send side:
+// nothing acknowledged that was not sent, nothing sent that was not queued
+// (the FIN takes one sequence number after the data).
+void check_send_side(const TcpConn& t) {
+    MARIONETTE_ASSERT(t.snd_una <= t.snd_nxt, "tcp: acknowledged never runs ahead of sent");
+    MARIONETTE_ASSERT(t.snd_nxt <= data_end(t) + (t.fin_sent ? 1 : 0), "tcp: sent never runs ahead of queued");
+    MARIONETTE_ASSERT(!t.fin_acked || t.fin_queued, "tcp: a FIN acknowledged was queued");
 }
 
 }  // namespace
@@ -67,6 +77,7 @@ void Network::tcp_send_segment(detail::NetSocket& s, std::uint8_t flags, std::ui
         t.ack_timer = 0;
     }
     if (length > 0) {
+        MARIONETTE_ASSERT(seq >= t.snd_una && seq + length <= data_end(t), "tcp: a segment carries queued bytes only");
         const auto begin = t.snd_buf.begin() + static_cast<std::ptrdiff_t>(seq - t.snd_una);
         p.payload.assign(begin, begin + static_cast<std::ptrdiff_t>(length));
     }
@@ -225,6 +236,7 @@ void Network::tcp_pump(detail::NetSocket& s) {
         t.snd_nxt = end + 1;
     }
     if (!was_outstanding && outstanding(t)) t.waiting_since_ns = events_.now_ns();
+    check_send_side(t);
     tcp_arm_timer(s, false);
 }
 
@@ -347,6 +359,9 @@ void Network::tcp_ack_in(detail::NetSocket& s, const detail::NetPacket& packet) 
     const std::uint64_t end = data_end(t);
     std::uint64_t acked = 0;
     bool progress = false;
+    // The peer acknowledges only what it received from us: queued data,
+    // then one for the FIN.
+    MARIONETTE_ASSERT(packet.ack <= end + (t.fin_queued ? 1 : 0), "tcp: the peer acknowledges only bytes we sent");
     if (packet.ack > t.snd_una) {
         acked = std::min(packet.ack, end) - t.snd_una;
         t.snd_buf.erase(t.snd_buf.begin(), t.snd_buf.begin() + static_cast<std::ptrdiff_t>(acked));
@@ -378,6 +393,7 @@ std::uint64_t absorb(TcpConn& t, std::uint64_t seq, const std::vector<std::byte>
     const auto begin = bytes.begin() + static_cast<std::ptrdiff_t>(skip);
     t.rcv_buf.insert(t.rcv_buf.end(), begin, begin + static_cast<std::ptrdiff_t>(n));
     t.rcv_nxt += n;
+    MARIONETTE_ASSERT(n == 0 || t.rcv_buf.size() <= t.receive_capacity, "tcp: receive buffer within its capacity");
     return n;
 }
 
@@ -414,6 +430,7 @@ bool Network::tcp_data_in(detail::NetSocket& s, detail::NetPacket& packet) {
             if (slot.size() < length) slot = std::move(packet.payload);
         }
     }
+    MARIONETTE_ASSERT(t.rcv_nxt >= before, "tcp: the receive sequence never goes back");
     bool readable = t.rcv_nxt != before;
     if (!t.fin_received && t.rcv_nxt == t.peer_fin_seq) {
         t.fin_received = true;

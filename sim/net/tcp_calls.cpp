@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "sim/assert.hpp"
 #include "sim/net/network.hpp"
 
 namespace marionette {
@@ -130,6 +131,7 @@ NetResult Network::send(SocketId id, std::span<const std::byte> data) {
         }
     }
     t.snd_buf.insert(t.snd_buf.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(n));
+    MARIONETTE_ASSERT(n == 0 || t.snd_buf.size() <= t.send_capacity, "tcp: send buffer within its capacity");
     tcp_pump(*s);
     return {0, n};
 }
